@@ -1,0 +1,53 @@
+# Strata: the two commands a user needs are `make run` and `make test`.
+# Both install missing Debian packages first (tools/install-deps.sh), then build with CMake.
+
+JOBS ?= $(shell nproc)
+BUILD ?= build
+ARGS ?=
+
+.PHONY: all deps build run test test-plain test-asan test-tsan fuzz bench clean format
+
+all: build
+
+deps:
+	@bash tools/install-deps.sh
+
+build: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
+
+run: build
+	./$(BUILD)/strata serve $(ARGS)
+
+# The whole suite: plain build, then AddressSanitizer+UBSan, then the concurrency
+# tests under ThreadSanitizer, then a short run of every fuzz target.
+test: deps test-plain test-asan test-tsan fuzz
+
+test-plain:
+	@cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build build -j $(JOBS)
+	cd build && ctest --output-on-failure -j $(JOBS)
+
+test-asan:
+	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DSTRATA_SANITIZE=address >/dev/null
+	@cmake --build build-asan -j $(JOBS)
+	cd build-asan && ctest --output-on-failure -j $(JOBS) -LE slow
+
+test-tsan:
+	@cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DSTRATA_SANITIZE=thread >/dev/null
+	@cmake --build build-tsan -j $(JOBS)
+	cd build-tsan && ctest --output-on-failure -j $(JOBS) -L concurrency
+
+fuzz:
+	@cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang -DSTRATA_FUZZ=ON >/dev/null
+	@cmake --build build-fuzz -j $(JOBS)
+	cd build-fuzz && ctest --output-on-failure -L fuzz
+
+bench: build
+	./$(BUILD)/bench_chunk
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf build build-asan build-tsan build-fuzz

@@ -1,0 +1,103 @@
+/*
+ * storage.h: the public face of the storage module inside Strata (the seed's StorageImpl).
+ *
+ * The strata_db handle itself is declared in include/strata.h; this header adds what the other
+ * modules of the program need: the write path used by ingest (already-decoded label slices, no
+ * copies), the querier the PromQL engine reads through (so head, blocks and cold tiers look alike
+ * to it), and statistics for /metrics.
+ */
+#ifndef STRATA_STORAGE_H
+#define STRATA_STORAGE_H
+
+#include "core/core.h"
+#include "strata.h"
+
+/* ---- writing ------------------------------------------------------------------------------ */
+
+/* One series of a write batch, labels as slices into the caller's buffers. */
+typedef struct write_series {
+    label *labels; /* normalized in place by db_write */
+    size_t n_labels;
+    const strata_sample *samples;
+    size_t n_samples;
+} write_series;
+
+/* The first rejected sample of a write, for the message a sender reads. */
+typedef struct write_reject {
+    int code; /* STRATA_EOUTOFORDER or STRATA_EDUPLICATE, 0 if none */
+    char series[256];
+    int64_t t;
+    int64_t newest_t;
+} write_reject;
+
+/*
+ * The write path behind strata_write and remote write: validates every label set (rules from the
+ * db options, sortedness required when require_sorted), then appends each sample to the head and
+ * the WAL. A label error rejects the whole batch (STRATA_EINVAL, nothing stored). Out-of-order and
+ * conflicting samples are skipped and counted; the rest are stored and durable per the fsync
+ * policy on return. res and rej may be NULL.
+ */
+int db_write(strata_db *db, write_series *series, size_t n, bool require_sorted,
+             strata_write_result *res, write_reject *rej, char *err);
+
+/* ---- reading ------------------------------------------------------------------------------ */
+
+/* A set of series, each with its samples in the requested range, in label order. The set owns
+ * everything it hands out; pointers stay valid until the next call to series_set_next. */
+typedef struct series_set series_set;
+
+/*
+ * Selects the series matching every matcher that have samples in [mint, maxt]. The matchers stay
+ * owned by the caller. At least one matcher must not match the empty string (otherwise every
+ * series would match: STRATA_EINVAL, as Prometheus refuses `{foo=""}`). On success *out is owned
+ * by the caller and freed with series_set_free.
+ */
+int db_select(strata_db *db, const matcher *const *matchers, size_t n, int64_t mint, int64_t maxt,
+              series_set **out, char *err);
+
+/* As db_select, but only the label sets (no samples are decoded): for /api/v1/series. */
+int db_select_labels_only(strata_db *db, const matcher *const *matchers, size_t n, int64_t mint,
+                          int64_t maxt, series_set **out, char *err);
+
+/* Returns 1 and the next series (labels sorted; samples in time order, possibly none for a
+ * labels-only set), 0 at the end. */
+int series_set_next(series_set *s, const label **labels, size_t *n_labels,
+                    const strata_sample **samples, size_t *n_samples);
+size_t series_set_count(const series_set *s);
+void series_set_free(series_set *s);
+
+/* Label names (or the values of one name), sorted and distinct, of series matching the matchers
+ * (all series when n == 0) with samples in [mint, maxt]. *out is an array of *n NUL-terminated
+ * strings the caller frees with db_strings_free. */
+int db_label_names(strata_db *db, const matcher *const *matchers, size_t n, int64_t mint,
+                   int64_t maxt, char ***out, size_t *count, char *err);
+int db_label_values(strata_db *db, const char *name, const matcher *const *matchers, size_t n,
+                    int64_t mint, int64_t maxt, char ***out, size_t *count, char *err);
+void db_strings_free(char **v, size_t n);
+
+/* ---- statistics --------------------------------------------------------------------------- */
+
+typedef struct db_stats {
+    uint64_t series;
+    uint64_t samples_appended; /* since open, replay included */
+    uint64_t head_chunks;
+    uint64_t head_chunk_bytes;
+    uint64_t head_min_time;
+    uint64_t head_max_time;
+    int64_t min_time;          /* INT64_MAX when empty */
+    int64_t max_time;          /* INT64_MIN when empty */
+    uint64_t symbols;
+    uint64_t symbol_bytes;
+    uint64_t wal_segments;
+    uint64_t wal_bytes;
+    uint64_t wal_fsyncs;
+    uint64_t wal_records_replayed;
+    uint64_t wal_torn_tails;
+    uint64_t samples_out_of_order;
+    uint64_t samples_conflict;
+    uint64_t samples_duplicate;
+} db_stats;
+
+void db_get_stats(strata_db *db, db_stats *st);
+
+#endif
