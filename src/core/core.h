@@ -172,7 +172,6 @@ int format_float(double v, char *buf, size_t len);
 /* Formats a millisecond timestamp as Prometheus' JSON does: seconds with up to three decimals. */
 int format_timestamp(int64_t ms, char *buf, size_t len);
 
-#endif
 
 /* ---- label matchers ----------------------------------------------------------------------- */
 
@@ -205,3 +204,15 @@ void matcher_free(matcher *m);
 bool matcher_matches(const matcher *m, const char *value, size_t len);
 /* The matcher as PromQL text: name="value", for messages and plans. */
 char *matcher_format(const matcher *m, char *buf, size_t len);
+
+/* ---- durations and times ------------------------------------------------------------------ */
+
+/* Parses a Prometheus duration ("1h30m", "15s", "500ms", "2d", "1w", "1y") into milliseconds.
+ * Units from largest to smallest, each at most once, as Prometheus requires. */
+int duration_parse(const char *s, size_t len, int64_t *ms, char *err);
+
+/* Parses an HTTP API time: Unix seconds with an optional fraction ("1435781451.781") or RFC 3339
+ * ("2015-07-01T20:10:51.781Z", with an offset too). */
+int api_time_parse(const char *s, int64_t *ms, char *err);
+
+#endif

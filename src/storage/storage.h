@@ -82,8 +82,7 @@ typedef struct db_stats {
     uint64_t samples_appended; /* since open, replay included */
     uint64_t head_chunks;
     uint64_t head_chunk_bytes;
-    uint64_t head_min_time;
-    uint64_t head_max_time;
+    uint64_t head_chunk_samples; /* samples inside the full chunks */
     int64_t min_time;          /* INT64_MAX when empty */
     int64_t max_time;          /* INT64_MIN when empty */
     uint64_t symbols;

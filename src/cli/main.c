@@ -1,0 +1,309 @@
+/*
+ * main.c: the `strata` program: `serve` runs the database server; `bench ingest` is the load
+ * generator. Flags follow the conventions in docs/architecture.md; a config file (--config) gives
+ * defaults that flags override.
+ */
+#include "cli/bench_ingest.h"
+#include "core/core.h"
+#include "server/server.h"
+#include "strata.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct serve_opts {
+    char data_dir[1024];
+    char listen[300];
+    char config[1024];
+    int64_t self_scrape_ms;
+    strata_fsync_policy fsync;
+    int64_t fsync_interval_ms;
+    strata_name_validation names;
+    int64_t query_timeout_ms;
+    int64_t lookback_ms;
+    uint64_t query_max_samples;
+    unsigned http_threads;
+} serve_opts;
+
+enum {
+    OPT_DATA_DIR = 1000,
+    OPT_LISTEN,
+    OPT_CONFIG,
+    OPT_SELF_SCRAPE,
+    OPT_WAL_FSYNC,
+    OPT_WAL_FSYNC_INTERVAL,
+    OPT_NAME_VALIDATION,
+    OPT_QUERY_TIMEOUT,
+    OPT_LOOKBACK,
+    OPT_MAX_SAMPLES,
+    OPT_HTTP_THREADS,
+    OPT_HELP,
+};
+
+static const struct option serve_longopts[] = {
+    {"data-dir", required_argument, NULL, OPT_DATA_DIR},
+    {"listen", required_argument, NULL, OPT_LISTEN},
+    {"config", required_argument, NULL, OPT_CONFIG},
+    {"self-scrape-interval", required_argument, NULL, OPT_SELF_SCRAPE},
+    {"wal-fsync", required_argument, NULL, OPT_WAL_FSYNC},
+    {"wal-fsync-interval", required_argument, NULL, OPT_WAL_FSYNC_INTERVAL},
+    {"name-validation", required_argument, NULL, OPT_NAME_VALIDATION},
+    {"query-timeout", required_argument, NULL, OPT_QUERY_TIMEOUT},
+    {"query-lookback-delta", required_argument, NULL, OPT_LOOKBACK},
+    {"query-max-samples", required_argument, NULL, OPT_MAX_SAMPLES},
+    {"http-threads", required_argument, NULL, OPT_HTTP_THREADS},
+    {"help", no_argument, NULL, OPT_HELP},
+    {NULL, 0, NULL, 0},
+};
+
+static void serve_usage(FILE *f)
+{
+    fprintf(f,
+            "usage: strata serve [flags]\n\n"
+            "Runs the Strata server: Prometheus remote write and HTTP query API.\n\n"
+            "flags (a flag overrides the same key in --config):\n"
+            "  --data-dir DIR                 data directory (default ./data)\n"
+            "  --listen HOST:PORT             HTTP listen address (default 127.0.0.1:9090)\n"
+            "  --config FILE                  config file of `key: value` lines, keys as the flags\n"
+            "                                 without dashes (data-dir: /var/lib/strata)\n"
+            "  --self-scrape-interval DUR     ingest Strata's own metrics this often; 0 turns it\n"
+            "                                 off (default 15s)\n"
+            "  --wal-fsync POLICY             always | interval | none (default always: every\n"
+            "                                 acknowledged write is fsynced, with group commit)\n"
+            "  --wal-fsync-interval DUR       fsync period for --wal-fsync=interval (default 1s)\n"
+            "  --name-validation MODE         utf8 | legacy metric and label names (default utf8,\n"
+            "                                 as Prometheus 3)\n"
+            "  --query-timeout DUR            longest a query may run (default 2m)\n"
+            "  --query-lookback-delta DUR     PromQL lookback for instant vectors (default 5m)\n"
+            "  --query-max-samples N          most samples one query may load (default 50000000)\n"
+            "  --http-threads N               HTTP worker threads (default: number of CPUs)\n"
+            "  --help                         this text\n");
+}
+
+static int parse_dur_flag(const char *flag, const char *v, int64_t *out)
+{
+    char err[STRATA_ERRMSG_SIZE];
+    if (duration_parse(v, strlen(v), out, err)) {
+        fprintf(stderr, "strata serve: --%s: %s\n", flag, err);
+        return -1;
+    }
+    return 0;
+}
+
+static int apply_opt(serve_opts *o, int id, const char *v)
+{
+    char *end;
+    switch (id) {
+    case OPT_DATA_DIR: snprintf(o->data_dir, sizeof o->data_dir, "%s", v); return 0;
+    case OPT_LISTEN: snprintf(o->listen, sizeof o->listen, "%s", v); return 0;
+    case OPT_CONFIG: snprintf(o->config, sizeof o->config, "%s", v); return 0;
+    case OPT_SELF_SCRAPE: return parse_dur_flag("self-scrape-interval", v, &o->self_scrape_ms);
+    case OPT_WAL_FSYNC:
+        if (strcmp(v, "always") == 0) o->fsync = STRATA_FSYNC_ALWAYS;
+        else if (strcmp(v, "interval") == 0) o->fsync = STRATA_FSYNC_INTERVAL;
+        else if (strcmp(v, "none") == 0) o->fsync = STRATA_FSYNC_NONE;
+        else {
+            fprintf(stderr, "strata serve: --wal-fsync: expected always, interval or none, got \"%s\"\n", v);
+            return -1;
+        }
+        return 0;
+    case OPT_WAL_FSYNC_INTERVAL: return parse_dur_flag("wal-fsync-interval", v, &o->fsync_interval_ms);
+    case OPT_NAME_VALIDATION:
+        if (strcmp(v, "utf8") == 0) o->names = STRATA_NAMES_UTF8;
+        else if (strcmp(v, "legacy") == 0) o->names = STRATA_NAMES_LEGACY;
+        else {
+            fprintf(stderr, "strata serve: --name-validation: expected utf8 or legacy, got \"%s\"\n", v);
+            return -1;
+        }
+        return 0;
+    case OPT_QUERY_TIMEOUT: return parse_dur_flag("query-timeout", v, &o->query_timeout_ms);
+    case OPT_LOOKBACK: return parse_dur_flag("query-lookback-delta", v, &o->lookback_ms);
+    case OPT_MAX_SAMPLES:
+        errno = 0;
+        o->query_max_samples = strtoull(v, &end, 10);
+        if (errno || *end || !*v) {
+            fprintf(stderr, "strata serve: --query-max-samples: not a number: \"%s\"\n", v);
+            return -1;
+        }
+        return 0;
+    case OPT_HTTP_THREADS:
+        o->http_threads = (unsigned)strtoul(v, &end, 10);
+        if (*end || !*v || o->http_threads == 0 || o->http_threads > 1024) {
+            fprintf(stderr, "strata serve: --http-threads: expected 1..1024, got \"%s\"\n", v);
+            return -1;
+        }
+        return 0;
+    }
+    return -1;
+}
+
+/* Reads `key: value` (or `key = value`) lines; '#' starts a comment. */
+static int load_config(serve_opts *o, const char *path, const bool *set_by_flag)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        fprintf(stderr, "strata serve: --config %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    char line[2048];
+    int lineno = 0, rc = 0;
+    while (!rc && fgets(line, sizeof line, f)) {
+        lineno++;
+        char *hash = strchr(line, '#');
+        if (hash) *hash = '\0';
+        char *p = line;
+        while (*p == ' ' || *p == '\t') p++;
+        if (!*p || *p == '\n') continue;
+        char *sep = strpbrk(p, ":=");
+        if (!sep) {
+            fprintf(stderr, "strata serve: %s:%d: expected `key: value`\n", path, lineno);
+            rc = -1;
+            break;
+        }
+        char *kend = sep;
+        while (kend > p && (kend[-1] == ' ' || kend[-1] == '\t')) kend--;
+        *kend = '\0';
+        char *v = sep + 1;
+        while (*v == ' ' || *v == '\t') v++;
+        size_t vl = strlen(v);
+        while (vl && (v[vl - 1] == '\n' || v[vl - 1] == '\r' || v[vl - 1] == ' ')) v[--vl] = '\0';
+        if (vl >= 2 && (v[0] == '"' || v[0] == '\'') && v[vl - 1] == v[0]) {
+            v[vl - 1] = '\0';
+            v++;
+        }
+        int id = -1;
+        for (const struct option *op = serve_longopts; op->name; op++)
+            if (strcmp(op->name, p) == 0 && op->has_arg == required_argument) id = op->val;
+        if (id < 0 || id == OPT_CONFIG) {
+            fprintf(stderr, "strata serve: %s:%d: unknown key \"%s\"\n", path, lineno, p);
+            rc = -1;
+            break;
+        }
+        if (set_by_flag[id - OPT_DATA_DIR]) continue;
+        if (apply_opt(o, id, v)) {
+            fprintf(stderr, "strata serve: (from %s:%d)\n", path, lineno);
+            rc = -1;
+        }
+    }
+    fclose(f);
+    return rc;
+}
+
+static int cmd_serve(int argc, char **argv)
+{
+    serve_opts o;
+    memset(&o, 0, sizeof o);
+    snprintf(o.data_dir, sizeof o.data_dir, "./data");
+    snprintf(o.listen, sizeof o.listen, "127.0.0.1:9090");
+    o.self_scrape_ms = 15000;
+    o.fsync = STRATA_FSYNC_ALWAYS;
+    o.fsync_interval_ms = 1000;
+    o.names = STRATA_NAMES_UTF8;
+    o.query_timeout_ms = 120000;
+    o.lookback_ms = 300000;
+    o.query_max_samples = 50000000;
+
+    bool set_by_flag[OPT_HELP - OPT_DATA_DIR + 1] = {0};
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, "", serve_longopts, NULL)) != -1) {
+        if (c == OPT_HELP) {
+            serve_usage(stdout);
+            return 0;
+        }
+        if (c == '?' || c < OPT_DATA_DIR) {
+            serve_usage(stderr);
+            return 2;
+        }
+        if (apply_opt(&o, c, optarg)) return 2;
+        set_by_flag[c - OPT_DATA_DIR] = true;
+    }
+    if (optind < argc) {
+        fprintf(stderr, "strata serve: unexpected argument \"%s\"\n", argv[optind]);
+        return 2;
+    }
+    if (o.config[0] && load_config(&o, o.config, set_by_flag)) return 2;
+
+    /* Signals are handled synchronously by this thread: every other thread inherits the mask. */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    strata_options opts;
+    strata_options_init(&opts);
+    opts.fsync = o.fsync;
+    opts.fsync_interval_ms = (uint32_t)o.fsync_interval_ms;
+    opts.names = o.names;
+    char err[STRATA_ERRMSG_SIZE] = "";
+    strata_db *db;
+    int rc = strata_open(o.data_dir, &opts, &db, err);
+    if (rc) {
+        strata_log(LOG_ERROR, "cannot open %s: %s", o.data_dir, err);
+        return 1;
+    }
+    server_config sc;
+    server_config_init(&sc);
+    sc.listen = o.listen;
+    sc.self_scrape_interval_ms = o.self_scrape_ms;
+    sc.query_timeout_ms = o.query_timeout_ms;
+    sc.lookback_ms = o.lookback_ms;
+    sc.query_max_samples = o.query_max_samples;
+    if (o.http_threads) sc.threads = o.http_threads;
+    server *srv;
+    rc = server_start(db, &sc, &srv, err);
+    if (rc) {
+        strata_log(LOG_ERROR, "%s", err);
+        strata_close(db);
+        return 1;
+    }
+    strata_log(LOG_INFO, "strata %s serving %s on http://%s", STRATA_VERSION, o.data_dir,
+               server_address(srv));
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    strata_log(LOG_INFO, "received %s, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    server_stop(srv);
+    strata_close(db);
+    strata_log(LOG_INFO, "stopped cleanly");
+    return 0;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: strata <command> [flags]\n\n"
+               "commands:\n"
+               "  serve          run the server (strata serve --help)\n"
+               "  bench ingest   remote-write load generator (strata bench ingest --help)\n"
+               "  version        print the version\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (strcmp(argv[1], "serve") == 0) return cmd_serve(argc - 1, argv + 1);
+    if (strcmp(argv[1], "bench") == 0) {
+        if (argc >= 3 && strcmp(argv[2], "ingest") == 0) return cli_bench_ingest(argc - 2, argv + 2);
+        fprintf(stderr, "usage: strata bench ingest [flags]\n");
+        return 2;
+    }
+    if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
+        printf("strata %s\n", STRATA_VERSION);
+        return 0;
+    }
+    if (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    fprintf(stderr, "strata: unknown command \"%s\"\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

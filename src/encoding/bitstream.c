@@ -1,0 +1,139 @@
+/*
+ * bitstream.c: varints and most-significant-bit-first bit streams, the raw material of the chunk
+ * codecs. The reader checks every read against the end of its buffer, because chunks come from
+ * disk and the network and must never make a decoder read past them.
+ */
+#include "encoding/encoding_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+size_t varint_put_u64(uint8_t *p, uint64_t v)
+{
+    size_t n = 0;
+    while (v >= 0x80) {
+        p[n++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    p[n++] = (uint8_t)v;
+    return n;
+}
+
+size_t varint_put_i64(uint8_t *p, int64_t v)
+{
+    return varint_put_u64(p, ((uint64_t)v << 1) ^ (uint64_t)(v >> 63));
+}
+
+int varint_get_u64(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+    uint64_t x = 0;
+    for (unsigned shift = 0; shift < 70; shift += 7) {
+        if (*p >= end) return -1;
+        uint8_t b = *(*p)++;
+        if (shift == 63 && b > 1) return -1; /* overflow, as Go's Uvarint reports */
+        x |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) {
+            *v = x;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+int varint_get_i64(const uint8_t **p, const uint8_t *end, int64_t *v)
+{
+    uint64_t u;
+    if (varint_get_u64(p, end, &u)) return -1;
+    *v = (int64_t)(u >> 1) ^ -(int64_t)(u & 1);
+    return 0;
+}
+
+int bw_init(bit_writer *w, uint32_t cap)
+{
+    w->data = malloc(cap);
+    if (!w->data) return STRATA_ENOMEM;
+    w->cap = cap;
+    w->len = 0;
+    w->free = 0;
+    return 0;
+}
+
+void bw_free(bit_writer *w)
+{
+    free(w->data);
+    w->data = NULL;
+    w->len = w->cap = 0;
+    w->free = 0;
+}
+
+int bw_reserve(bit_writer *w, uint32_t extra)
+{
+    if (w->len + extra <= w->cap) return 0;
+    uint32_t cap = w->cap ? w->cap : 32;
+    while (cap < w->len + extra) cap *= 2;
+    uint8_t *p = realloc(w->data, cap);
+    if (!p) return STRATA_ENOMEM;
+    w->data = p;
+    w->cap = cap;
+    return 0;
+}
+
+int bw_write_bits(bit_writer *w, uint64_t v, unsigned n)
+{
+    if (bw_reserve(w, n / 8 + 2)) return STRATA_ENOMEM;
+    while (n > 0) {
+        if (w->free == 0) {
+            w->data[w->len++] = 0;
+            w->free = 8;
+        }
+        unsigned take = n < w->free ? n : w->free;
+        uint8_t bits = (uint8_t)((v >> (n - take)) & ((1u << take) - 1));
+        w->data[w->len - 1] |= (uint8_t)(bits << (w->free - take));
+        w->free = (uint8_t)(w->free - take);
+        n -= take;
+    }
+    return 0;
+}
+
+int bw_write_bytes_aligned(bit_writer *w, const uint8_t *p, uint32_t n)
+{
+    /* Callers only use this at byte boundaries (the chunk header). */
+    if (bw_reserve(w, n)) return STRATA_ENOMEM;
+    memcpy(w->data + w->len, p, n);
+    w->len += n;
+    w->free = 0;
+    return 0;
+}
+
+void br_init(bit_reader *r, const uint8_t *data, size_t len)
+{
+    r->data = data;
+    r->len = len;
+    r->pos = 0;
+}
+
+int br_read_bits(bit_reader *r, unsigned n, uint64_t *out)
+{
+    if (n > 64 || r->pos + n > r->len * 8) return -1;
+    uint64_t v = 0;
+    while (n > 0) {
+        size_t byte = r->pos >> 3;
+        unsigned off = (unsigned)(r->pos & 7);
+        unsigned avail = 8 - off;
+        unsigned take = n < avail ? n : avail;
+        uint8_t b = (uint8_t)(r->data[byte] << off);
+        v = (v << take) | (uint64_t)(b >> (8 - take));
+        r->pos += take;
+        n -= take;
+    }
+    *out = v;
+    return 0;
+}
+
+int br_read_bit(bit_reader *r, unsigned *bit)
+{
+    if (r->pos >= r->len * 8) return -1;
+    *bit = (r->data[r->pos >> 3] >> (7 - (r->pos & 7))) & 1;
+    r->pos++;
+    return 0;
+}

@@ -1,0 +1,46 @@
+/*
+ * query.h: the public face of the query module: PromQL text in, Prometheus API JSON out.
+ *
+ * The pipeline is lexer -> parser (AST) -> evaluator, reading storage only through db_select, so
+ * head and (later) blocks look alike. This first slice evaluates literals, vector selectors with
+ * every matcher, range selectors, offset and @; functions, operators, aggregations and subqueries
+ * parse into the AST and answer STRATA_EUNSUPPORTED until the full engine lands.
+ */
+#ifndef STRATA_QUERY_H
+#define STRATA_QUERY_H
+
+#include "core/core.h"
+#include "storage/storage.h"
+#include "strata.h"
+
+typedef struct promql_options {
+    int64_t lookback_ms;  /* instant selectors look back this far; default 5 m */
+    uint64_t max_samples; /* most samples a query may hold; default 50 M */
+    int64_t timeout_ms;   /* default 2 m */
+} promql_options;
+
+void promql_options_init(promql_options *o);
+
+typedef struct promql_expr promql_expr;
+
+/* Parses text; on success *out is an AST the caller frees with promql_expr_free. Errors are
+ * STRATA_EPARSE with "LINE:COL: parse error: ..." in err. */
+int promql_parse(const char *text, size_t len, promql_expr **out, char *err);
+void promql_expr_free(promql_expr *e);
+
+/* Evaluates q at t_ms and appends Prometheus' /api/v1/query "data" object to json.
+ * STRATA_EPARSE (400), STRATA_EEXEC / STRATA_ELIMIT / STRATA_EUNSUPPORTED (422), STRATA_ETIMEOUT
+ * (503). */
+int promql_exec_instant(strata_db *db, const char *q, int64_t t_ms, const promql_options *o,
+                        buf *json, char *err);
+
+/* Evaluates q at every step in [start_ms, end_ms] and appends the /api/v1/query_range "data"
+ * object (always a matrix) to json. */
+int promql_exec_range(strata_db *db, const char *q, int64_t start_ms, int64_t end_ms,
+                      int64_t step_ms, const promql_options *o, buf *json, char *err);
+
+/* Parses a series selector (a match[] parameter) into compiled matchers; the caller frees each
+ * with matcher_free and the array with free(). */
+int promql_parse_selector(const char *text, matcher ***out, size_t *n, char *err);
+
+#endif

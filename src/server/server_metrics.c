@@ -1,0 +1,109 @@
+/*
+ * server_metrics.c: the metrics Strata exports about itself, collected into one sink so /metrics
+ * and self-ingestion always agree.
+ */
+#include "server/server_internal.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const unsigned codes[SERVER_CODES] = {200, 204, 400, 404, 405, 413, 415, 422, 500, 503};
+static const char *handler_names[H_COUNT] = {"/api/v1/write",  "/api/v1/query",
+                                             "/api/v1/query_range", "/api/v1/series",
+                                             "/api/v1/labels", "/api/v1/label/:name/values",
+                                             "/metrics",       "/-/healthy",
+                                             "other"};
+
+void server_metrics_init(server_metrics *m)
+{
+    memset(m, 0, sizeof *m);
+    histogram_init_latency(&m->request_seconds);
+}
+
+void server_count_request(server *s, int handler, unsigned status)
+{
+    int k = 8; /* 500 */
+    for (int i = 0; i < SERVER_CODES; i++)
+        if (codes[i] == status) k = i;
+    counter_add(&s->m.requests[handler][k], 1);
+}
+
+static void emit_u(const metrics_sink *k, const char *name, const char *type, const char *help,
+                   double v)
+{
+    metrics_emit_family(k, name, type, help);
+    metrics_emit(k, name, NULL, 0, v);
+}
+
+void server_collect_metrics(server *s, const metrics_sink *k)
+{
+    db_stats st;
+    db_get_stats(s->db, &st);
+    emit_u(k, "strata_head_series", "gauge", "Series in the head.", (double)st.series);
+    emit_u(k, "strata_head_samples_appended_total", "counter",
+           "Samples appended to the head since start, WAL replay included.",
+           (double)st.samples_appended);
+    emit_u(k, "strata_head_chunks", "gauge", "Full chunks held by the head.", (double)st.head_chunks);
+    emit_u(k, "strata_head_chunk_bytes", "gauge", "Bytes of the head's full chunks.",
+           (double)st.head_chunk_bytes);
+    if (st.head_chunk_samples)
+        emit_u(k, "strata_head_chunk_bytes_per_sample", "gauge",
+               "Compressed bytes per sample in the head's full chunks.",
+               (double)st.head_chunk_bytes / (double)st.head_chunk_samples);
+    emit_u(k, "strata_symbols", "gauge", "Interned label strings.", (double)st.symbols);
+    emit_u(k, "strata_symbol_bytes", "gauge", "Bytes held by interned label strings.",
+           (double)st.symbol_bytes);
+    if (st.series) {
+        emit_u(k, "strata_head_min_time_seconds", "gauge", "Oldest sample time in the head.",
+               (double)st.min_time / 1000.0);
+        emit_u(k, "strata_head_max_time_seconds", "gauge", "Newest sample time in the head.",
+               (double)st.max_time / 1000.0);
+    }
+    emit_u(k, "strata_wal_segments", "gauge", "WAL segment files.", (double)st.wal_segments);
+    emit_u(k, "strata_wal_bytes", "gauge", "Bytes in WAL segment files.", (double)st.wal_bytes);
+    emit_u(k, "strata_wal_fsyncs_total", "counter", "WAL fsync calls.", (double)st.wal_fsyncs);
+    emit_u(k, "strata_wal_records_replayed_total", "counter", "WAL records replayed at start.",
+           (double)st.wal_records_replayed);
+    emit_u(k, "strata_wal_torn_tails_total", "counter",
+           "Torn WAL records found and truncated at start.", (double)st.wal_torn_tails);
+
+    metrics_emit_family(k, "strata_samples_rejected_total", "counter",
+                        "Samples rejected on write, by reason.");
+    label r1[] = {LABEL("reason", "out_of_order")};
+    metrics_emit(k, "strata_samples_rejected_total", r1, 1, (double)st.samples_out_of_order);
+    label r2[] = {LABEL("reason", "conflicting_value")};
+    metrics_emit(k, "strata_samples_rejected_total", r2, 1, (double)st.samples_conflict);
+    emit_u(k, "strata_samples_duplicate_total", "counter",
+           "Samples identical to a stored one: accepted without storing them twice.",
+           (double)st.samples_duplicate);
+
+    emit_u(k, "strata_remote_write_requests_total", "counter", "Remote-write requests received.",
+           (double)counter_get(&s->m.rw_requests));
+    emit_u(k, "strata_remote_write_requests_rejected_total", "counter",
+           "Remote-write requests answered with an error.",
+           (double)counter_get(&s->m.rw_rejected_requests));
+    emit_u(k, "strata_remote_write_samples_total", "counter", "Samples stored from remote write.",
+           (double)counter_get(&s->m.rw_samples));
+
+    metrics_emit_family(k, "strata_http_requests_total", "counter",
+                        "HTTP requests by handler and status code.");
+    for (int h = 0; h < H_COUNT; h++) {
+        for (int c = 0; c < SERVER_CODES; c++) {
+            uint64_t v = counter_get(&s->m.requests[h][c]);
+            if (!v) continue;
+            char code[8];
+            snprintf(code, sizeof code, "%u", codes[c]);
+            label l[] = {LABEL("code", code), LABEL("handler", handler_names[h])};
+            metrics_emit(k, "strata_http_requests_total", l, 2, (double)v);
+        }
+    }
+    metrics_emit_family(k, "strata_http_request_duration_seconds", "histogram",
+                        "HTTP request latency.");
+    metrics_emit_histogram(k, "strata_http_request_duration_seconds", NULL, 0,
+                           &s->m.request_seconds);
+    emit_u(k, "strata_self_scrapes_total", "counter", "Self-ingestion runs.",
+           (double)counter_get(&s->m.selfscrape_runs));
+    emit_u(k, "strata_self_scrape_failures_total", "counter", "Self-ingestion runs that failed.",
+           (double)counter_get(&s->m.selfscrape_failures));
+    metrics_emit_process(k);
+}

@@ -1,0 +1,410 @@
+/*
+ * db.c: the strata_db handle (the seed's StorageImpl): open, close, the write path and stats.
+ *
+ * The write path is split for concurrency: resolving series (hash, lookup, validation of new
+ * label sets, creation) runs in parallel on every writer thread; committing (appending to the
+ * head and framing the WAL records) runs under one commit lock, so the WAL holds samples in the
+ * exact order the head accepted them and replay reproduces the head bit for bit. The fsync that
+ * makes a write durable happens after the commit lock is released, shared between writers.
+ */
+#include "storage/storage_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+void strata_options_init(strata_options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->fsync = STRATA_FSYNC_ALWAYS;
+    o->fsync_interval_ms = 1000;
+    o->wal_segment_bytes = 128u << 20;
+    o->max_samples_per_chunk = 120;
+    o->chunk_range_ms = 2 * 3600 * 1000;
+    o->names = STRATA_NAMES_UTF8;
+}
+
+/* ---- WAL record encoding -------------------------------------------------------------------- */
+
+static inline size_t put_uvarint(uint8_t *p, uint64_t v)
+{
+    size_t n = 0;
+    while (v >= 0x80) {
+        p[n++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    p[n++] = (uint8_t)v;
+    return n;
+}
+
+static inline size_t put_varint(uint8_t *p, int64_t v)
+{
+    return put_uvarint(p, ((uint64_t)v << 1) ^ (uint64_t)(v >> 63));
+}
+
+static int encode_series_record(buf *b, const series *s)
+{
+    size_t need = 20;
+    for (uint32_t i = 0; i < s->n_labels; i++)
+        need += 10 + s->labels[i].name_len + s->labels[i].value_len;
+    if (buf_reserve(b, need)) return STRATA_ENOMEM;
+    uint8_t *p = b->data + b->len;
+    p += put_uvarint(p, s->ref);
+    p += put_uvarint(p, s->n_labels);
+    for (uint32_t i = 0; i < s->n_labels; i++) {
+        p += put_uvarint(p, s->labels[i].name_len);
+        memcpy(p, s->labels[i].name, s->labels[i].name_len);
+        p += s->labels[i].name_len;
+        p += put_uvarint(p, s->labels[i].value_len);
+        memcpy(p, s->labels[i].value, s->labels[i].value_len);
+        p += s->labels[i].value_len;
+    }
+    b->len = (size_t)(p - b->data);
+    return 0;
+}
+
+/* ---- replay ------------------------------------------------------------------------------- */
+
+static int replay_series(void *ctx, uint32_t ref, label *labels, size_t n, char *err)
+{
+    strata_db *db = ctx;
+    series *s;
+    bool created;
+    uint64_t hash = labels_hash(labels, n);
+    int rc = head_get_or_create(&db->head, labels, n, hash, ref, &s, &created);
+    if (rc) return strata_errf(err, rc, "cannot recreate series %u", ref);
+    s->wal_logged = true;
+    return 0;
+}
+
+static int replay_sample(void *ctx, uint32_t ref, int64_t t, double v, char *err)
+{
+    strata_db *db = ctx;
+    series *s = head_series_by_ref(&db->head, ref);
+    if (!s) return strata_errf(err, STRATA_ECORRUPT, "sample for unknown series %u", ref);
+    int rc = head_append(&db->head, s, t, v, NULL);
+    if (rc == STRATA_ENOMEM) return strata_errf(err, rc, "out of memory replaying the WAL");
+    return 0; /* the WAL only holds accepted samples; anything else cannot happen twice */
+}
+
+/* ---- open and close ------------------------------------------------------------------------ */
+
+int strata_open(const char *path, const strata_options *opts, strata_db **out, char *err)
+{
+    *out = NULL;
+    strata_db *db = calloc(1, sizeof *db);
+    if (!db) return strata_errf(err, STRATA_ENOMEM, "out of memory");
+    if (opts) db->opts = *opts;
+    else strata_options_init(&db->opts);
+    db->lock_fd = -1;
+    db->path = strdup(path);
+    pthread_mutex_init(&db->commit_mu, NULL);
+    int rc = db->path ? head_init(&db->head, db->opts.max_samples_per_chunk,
+                                  db->opts.chunk_range_ms)
+                      : STRATA_ENOMEM;
+    if (rc) {
+        strata_close(db);
+        return strata_errf(err, rc, "out of memory");
+    }
+    if (mkdir(path, 0755) && errno != EEXIST) {
+        strata_close(db);
+        return strata_errf(err, STRATA_EIO, "cannot create data directory %s: %s", path,
+                           strerror(errno));
+    }
+    char p[4096];
+    snprintf(p, sizeof p, "%s/lock", path);
+    db->lock_fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (db->lock_fd < 0 || (!db->opts.read_only && flock(db->lock_fd, LOCK_EX | LOCK_NB))) {
+        int e = errno;
+        strata_close(db);
+        return strata_errf(err, STRATA_EIO,
+                           "cannot lock data directory %s: %s (is another strata using it?)", path,
+                           strerror(e));
+    }
+    snprintf(p, sizeof p, "%s/wal", path);
+    wal_replay_handlers h = {.ctx = db, .series = replay_series, .sample = replay_sample};
+    uint64_t t0 = clock_mono_ns();
+    rc = wal_open(p, &db->opts, &h, &db->wal, err);
+    if (rc) {
+        strata_close(db);
+        return rc;
+    }
+    wal_stats ws;
+    wal_get_stats(db->wal, &ws);
+    if (ws.records_replayed)
+        strata_log(LOG_INFO, "wal replay: %llu records, %llu series, %llu samples in %.2fs",
+                   (unsigned long long)ws.records_replayed,
+                   (unsigned long long)atomic_load(&db->head.n_series),
+                   (unsigned long long)atomic_load(&db->head.samples_appended),
+                   (double)(clock_mono_ns() - t0) / 1e9);
+    *out = db;
+    return 0;
+}
+
+void strata_close(strata_db *db)
+{
+    if (!db) return;
+    if (db->wal) wal_close(db->wal);
+    if (db->head.syms) head_destroy(&db->head);
+    if (db->lock_fd >= 0) close(db->lock_fd);
+    pthread_mutex_destroy(&db->commit_mu);
+    free(db->path);
+    free(db);
+}
+
+int strata_flush(strata_db *db, char *err)
+{
+    return db->wal ? wal_sync_all(db->wal, err) : 0;
+}
+
+/* ---- the write path ------------------------------------------------------------------------ */
+
+typedef struct resolved {
+    series *s;
+    uint64_t hash;
+} resolved;
+
+/* Finds every series of the batch, validating and creating the ones the head has not seen.
+ * All label sets are checked before any series is created, so a bad one rejects the batch. */
+static int resolve_series(strata_db *db, write_series *ws, size_t n, bool require_sorted,
+                          resolved *res, char *err)
+{
+    label_rules rules = {.names = db->opts.names, .require_sorted = require_sorted};
+    bool missing = false;
+    for (size_t i = 0; i < n; i++) {
+        /* The common case: a label set the head already holds is canonical by construction, so
+         * an exact match needs no validation at all. */
+        uint64_t h = labels_hash(ws[i].labels, ws[i].n_labels);
+        res[i].s = head_lookup(&db->head, ws[i].labels, ws[i].n_labels, h);
+        res[i].hash = h;
+        if (res[i].s) continue;
+        int rc = labels_normalize(ws[i].labels, &ws[i].n_labels, &rules, err);
+        if (rc) {
+            strata_err_prefix(err, "series %zu: ", i);
+            return rc;
+        }
+        res[i].hash = labels_hash(ws[i].labels, ws[i].n_labels);
+        res[i].s = head_lookup(&db->head, ws[i].labels, ws[i].n_labels, res[i].hash);
+        if (!res[i].s) missing = true;
+    }
+    if (!missing) return 0;
+    for (size_t i = 0; i < n; i++) {
+        if (res[i].s || ws[i].n_samples == 0) continue;
+        bool created;
+        int rc = head_get_or_create(&db->head, ws[i].labels, ws[i].n_labels, res[i].hash, 0,
+                                    &res[i].s, &created);
+        if (rc) return strata_errf(err, rc, "cannot create series: out of memory");
+    }
+    return 0;
+}
+
+static void note_reject(write_reject *rej, int code, const series *s, int64_t t, int64_t last)
+{
+    if (!rej || rej->code) return;
+    rej->code = code;
+    rej->t = t;
+    rej->newest_t = last;
+    labels_format(s->labels, s->n_labels, rej->series, sizeof rej->series);
+}
+
+int db_write(strata_db *db, write_series *ws, size_t n, bool require_sorted,
+             strata_write_result *res, write_reject *rej, char *err)
+{
+    strata_write_result local = {0};
+    if (!res) res = &local;
+    memset(res, 0, sizeof *res);
+    if (rej) memset(rej, 0, sizeof *rej);
+    if (!db->wal || db->opts.read_only)
+        return strata_errf(err, STRATA_ECLOSED, "database is open read-only");
+
+    resolved stack[256];
+    resolved *rs = n <= 256 ? stack : malloc(n * sizeof *rs);
+    if (!rs) return strata_errf(err, STRATA_ENOMEM, "out of memory");
+    int rc = resolve_series(db, ws, n, require_sorted, rs, err);
+    if (rc) goto out;
+
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++) total += ws[i].n_samples;
+    buf series_rec = {0}, samples_rec = {0}, frame = {0};
+    if (buf_reserve(&samples_rec, total * 28 + 16)) {
+        rc = strata_errf(err, STRATA_ENOMEM, "out of memory");
+        goto out;
+    }
+
+    pthread_mutex_lock(&db->commit_mu);
+    uint8_t *p = samples_rec.data;
+    int64_t prev_ref = 0, prev_t = 0;
+    bool first = true;
+    for (size_t i = 0; i < n && !rc; i++) {
+        series *s = rs[i].s;
+        if (!s || ws[i].n_samples == 0) continue;
+        if (!s->wal_logged) {
+            rc = encode_series_record(&series_rec, s);
+            if (rc) break;
+            /* Marked before the WAL write: if that write fails the database reports EIO for
+             * every later write too, so the flag cannot hide a missing record. */
+            s->wal_logged = true;
+            res->series_created++;
+        }
+        for (size_t k = 0; k < ws[i].n_samples; k++) {
+            int64_t t = ws[i].samples[k].t, last = 0;
+            double v = ws[i].samples[k].v;
+            int ar = head_append(&db->head, s, t, v, &last);
+            if (ar == 0) {
+                p += put_varint(p, first ? (int64_t)s->ref : (int64_t)s->ref - prev_ref);
+                p += put_varint(p, first ? t : t - prev_t);
+                memcpy(p, &v, 8);
+                p += 8;
+                prev_ref = s->ref;
+                prev_t = t;
+                first = false;
+                res->samples_written++;
+            } else if (ar == 1) {
+                res->samples_duplicate++;
+            } else if (ar == STRATA_EOUTOFORDER) {
+                res->samples_out_of_order++;
+                note_reject(rej, ar, s, t, last);
+            } else if (ar == STRATA_EDUPLICATE) {
+                res->samples_conflict++;
+                note_reject(rej, ar, s, t, last);
+            } else {
+                rc = strata_errf(err, ar, "out of memory appending samples");
+                break;
+            }
+        }
+    }
+    samples_rec.len = (size_t)(p - samples_rec.data);
+    uint64_t pos = 0;
+    if (!rc && series_rec.len) rc = wal_frame(&frame, WAL_REC_SERIES, series_rec.data, series_rec.len);
+    if (!rc && samples_rec.len)
+        rc = wal_frame(&frame, WAL_REC_SAMPLES, samples_rec.data, samples_rec.len);
+    if (!rc && frame.len) rc = wal_write(db->wal, frame.data, frame.len, &pos, err);
+    pthread_mutex_unlock(&db->commit_mu);
+    buf_free(&series_rec);
+    buf_free(&samples_rec);
+    buf_free(&frame);
+    if (!rc && pos) rc = wal_sync_to(db->wal, pos, err);
+    if (rc) goto out;
+
+    atomic_fetch_add(&db->rejected_out_of_order, res->samples_out_of_order);
+    atomic_fetch_add(&db->rejected_conflict, res->samples_conflict);
+    atomic_fetch_add(&db->duplicates, res->samples_duplicate);
+    if (res->samples_out_of_order || res->samples_conflict) {
+        rc = rej && rej->code ? rej->code : STRATA_EOUTOFORDER;
+        if (rej && rej->code == STRATA_EOUTOFORDER)
+            strata_errf(err, rc,
+                        "out of order sample: %s at %lld is older than its newest sample at %lld "
+                        "(%llu of %zu samples rejected, the rest stored)",
+                        rej->series, (long long)rej->t, (long long)rej->newest_t,
+                        (unsigned long long)(res->samples_out_of_order + res->samples_conflict),
+                        total);
+        else if (rej)
+            strata_errf(err, rc,
+                        "duplicate sample for timestamp %lld with a different value: %s "
+                        "(%llu of %zu samples rejected, the rest stored)",
+                        (long long)rej->t, rej->series,
+                        (unsigned long long)(res->samples_out_of_order + res->samples_conflict),
+                        total);
+        else
+            strata_errf(err, rc, "%llu samples out of order or conflicting, the rest stored",
+                        (unsigned long long)(res->samples_out_of_order + res->samples_conflict));
+    }
+out:
+    if (rs != stack) free(rs);
+    return rc;
+}
+
+int strata_write(strata_db *db, const strata_series *series_in, size_t n, strata_write_result *res,
+                 char *err)
+{
+    size_t total_labels = 0;
+    for (size_t i = 0; i < n; i++) total_labels += series_in[i].n_labels;
+    write_series *ws = calloc(n ? n : 1, sizeof *ws);
+    label *lv = calloc(total_labels ? total_labels : 1, sizeof *lv);
+    if (!ws || !lv) {
+        free(ws);
+        free(lv);
+        return strata_errf(err, STRATA_ENOMEM, "out of memory");
+    }
+    label *p = lv;
+    for (size_t i = 0; i < n; i++) {
+        ws[i].labels = p;
+        ws[i].n_labels = series_in[i].n_labels;
+        for (size_t k = 0; k < series_in[i].n_labels; k++) {
+            const strata_label *l = &series_in[i].labels[k];
+            if (!l->name || !l->value) {
+                free(ws);
+                free(lv);
+                return strata_errf(err, STRATA_EINVAL, "series %zu: label %zu has a NULL name or value",
+                                   i, k);
+            }
+            *p++ = (label){.name = l->name, .value = l->value, .name_len = (uint32_t)strlen(l->name),
+                           .value_len = (uint32_t)strlen(l->value)};
+        }
+        ws[i].samples = series_in[i].samples;
+        ws[i].n_samples = series_in[i].n_samples;
+    }
+    write_reject rej;
+    int rc = db_write(db, ws, n, false, res, &rej, err);
+    free(ws);
+    free(lv);
+    return rc;
+}
+
+/* ---- statistics ---------------------------------------------------------------------------- */
+
+void db_get_stats(strata_db *db, db_stats *st)
+{
+    memset(st, 0, sizeof *st);
+    st->series = atomic_load(&db->head.n_series);
+    st->samples_appended = atomic_load(&db->head.samples_appended);
+    st->head_chunks = atomic_load(&db->head.n_chunks);
+    st->head_chunk_bytes = atomic_load(&db->head.chunk_bytes);
+    st->head_chunk_samples = atomic_load(&db->head.chunk_samples);
+    st->min_time = atomic_load(&db->head.min_t);
+    st->max_time = atomic_load(&db->head.max_t);
+    st->symbols = sym_table_count(db->head.syms);
+    st->symbol_bytes = sym_table_bytes(db->head.syms);
+    if (db->wal) {
+        wal_stats ws;
+        wal_get_stats(db->wal, &ws);
+        st->wal_segments = ws.segments;
+        st->wal_bytes = ws.bytes;
+        st->wal_fsyncs = ws.fsyncs;
+        st->wal_records_replayed = ws.records_replayed;
+        st->wal_torn_tails = ws.torn_tails;
+    }
+    st->samples_out_of_order = atomic_load(&db->rejected_out_of_order);
+    st->samples_conflict = atomic_load(&db->rejected_conflict);
+    st->samples_duplicate = atomic_load(&db->duplicates);
+}
+
+int strata_stats(strata_db *db, char *out, size_t len)
+{
+    db_stats st;
+    db_get_stats(db, &st);
+    int n = snprintf(out, len,
+                     "series: %llu\nsamples appended: %llu\nhead chunks: %llu (%llu bytes)\n"
+                     "symbols: %llu (%llu bytes)\nmin time: %lld\nmax time: %lld\n"
+                     "wal segments: %llu (%llu bytes, %llu fsyncs, %llu records replayed, "
+                     "%llu torn tails)\nrejected out of order: %llu\nrejected conflicting: %llu\n"
+                     "duplicates accepted: %llu\n",
+                     (unsigned long long)st.series, (unsigned long long)st.samples_appended,
+                     (unsigned long long)st.head_chunks, (unsigned long long)st.head_chunk_bytes,
+                     (unsigned long long)st.symbols, (unsigned long long)st.symbol_bytes,
+                     (long long)(st.series ? st.min_time : 0),
+                     (long long)(st.series ? st.max_time : 0),
+                     (unsigned long long)st.wal_segments, (unsigned long long)st.wal_bytes,
+                     (unsigned long long)st.wal_fsyncs,
+                     (unsigned long long)st.wal_records_replayed,
+                     (unsigned long long)st.wal_torn_tails,
+                     (unsigned long long)st.samples_out_of_order,
+                     (unsigned long long)st.samples_conflict,
+                     (unsigned long long)st.samples_duplicate);
+    return n < 0 ? STRATA_EINVAL : 0;
+}

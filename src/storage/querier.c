@@ -1,0 +1,401 @@
+/*
+ * querier.c: reading series out of storage by matchers and time range.
+ *
+ * A select resolves matchers against the postings index into a bitmap of series refs, keeps the
+ * series that have samples in the range, sorts them by labels (PromQL and the HTTP API promise
+ * label order), and decodes each series' chunks lazily, one series at a time, as the caller
+ * advances: memory stays proportional to one series, not to the whole result.
+ */
+#include "storage/storage_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct series_set {
+    strata_db *db;
+    series **v;
+    size_t n;
+    size_t next;
+    int64_t mint, maxt;
+    bool labels_only;
+    strata_sample *samples;
+    size_t cap;
+};
+
+/* The time span of a series' samples under its stripe lock; false if it has none. */
+static bool series_bounds(head *h, series *s, int64_t *mint, int64_t *maxt)
+{
+    head_stripe *st = &h->stripes[s->stripe];
+    pthread_mutex_lock(&st->mu);
+    bool has = s->has_samples;
+    if (has) {
+        *mint = s->n_chunks ? s->chunks[0].mint : s->open_mint;
+        *maxt = s->last_t;
+    }
+    pthread_mutex_unlock(&st->mu);
+    return has;
+}
+
+static int cmp_series(const void *a, const void *b)
+{
+    const series *x = *(series *const *)a, *y = *(series *const *)b;
+    return labels_compare(x->labels, x->n_labels, y->labels, y->n_labels);
+}
+
+static bool matchers_select_something(const matcher *const *ms, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!ms[i]->matches_empty) return true;
+    return false;
+}
+
+static int select_series(strata_db *db, const matcher *const *ms, size_t n, int64_t mint,
+                         int64_t maxt, bool labels_only, series_set **out, char *err)
+{
+    *out = NULL;
+    if (n > 0 && !matchers_select_something(ms, n))
+        return strata_errf(err, STRATA_EINVAL,
+                           "the selector must contain at least one matcher that does not match "
+                           "the empty string");
+    roaring_bitmap_t *refs;
+    int rc = postings_select(db->head.index, ms, n, &refs, err);
+    if (rc) return rc;
+    series_set *set = calloc(1, sizeof *set);
+    uint64_t card = roaring_bitmap_get_cardinality(refs);
+    if (set) set->v = malloc((card ? card : 1) * sizeof *set->v);
+    if (!set || !set->v) {
+        roaring_bitmap_free(refs);
+        series_set_free(set);
+        return strata_errf(err, STRATA_ENOMEM, "out of memory");
+    }
+    set->db = db;
+    set->mint = mint;
+    set->maxt = maxt;
+    set->labels_only = labels_only;
+    roaring_uint32_iterator_t *it = roaring_create_iterator(refs);
+    while (it && it->has_value) {
+        series *s = head_series_by_ref(&db->head, it->current_value);
+        int64_t smin, smax;
+        if (s && series_bounds(&db->head, s, &smin, &smax) && smax >= mint && smin <= maxt)
+            set->v[set->n++] = s;
+        roaring_advance_uint32_iterator(it);
+    }
+    roaring_free_uint32_iterator(it);
+    roaring_bitmap_free(refs);
+    qsort(set->v, set->n, sizeof *set->v, cmp_series);
+    *out = set;
+    return 0;
+}
+
+int db_select(strata_db *db, const matcher *const *ms, size_t n, int64_t mint, int64_t maxt,
+              series_set **out, char *err)
+{
+    return select_series(db, ms, n, mint, maxt, false, out, err);
+}
+
+int db_select_labels_only(strata_db *db, const matcher *const *ms, size_t n, int64_t mint,
+                          int64_t maxt, series_set **out, char *err)
+{
+    return select_series(db, ms, n, mint, maxt, true, out, err);
+}
+
+/* Decodes the samples of s within the set's range into the set's reusable array. */
+static int load_samples(series_set *set, series *s, size_t *count)
+{
+    chunk_ref *chunks;
+    size_t nc;
+    uint8_t *open_copy;
+    *count = 0;
+    int rc = head_series_chunks(&set->db->head, s, set->mint, set->maxt, &chunks, &nc, &open_copy);
+    if (rc) return rc;
+    size_t k = 0;
+    for (size_t c = 0; c < nc && !rc; c++) {
+        xor_iter it;
+        rc = xor_iter_init(&it, chunks[c].data, chunks[c].len);
+        if (rc) break;
+        int more = chunks[c].mint < set->mint ? xor_iter_seek(&it, set->mint) : xor_iter_next(&it);
+        for (; more == 1; more = xor_iter_next(&it)) {
+            int64_t t;
+            double v;
+            xor_iter_at(&it, &t, &v);
+            if (t > set->maxt) break;
+            if (k == set->cap) {
+                size_t ncap = set->cap ? set->cap * 2 : 256;
+                strata_sample *ns = realloc(set->samples, ncap * sizeof *ns);
+                if (!ns) {
+                    rc = STRATA_ENOMEM;
+                    break;
+                }
+                set->samples = ns;
+                set->cap = ncap;
+            }
+            set->samples[k++] = (strata_sample){.t = t, .v = v};
+        }
+        if (more < 0) rc = more;
+    }
+    free(chunks);
+    free(open_copy);
+    *count = k;
+    return rc;
+}
+
+int series_set_next(series_set *set, const label **labels, size_t *n_labels,
+                    const strata_sample **samples, size_t *n_samples)
+{
+    while (set->next < set->n) {
+        series *s = set->v[set->next++];
+        size_t k = 0;
+        if (!set->labels_only) {
+            if (load_samples(set, s, &k) < 0) return STRATA_ECORRUPT;
+            if (k == 0) continue; /* appended-to after select but nothing in range */
+        }
+        *labels = s->labels;
+        *n_labels = s->n_labels;
+        if (samples) *samples = set->samples;
+        if (n_samples) *n_samples = k;
+        return 1;
+    }
+    return 0;
+}
+
+size_t series_set_count(const series_set *s)
+{
+    return s->n;
+}
+
+void series_set_free(series_set *s)
+{
+    if (!s) return;
+    free(s->v);
+    free(s->samples);
+    free(s);
+}
+
+/* ---- label names and values ---------------------------------------------------------------- */
+
+void db_strings_free(char **v, size_t n)
+{
+    if (!v) return;
+    for (size_t i = 0; i < n; i++) free(v[i]);
+    free(v);
+}
+
+static int cmp_cstr(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Sorts, removes duplicates, and copies. */
+static int strings_finish(const char **v, size_t n, char ***out, size_t *count)
+{
+    qsort(v, n, sizeof *v, cmp_cstr);
+    char **res = calloc(n ? n : 1, sizeof *res);
+    if (!res) return STRATA_ENOMEM;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (k && strcmp(res[k - 1], v[i]) == 0) continue;
+        if (!(res[k] = strdup(v[i]))) {
+            db_strings_free(res, k);
+            return STRATA_ENOMEM;
+        }
+        k++;
+    }
+    *out = res;
+    *count = k;
+    return 0;
+}
+
+static bool head_overlaps(strata_db *db, int64_t mint, int64_t maxt)
+{
+    int64_t lo = atomic_load(&db->head.min_t), hi = atomic_load(&db->head.max_t);
+    return lo <= hi && hi >= mint && lo <= maxt;
+}
+
+static int collect_from_series(strata_db *db, const char *name, const matcher *const *ms, size_t n,
+                               int64_t mint, int64_t maxt, char ***out, size_t *count, char *err)
+{
+    series_set *set;
+    int rc = db_select_labels_only(db, ms, n, mint, maxt, &set, err);
+    if (rc) return rc;
+    buf names = {0};
+    size_t k = 0;
+    const label *ls;
+    size_t nl;
+    while (series_set_next(set, &ls, &nl, NULL, NULL) == 1) {
+        for (size_t i = 0; i < nl; i++) {
+            const char *s = NULL;
+            if (!name) s = ls[i].name;
+            else if (strcmp(ls[i].name, name) == 0) s = ls[i].value;
+            if (!s) continue;
+            if (buf_append(&names, &s, sizeof s)) {
+                buf_free(&names);
+                series_set_free(set);
+                return STRATA_ENOMEM;
+            }
+            k++;
+        }
+    }
+    rc = strings_finish((const char **)names.data, k, out, count);
+    buf_free(&names);
+    series_set_free(set);
+    return rc;
+}
+
+int db_label_names(strata_db *db, const matcher *const *ms, size_t n, int64_t mint, int64_t maxt,
+                   char ***out, size_t *count, char *err)
+{
+    if (n) return collect_from_series(db, NULL, ms, n, mint, maxt, out, count, err);
+    if (!head_overlaps(db, mint, maxt)) return strings_finish(NULL, 0, out, count);
+    const sym **v;
+    size_t k;
+    int rc = postings_label_names(db->head.index, &v, &k);
+    if (rc) return rc;
+    const char **s = malloc((k ? k : 1) * sizeof *s);
+    if (!s) {
+        free(v);
+        return STRATA_ENOMEM;
+    }
+    for (size_t i = 0; i < k; i++) s[i] = v[i]->str;
+    rc = strings_finish(s, k, out, count);
+    free(s);
+    free(v);
+    return rc;
+}
+
+int db_label_values(strata_db *db, const char *name, const matcher *const *ms, size_t n,
+                    int64_t mint, int64_t maxt, char ***out, size_t *count, char *err)
+{
+    if (n) return collect_from_series(db, name, ms, n, mint, maxt, out, count, err);
+    if (!head_overlaps(db, mint, maxt)) return strings_finish(NULL, 0, out, count);
+    const sym **v;
+    size_t k;
+    int rc = postings_label_values(db->head.index, name, &v, &k);
+    if (rc) return rc;
+    const char **s = malloc((k ? k : 1) * sizeof *s);
+    if (!s) {
+        free(v);
+        return STRATA_ENOMEM;
+    }
+    for (size_t i = 0; i < k; i++) s[i] = v[i]->str;
+    rc = strings_finish(s, k, out, count);
+    free(s);
+    free(v);
+    return rc;
+}
+
+/* ---- the public C API over the querier ----------------------------------------------------- */
+
+struct strata_series_set {
+    series_set *set;
+    strata_label *labels;
+    size_t cap;
+};
+
+static int compile_matchers(const strata_matcher *in, size_t n, matcher ***out, char *err)
+{
+    matcher **ms = calloc(n ? n : 1, sizeof *ms);
+    if (!ms) return STRATA_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        if (!in[i].name || !in[i].value) {
+            for (size_t k = 0; k < i; k++) matcher_free(ms[k]);
+            free(ms);
+            return strata_errf(err, STRATA_EINVAL, "matcher %zu has a NULL name or value", i);
+        }
+        int rc = matcher_new(in[i].type, in[i].name, strlen(in[i].name), in[i].value,
+                             strlen(in[i].value), &ms[i], err);
+        if (rc) {
+            for (size_t k = 0; k < i; k++) matcher_free(ms[k]);
+            free(ms);
+            return rc;
+        }
+    }
+    *out = ms;
+    return 0;
+}
+
+static void free_matchers(matcher **ms, size_t n)
+{
+    for (size_t i = 0; i < n; i++) matcher_free(ms[i]);
+    free(ms);
+}
+
+int strata_select(strata_db *db, const strata_matcher *matchers, size_t n, int64_t mint,
+                  int64_t maxt, strata_series_set **out, char *err)
+{
+    *out = NULL;
+    if (n == 0) return strata_errf(err, STRATA_EINVAL, "at least one matcher is required");
+    matcher **ms = NULL;
+    int rc = compile_matchers(matchers, n, &ms, err);
+    if (rc) return rc;
+    strata_series_set *ss = calloc(1, sizeof *ss);
+    if (!ss) {
+        free_matchers(ms, n);
+        return STRATA_ENOMEM;
+    }
+    rc = db_select(db, (const matcher *const *)ms, n, mint, maxt, &ss->set, err);
+    free_matchers(ms, n);
+    if (rc) {
+        free(ss);
+        return rc;
+    }
+    *out = ss;
+    return 0;
+}
+
+int strata_series_set_next(strata_series_set *ss, const strata_label **labels, size_t *n_labels,
+                           const strata_sample **samples, size_t *n_samples)
+{
+    const label *ls;
+    size_t nl;
+    int rc = series_set_next(ss->set, &ls, &nl, samples, n_samples);
+    if (rc != 1) return rc;
+    if (nl > ss->cap) {
+        strata_label *v = realloc(ss->labels, nl * sizeof *v);
+        if (!v) return STRATA_ENOMEM;
+        ss->labels = v;
+        ss->cap = nl;
+    }
+    /* Interned symbols are NUL-terminated, so they serve as C strings directly. */
+    for (size_t i = 0; i < nl; i++) ss->labels[i] = (strata_label){ls[i].name, ls[i].value};
+    *labels = ss->labels;
+    *n_labels = nl;
+    return 1;
+}
+
+void strata_series_set_free(strata_series_set *ss)
+{
+    if (!ss) return;
+    series_set_free(ss->set);
+    free(ss->labels);
+    free(ss);
+}
+
+int strata_read(strata_db *db, const strata_label *labels, size_t n_labels, int64_t mint,
+                int64_t maxt, strata_sample **samples, size_t *n, char *err)
+{
+    *samples = NULL;
+    *n = 0;
+    label *v = calloc(n_labels ? n_labels : 1, sizeof *v);
+    if (!v) return STRATA_ENOMEM;
+    for (size_t i = 0; i < n_labels; i++)
+        v[i] = (label){.name = labels[i].name, .value = labels[i].value,
+                       .name_len = (uint32_t)strlen(labels[i].name),
+                       .value_len = (uint32_t)strlen(labels[i].value)};
+    size_t nl = n_labels;
+    label_rules rules = {.names = db->opts.names, .require_sorted = false};
+    int rc = labels_normalize(v, &nl, &rules, err);
+    series *s = rc ? NULL : head_lookup(&db->head, v, nl, labels_hash(v, nl));
+    free(v);
+    if (rc) return rc;
+    if (!s) return strata_errf(err, STRATA_ENOTFOUND, "no such series");
+    series_set set = {.db = db, .mint = mint, .maxt = maxt};
+    size_t k;
+    rc = load_samples(&set, s, &k);
+    if (rc) {
+        free(set.samples);
+        return strata_errf(err, rc, "cannot decode the series' chunks");
+    }
+    *samples = set.samples;
+    *n = k;
+    return 0;
+}

@@ -1,0 +1,178 @@
+/*
+ * storage_internal.h: the structures shared by the storage module's files (db, head, index, WAL,
+ * querier). Not for other modules: they use storage.h and strata.h.
+ *
+ * Locks, in the order they may be taken (never the reverse):
+ *   db->commit_mu  (one writer commits samples to head + WAL at a time: WAL order = head order)
+ *   stripe->mu     (a series' map slot, its chunks and open chunk; readers take it to snapshot)
+ *   index->mu      (rwlock over postings; written only when a series is created)
+ *   wal->sync_mu   (group commit of fsyncs; held without commit_mu)
+ */
+#ifndef STRATA_STORAGE_INTERNAL_H
+#define STRATA_STORAGE_INTERNAL_H
+
+#include "core/core.h"
+#include "encoding/encoding.h"
+#include "storage/storage.h"
+
+#include <pthread.h>
+#include <roaring/roaring.h>
+
+/* ---- head ---------------------------------------------------------------------------------- */
+
+/* A full chunk: immutable once cut, so readers may use its bytes after dropping the stripe lock
+ * (the head never frees chunks while the database is open). */
+typedef struct head_chunk {
+    int64_t mint;
+    int64_t maxt;
+    uint8_t *data;
+    uint32_t len;
+    uint16_t count;
+} head_chunk;
+
+typedef struct series {
+    uint32_t ref;   /* dense id: index into the series table and member of postings bitmaps */
+    uint32_t stripe;
+    uint64_t hash;
+    label *labels;  /* sorted; bytes are interned symbols owned by the head's sym_table */
+    uint32_t n_labels;
+    bool wal_logged; /* its SERIES record is in the WAL (guarded by commit_mu) */
+    /* Everything below is guarded by the stripe lock. */
+    bool has_samples;
+    int64_t last_t;
+    uint64_t last_v_bits;
+    int64_t open_mint;
+    head_chunk *chunks;
+    uint32_t n_chunks;
+    uint32_t cap_chunks;
+    xor_appender open; /* valid when open_count > 0 */
+    uint32_t open_count;
+} series;
+
+#define HEAD_STRIPES 1024 /* power of two */
+#define SERIES_PAGE_BITS 12
+#define SERIES_PAGE_SIZE (1u << SERIES_PAGE_BITS)
+#define SERIES_MAX_PAGES (1u << 20)
+
+typedef struct head_stripe {
+    pthread_mutex_t mu;
+    series **slots; /* open addressing by hash */
+    uint32_t cap;
+    uint32_t count;
+} head_stripe;
+
+typedef struct postings_index postings_index;
+
+typedef struct head {
+    sym_table *syms;
+    head_stripe stripes[HEAD_STRIPES];
+    /* ref -> series, in pages so lookups need no lock and growth never moves entries. */
+    _Atomic(series **) *pages;
+    pthread_mutex_t create_mu; /* assigns refs */
+    uint32_t next_ref;
+    _Atomic uint64_t n_series;
+    _Atomic int64_t min_t;
+    _Atomic int64_t max_t;
+    _Atomic uint64_t samples_appended;
+    _Atomic uint64_t n_chunks;
+    _Atomic uint64_t chunk_bytes;
+    _Atomic uint64_t chunk_samples;
+    uint32_t max_samples_per_chunk;
+    int64_t chunk_range_ms;
+    postings_index *index;
+} head;
+
+int head_init(head *h, uint32_t max_samples_per_chunk, int64_t chunk_range_ms);
+void head_destroy(head *h);
+
+/* Finds the series with exactly these (canonical) labels; NULL if absent. */
+series *head_lookup(head *h, const label *labels, size_t n, uint64_t hash);
+/* Finds or creates the series; labels must be canonical. Created series get the next ref (or
+ * want_ref when replaying; then next_ref moves past it). *created tells which. */
+int head_get_or_create(head *h, const label *labels, size_t n, uint64_t hash, uint32_t want_ref,
+                       series **out, bool *created);
+series *head_series_by_ref(head *h, uint32_t ref);
+
+/* Appends one sample under the series' stripe lock. Returns 0 when stored, 1 for an identical
+ * duplicate (accepted, not stored), STRATA_EOUTOFORDER, STRATA_EDUPLICATE (same t, other value)
+ * or STRATA_ENOMEM. *last_t receives the series' newest timestamp for messages. */
+int head_append(head *h, series *s, int64_t t, double v, int64_t *last_t);
+
+/* Snapshot of the chunks of one series overlapping [mint, maxt], taken under its stripe lock.
+ * Closed chunks are referenced (immutable); the open chunk is copied into *open_copy, which the
+ * caller frees. */
+typedef struct chunk_ref {
+    const uint8_t *data;
+    uint32_t len;
+    int64_t mint, maxt;
+} chunk_ref;
+
+int head_series_chunks(head *h, series *s, int64_t mint, int64_t maxt, chunk_ref **out, size_t *n,
+                       uint8_t **open_copy);
+
+/* ---- postings index ------------------------------------------------------------------------ */
+
+postings_index *postings_new(void);
+void postings_free(postings_index *p);
+int postings_add(postings_index *p, uint32_t ref, const label *labels, size_t n);
+/* Series refs matching all matchers; the caller owns *out (roaring_bitmap_free). */
+int postings_select(postings_index *p, const matcher *const *ms, size_t n, roaring_bitmap_t **out,
+                    char *err);
+/* Sorted distinct label names, or values of one name; strings are interned (owned by the head). */
+int postings_label_names(postings_index *p, const sym ***out, size_t *n);
+int postings_label_values(postings_index *p, const char *name, const sym ***out, size_t *n);
+
+/* ---- write-ahead log ----------------------------------------------------------------------- */
+
+enum {
+    WAL_REC_SERIES = 1,
+    WAL_REC_SAMPLES = 2,
+};
+
+typedef struct wal wal;
+
+typedef struct wal_replay_handlers {
+    void *ctx;
+    int (*series)(void *ctx, uint32_t ref, label *labels, size_t n, char *err);
+    int (*sample)(void *ctx, uint32_t ref, int64_t t, double v, char *err);
+} wal_replay_handlers;
+
+/* Opens the WAL in dir (created if missing), replays every record into h, truncating a torn
+ * tail, and starts a new segment for writing. */
+int wal_open(const char *dir, const strata_options *opts, const wal_replay_handlers *h, wal **out,
+             char *err);
+void wal_close(wal *w);
+/* Appends encoded records (already framed) under the caller's commit lock; returns the WAL
+ * position after them for wal_sync_to. */
+int wal_write(wal *w, const uint8_t *data, size_t len, uint64_t *pos, char *err);
+/* Makes sure everything up to pos is on stable storage per the fsync policy (group commit). */
+int wal_sync_to(wal *w, uint64_t pos, char *err);
+int wal_sync_all(wal *w, char *err);
+
+/* Framing: appends one record (type, payload) to b with its header and CRC. */
+int wal_frame(buf *b, uint8_t type, const uint8_t *payload, size_t len);
+
+typedef struct wal_stats {
+    uint64_t segments;
+    uint64_t bytes;
+    uint64_t fsyncs;
+    uint64_t records_replayed;
+    uint64_t torn_tails;
+} wal_stats;
+void wal_get_stats(wal *w, wal_stats *st);
+
+/* ---- the database handle ------------------------------------------------------------------- */
+
+struct strata_db {
+    char *path;
+    strata_options opts;
+    head head;
+    wal *wal;
+    pthread_mutex_t commit_mu;
+    _Atomic uint64_t rejected_out_of_order;
+    _Atomic uint64_t rejected_conflict;
+    _Atomic uint64_t duplicates;
+    int lock_fd; /* flock on the data directory: one process per directory */
+};
+
+#endif
