@@ -484,12 +484,12 @@ static enum MHD_Result handle_series(server *s, struct MHD_Connection *c, reques
             all[n_all++] = (lset){ls, nl};
         }
     }
+    size_t n_selectors = sel.n;
     selectors_free(&sel);
     buf data = {0};
     if (!rc) {
-        /* Insertion into sorted order is fine for one selector (already sorted); for several,
-         * sort with labels_compare. */
-        for (size_t i = 1; sel.n > 1 && i < n_all; i++) {
+        /* One selector's series come sorted; the union of several is sorted here. */
+        for (size_t i = 1; n_selectors > 1 && i < n_all; i++) {
             lset x = all[i];
             size_t j = i;
             while (j > 0 && labels_compare(all[j - 1].ls, all[j - 1].n, x.ls, x.n) > 0) {
