@@ -58,13 +58,12 @@ static promql_expr *fail_at(parser *p, size_t pos, const char *fmt, ...)
 static const char *describe(const token *t, char *out, size_t len)
 {
     if (t->kind == T_EOF) return "end of input";
-    snprintf(out, len, "%s \"%.*s\"",
-             t->kind == T_IDENT    ? "identifier"
-             : t->kind == T_NUMBER ? "number"
-             : t->kind == T_STRING ? "string"
-             : t->kind == T_DURATION ? "duration"
-                                     : "token",
-             (int)(t->len > 40 ? 40 : t->len), t->text);
+    const char *kind = t->kind == T_IDENT      ? "identifier "
+                       : t->kind == T_NUMBER   ? "number "
+                       : t->kind == T_STRING   ? "string "
+                       : t->kind == T_DURATION ? "duration "
+                                               : "";
+    snprintf(out, len, "%s\"%.*s\"", kind, (int)(t->len > 40 ? 40 : t->len), t->text);
     return out;
 }
 
