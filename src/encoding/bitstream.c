@@ -48,11 +48,13 @@ int varint_get_i64(const uint8_t **p, const uint8_t *end, int64_t *v)
     return 0;
 }
 
+/* The writer keeps every byte past len zero, so a write can OR its bits into a 64-bit window
+ * without reading garbage; reserve always leaves 8 spare zero bytes after the last one in use. */
 int bw_init(bit_writer *w, uint32_t cap)
 {
-    w->data = malloc(cap);
+    w->data = calloc(1, cap < 16 ? 16 : cap);
     if (!w->data) return STRATA_ENOMEM;
-    w->cap = cap;
+    w->cap = cap < 16 ? 16 : cap;
     w->len = 0;
     w->free = 0;
     return 0;
@@ -68,29 +70,55 @@ void bw_free(bit_writer *w)
 
 int bw_reserve(bit_writer *w, uint32_t extra)
 {
-    if (w->len + extra <= w->cap) return 0;
+    uint32_t need = w->len + extra + 8;
+    if (need <= w->cap) return 0;
     uint32_t cap = w->cap ? w->cap : 32;
-    while (cap < w->len + extra) cap *= 2;
+    while (cap < need) cap *= 2;
     uint8_t *p = realloc(w->data, cap);
     if (!p) return STRATA_ENOMEM;
+    memset(p + w->cap, 0, cap - w->cap);
     w->data = p;
     w->cap = cap;
     return 0;
 }
 
+static inline uint64_t load_be64(const uint8_t *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return __builtin_bswap64(v);
+}
+
+static inline void store_be64(uint8_t *p, uint64_t v)
+{
+    v = __builtin_bswap64(v);
+    memcpy(p, &v, 8);
+}
+
+/* Writes n <= 56 bits; the caller has reserved room. */
+static inline void bw_put(bit_writer *w, uint64_t v, unsigned n)
+{
+    uint64_t pos = (uint64_t)w->len * 8 - w->free;
+    size_t byte = (size_t)(pos >> 3);
+    unsigned off = (unsigned)(pos & 7);
+    uint64_t window = load_be64(w->data + byte);
+    window |= (v << (64 - n)) >> off;
+    store_be64(w->data + byte, window);
+    pos += n;
+    w->len = (uint32_t)((pos + 7) >> 3);
+    w->free = (uint8_t)(w->len * 8 - pos);
+}
+
 int bw_write_bits(bit_writer *w, uint64_t v, unsigned n)
 {
+    if (n == 0) return 0;
     if (bw_reserve(w, n / 8 + 2)) return STRATA_ENOMEM;
-    while (n > 0) {
-        if (w->free == 0) {
-            w->data[w->len++] = 0;
-            w->free = 8;
-        }
-        unsigned take = n < w->free ? n : w->free;
-        uint8_t bits = (uint8_t)((v >> (n - take)) & ((1u << take) - 1));
-        w->data[w->len - 1] |= (uint8_t)(bits << (w->free - take));
-        w->free = (uint8_t)(w->free - take);
-        n -= take;
+    if (n < 64) v &= (1ull << n) - 1;
+    if (n > 32) {
+        bw_put(w, v >> 32, n - 32);
+        bw_put(w, v & 0xffffffffull, 32);
+    } else {
+        bw_put(w, v, n);
     }
     return 0;
 }
@@ -115,10 +143,19 @@ void br_init(bit_reader *r, const uint8_t *data, size_t len)
 int br_read_bits(bit_reader *r, unsigned n, uint64_t *out)
 {
     if (n > 64 || r->pos + n > r->len * 8) return -1;
+    size_t byte = r->pos >> 3;
+    unsigned off = (unsigned)(r->pos & 7);
+    if (n > 0 && n <= 56 && byte + 8 <= r->len) {
+        /* Fast path: one unaligned 64-bit load covers off + n <= 63 bits. */
+        uint64_t window = load_be64(r->data + byte);
+        *out = (window << off) >> (64 - n);
+        r->pos += n;
+        return 0;
+    }
     uint64_t v = 0;
     while (n > 0) {
-        size_t byte = r->pos >> 3;
-        unsigned off = (unsigned)(r->pos & 7);
+        byte = r->pos >> 3;
+        off = (unsigned)(r->pos & 7);
         unsigned avail = 8 - off;
         unsigned take = n < avail ? n : avail;
         uint8_t b = (uint8_t)(r->data[byte] << off);
