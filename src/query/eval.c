@@ -1,24 +1,20 @@
 /*
- * eval.c: evaluation of PromQL ASTs against storage, and the result JSON.
- *
- * Evaluation streams over series: a selector's series set is read one series at a time and each
- * series is turned into its points for every step before the next is decoded, so memory is the
- * result plus one series. The time window a selector reads is computed once from the query range,
- * the lookback, the selector's range, offset and @, and only that is read from storage.
+ * eval.c: the PromQL evaluator's core: selectors, subqueries, dispatch over node kinds, results
+ * and their JSON.
  *
  * Semantics follow Prometheus 3: an instant selector takes the newest sample in
- * (t - lookback, t]; a range selector takes the samples in (t - range, t]; a staleness marker
- * (NaN with bits 0x7ff0000000000002) as the newest sample means "no value"; stale markers never
- * appear in range results.
+ * (t - lookback, t]; a range selector the samples in (t - range, t]; a staleness marker (NaN with
+ * bits 0x7ff0000000000002) as the newest sample means "no value", and stale markers never appear
+ * in range results. Each selector reads storage once, over the window the whole query needs, and
+ * turns one series at a time into its values for every step, so memory is the result plus one
+ * series' raw samples.
  */
-#include "query/ast.h"
+#include "query/eval.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define STALE_NAN_BITS 0x7ff0000000000002ull
 
 void promql_options_init(promql_options *o)
 {
@@ -27,60 +23,580 @@ void promql_options_init(promql_options *o)
     o->timeout_ms = 2 * 60 * 1000;
 }
 
-static bool is_stale(double v)
+bool value_is_stale(double v)
 {
     uint64_t b;
     memcpy(&b, &v, sizeof b);
     return b == STALE_NAN_BITS;
 }
 
-typedef struct eval_ctx {
-    strata_db *db;
-    const promql_options *o;
-    int64_t start, end, step; /* step 0: instant query */
-    uint64_t deadline_ns;
-    uint64_t samples;
-    char *err;
-} eval_ctx;
+void *eval_alloc(eval_ctx *c, size_t n)
+{
+    void *p = arena_alloc(c->mem, n ? n : 1);
+    if (!p) strata_errf(c->err, STRATA_ENOMEM, "out of memory evaluating the query");
+    return p;
+}
 
-static int check_deadline(eval_ctx *c)
+int eval_check(eval_ctx *c)
 {
     if (clock_mono_ns() > c->deadline_ns)
         return strata_errf(c->err, STRATA_ETIMEOUT, "query timed out in query execution");
     return 0;
 }
 
-static int unsupported(eval_ctx *c, const promql_expr *e)
+int eval_count_samples(eval_ctx *c, size_t n)
 {
-    switch (e->kind) {
-    case N_CALL:
-        return strata_errf(c->err, STRATA_EUNSUPPORTED, "function \"%s\" is not supported yet",
-                           e->func);
-    case N_AGG:
-        return strata_errf(c->err, STRATA_EUNSUPPORTED, "aggregation \"%s\" is not supported yet",
-                           e->func);
-    case N_BINARY:
-        return strata_errf(c->err, STRATA_EUNSUPPORTED, "binary operators are not supported yet");
-    case N_UNARY:
-        return strata_errf(c->err, STRATA_EUNSUPPORTED,
-                           "unary minus on a vector is not supported yet");
-    case N_SUBQUERY:
-        return strata_errf(c->err, STRATA_EUNSUPPORTED, "subqueries are not supported yet");
-    default: return strata_errf(c->err, STRATA_EUNSUPPORTED, "expression not supported yet");
-    }
+    c->samples += n;
+    if (c->samples > c->o->max_samples)
+        return strata_errf(c->err, STRATA_ELIMIT,
+                           "query processing would load too many samples into memory in query "
+                           "execution");
+    return 0;
 }
 
-/* The evaluation time of a selector at step time t: @ pins it, offset shifts it back. */
-static int64_t selector_time(const eval_ctx *c, const promql_expr *e, int64_t t)
+vseries *vec_add(eval_ctx *c, value *v, size_t *cap, const label *ls, size_t nl)
+{
+    if (v->n == *cap) {
+        size_t nc = *cap ? *cap * 2 : 16;
+        vseries *ns = eval_alloc(c, nc * sizeof *ns);
+        if (!ns) return NULL;
+        if (v->n) memcpy(ns, v->s, v->n * sizeof *ns);
+        v->s = ns;
+        *cap = nc;
+    }
+    vseries *s = &v->s[v->n];
+    memset(s, 0, sizeof *s);
+    s->labels = (label *)ls;
+    s->n_labels = nl;
+    s->v = eval_alloc(c, c->n_steps * sizeof *s->v);
+    s->has = eval_alloc(c, c->n_steps);
+    if (!s->v || !s->has) return NULL;
+    memset(s->has, 0, c->n_steps);
+    v->n++;
+    return s;
+}
+
+/* ---- labels ----------------------------------------------------------------------------------- */
+
+static bool name_in(const label *l, const char *const *names, size_t nn)
+{
+    for (size_t i = 0; i < nn; i++)
+        if (strlen(names[i]) == l->name_len && memcmp(names[i], l->name, l->name_len) == 0)
+            return true;
+    return false;
+}
+
+static bool is_name_label(const label *l)
+{
+    return l->name_len == 8 && memcmp(l->name, LABEL_METRIC_NAME, 8) == 0;
+}
+
+label *labels_without(eval_ctx *c, const label *ls, size_t n, const char *const *names, size_t nn,
+                      bool drop_name, size_t *out_n)
+{
+    label *o = eval_alloc(c, (n + 1) * sizeof *o);
+    if (!o) return NULL;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (drop_name && is_name_label(&ls[i])) continue;
+        if (name_in(&ls[i], names, nn)) continue;
+        o[k++] = ls[i];
+    }
+    *out_n = k;
+    return o;
+}
+
+label *labels_only(eval_ctx *c, const label *ls, size_t n, const char *const *names, size_t nn,
+                   size_t *out_n)
+{
+    label *o = eval_alloc(c, (n + 1) * sizeof *o);
+    if (!o) return NULL;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (name_in(&ls[i], names, nn)) o[k++] = ls[i];
+    *out_n = k;
+    return o;
+}
+
+label *labels_drop_name(eval_ctx *c, const label *ls, size_t n, size_t *out_n)
+{
+    return labels_without(c, ls, n, NULL, 0, true, out_n);
+}
+
+label *labels_set(eval_ctx *c, const label *ls, size_t n, const char *name, const char *val,
+                  size_t vlen, size_t *out_n)
+{
+    label *o = eval_alloc(c, (n + 1) * sizeof *o);
+    if (!o) return NULL;
+    size_t nlen = strlen(name), k = 0;
+    bool placed = false;
+    for (size_t i = 0; i < n; i++) {
+        int cmp = label_str_compare(ls[i].name, ls[i].name_len, name, (uint32_t)nlen);
+        if (cmp == 0) continue;
+        if (cmp > 0 && !placed) {
+            if (vlen) o[k++] = (label){.name = name, .value = val, .name_len = (uint32_t)nlen,
+                                       .value_len = (uint32_t)vlen};
+            placed = true;
+        }
+        o[k++] = ls[i];
+    }
+    if (!placed && vlen)
+        o[k++] = (label){.name = name, .value = val, .name_len = (uint32_t)nlen,
+                         .value_len = (uint32_t)vlen};
+    *out_n = k;
+    return o;
+}
+
+static int cmp_by_labels_idx(const void *a, const void *b, void *arg)
+{
+    const vseries *s = arg;
+    size_t x = *(const size_t *)a, y = *(const size_t *)b;
+    return labels_compare(s[x].labels, s[x].n_labels, s[y].labels, s[y].n_labels);
+}
+
+int vec_check_duplicates(eval_ctx *c, const value *v)
+{
+    if (v->type != V_VECTOR || v->n < 2) return 0;
+    size_t *idx = malloc(v->n * sizeof *idx);
+    if (!idx) return strata_errf(c->err, STRATA_ENOMEM, "out of memory");
+    for (size_t i = 0; i < v->n; i++) idx[i] = i;
+    qsort_r(idx, v->n, sizeof *idx, cmp_by_labels_idx, v->s);
+    int rc = 0;
+    for (size_t i = 1; i < v->n && !rc; i++) {
+        const vseries *a = &v->s[idx[i - 1]], *b = &v->s[idx[i]];
+        if (!labels_equal(a->labels, a->n_labels, b->labels, b->n_labels)) continue;
+        for (size_t k = 0; k < c->n_steps; k++) {
+            if (a->has[k] && b->has[k]) {
+                rc = strata_errf(c->err, STRATA_EEXEC,
+                                 "vector cannot contain metrics with the same labelset");
+                break;
+            }
+        }
+    }
+    free(idx);
+    return rc;
+}
+
+/* ---- selectors ---------------------------------------------------------------------------------- */
+
+int64_t eval_selector_time(const eval_ctx *c, const promql_expr *e, int64_t t)
 {
     int64_t base = e->at == AT_TIME    ? e->at_ms
-                   : e->at == AT_START ? c->start
-                   : e->at == AT_END   ? c->end
+                   : e->at == AT_START ? c->query_start
+                   : e->at == AT_END   ? c->query_end
                                        : t;
     return base - e->offset_ms;
 }
 
-/* ---- JSON ------------------------------------------------------------------------------------ */
+static ssize_t newest_at(const strata_sample *s, size_t n, int64_t t)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (s[mid].t <= t) lo = mid + 1;
+        else hi = mid;
+    }
+    return (ssize_t)lo - 1;
+}
+
+static int corrupt(eval_ctx *c, int rc)
+{
+    if (rc == STRATA_ECORRUPT) return strata_errf(c->err, rc, "corrupt chunk in storage");
+    return rc;
+}
+
+static int eval_vector_selector(eval_ctx *c, const promql_expr *e, value *out)
+{
+    int64_t lo = eval_selector_time(c, e, c->start), hi = eval_selector_time(c, e, c->end);
+    series_set *set;
+    int rc = db_select(c->db, (const matcher *const *)e->ms, e->n_ms, lo - c->o->lookback_ms + 1,
+                       hi, &set, c->err);
+    if (rc) return rc;
+    out->type = V_VECTOR;
+    size_t cap = 0;
+    const label *ls;
+    size_t nl, ns;
+    const strata_sample *ss;
+    while ((rc = series_set_next(set, &ls, &nl, &ss, &ns)) == 1) {
+        if ((rc = eval_count_samples(c, ns)) || (rc = eval_check(c))) break;
+        vseries *vs = NULL;
+        for (size_t i = 0; i < c->n_steps; i++) {
+            int64_t st = eval_selector_time(c, e, step_time(c, i));
+            ssize_t k = newest_at(ss, ns, st);
+            if (k < 0 || ss[k].t <= st - c->o->lookback_ms || value_is_stale(ss[k].v)) continue;
+            if (!vs && !(vs = vec_add(c, out, &cap, ls, nl))) {
+                rc = STRATA_ENOMEM;
+                break;
+            }
+            vs->v[i] = ss[k].v;
+            vs->has[i] = 1;
+        }
+        if (rc) break;
+    }
+    series_set_free(set);
+    return rc < 0 ? corrupt(c, rc) : 0;
+}
+
+/* The raw samples of a range selector over the whole query: (first window start, last end]. */
+static int eval_matrix_samples(eval_ctx *c, const promql_expr *e, value *out)
+{
+    int64_t lo = eval_selector_time(c, e, c->start), hi = eval_selector_time(c, e, c->end);
+    series_set *set;
+    int rc = db_select(c->db, (const matcher *const *)e->ms, e->n_ms, lo - e->range_ms + 1, hi,
+                       &set, c->err);
+    if (rc) return rc;
+    out->type = V_MATRIX;
+    size_t cap = 0;
+    const label *ls;
+    size_t nl, ns;
+    const strata_sample *ss;
+    while ((rc = series_set_next(set, &ls, &nl, &ss, &ns)) == 1) {
+        if ((rc = eval_count_samples(c, ns)) || (rc = eval_check(c))) break;
+        size_t keep = 0;
+        for (size_t i = 0; i < ns; i++) keep += !value_is_stale(ss[i].v);
+        if (!keep) continue;
+        if (out->n == cap) {
+            size_t ncap = cap ? cap * 2 : 16;
+            vseries *nv = eval_alloc(c, ncap * sizeof *nv);
+            if (!nv) return STRATA_ENOMEM;
+            if (out->n) memcpy(nv, out->s, out->n * sizeof *nv);
+            out->s = nv;
+            cap = ncap;
+        }
+        vseries *vs = &out->s[out->n++];
+        memset(vs, 0, sizeof *vs);
+        vs->labels = (label *)ls;
+        vs->n_labels = nl;
+        vs->pts = eval_alloc(c, keep * sizeof *vs->pts);
+        if (!vs->pts) {
+            rc = STRATA_ENOMEM;
+            break;
+        }
+        for (size_t i = 0; i < ns; i++)
+            if (!value_is_stale(ss[i].v)) vs->pts[vs->n_pts++] = ss[i];
+    }
+    series_set_free(set);
+    return rc < 0 ? corrupt(c, rc) : 0;
+}
+
+/* A subquery: the inner expression evaluated as a range query at the subquery's step, aligned
+ * to multiples of the step, covering every window the outer steps need. */
+static int eval_subquery_samples(eval_ctx *c, const promql_expr *e, value *out)
+{
+    int64_t step = e->step_ms > 0 ? e->step_ms : 60000;
+    int64_t lo = eval_selector_time(c, e, c->start), hi = eval_selector_time(c, e, c->end);
+    int64_t from = lo - e->range_ms;
+    int64_t aligned = (from / step) * step;
+    if (aligned <= from) aligned += step; /* windows are left-open */
+    if (aligned > hi) {
+        out->type = V_MATRIX;
+        return 0;
+    }
+    eval_ctx sub = *c;
+    sub.start = aligned;
+    sub.end = hi;
+    sub.step = step;
+    sub.n_steps = (size_t)((hi - aligned) / step) + 1;
+    if (++sub.depth > 64) return strata_errf(c->err, STRATA_EEXEC, "subqueries nest too deeply");
+    value inner;
+    memset(&inner, 0, sizeof inner);
+    int rc = eval_node(&sub, e->inner, &inner);
+    c->samples = sub.samples;
+    if (rc) return rc;
+    out->type = V_MATRIX;
+    if (inner.type == V_SCALAR) {
+        vseries *vs = eval_alloc(c, sizeof *vs);
+        if (!vs) return STRATA_ENOMEM;
+        memset(vs, 0, sizeof *vs);
+        vs->pts = eval_alloc(c, sub.n_steps * sizeof *vs->pts);
+        if (!vs->pts) return STRATA_ENOMEM;
+        for (size_t i = 0; i < sub.n_steps; i++)
+            vs->pts[vs->n_pts++] = (strata_sample){step_time(&sub, i), inner.scalar[i]};
+        out->s = vs;
+        out->n = 1;
+        return 0;
+    }
+    if (inner.type != V_VECTOR)
+        return strata_errf(c->err, STRATA_EEXEC,
+                           "subquery is only allowed on instant vector, got %s",
+                           inner.type == V_MATRIX ? "range vector" : "string");
+    out->s = inner.s;
+    out->n = inner.n;
+    for (size_t k = 0; k < inner.n; k++) {
+        vseries *vs = &out->s[k];
+        size_t cnt = 0;
+        for (size_t i = 0; i < sub.n_steps; i++) cnt += vs->has[i];
+        vs->pts = eval_alloc(c, (cnt ? cnt : 1) * sizeof *vs->pts);
+        if (!vs->pts) return STRATA_ENOMEM;
+        vs->n_pts = 0;
+        for (size_t i = 0; i < sub.n_steps; i++)
+            if (vs->has[i]) vs->pts[vs->n_pts++] = (strata_sample){step_time(&sub, i), vs->v[i]};
+        vs->v = NULL;
+        vs->has = NULL;
+    }
+    return 0;
+}
+
+int eval_range_arg(eval_ctx *c, const promql_expr *e, range_arg *out)
+{
+    while (e->kind == N_PAREN) e = e->inner;
+    memset(out, 0, sizeof *out);
+    out->node = e;
+    out->range_ms = e->range_ms;
+    out->offset_ms = e->offset_ms;
+    if (e->kind == N_MATRIX) return eval_matrix_samples(c, e, &out->series);
+    if (e->kind == N_SUBQUERY) return eval_subquery_samples(c, e, &out->series);
+    return strata_errf(c->err, STRATA_EPARSE, "expected a range vector (a range selector or a subquery)");
+}
+
+/* ---- dispatch ----------------------------------------------------------------------------------- */
+
+static int eval_scalar_const(eval_ctx *c, double v, value *out)
+{
+    out->type = V_SCALAR;
+    out->scalar = eval_alloc(c, c->n_steps * sizeof(double));
+    if (!out->scalar) return STRATA_ENOMEM;
+    for (size_t i = 0; i < c->n_steps; i++) out->scalar[i] = v;
+    return 0;
+}
+
+static int eval_negate(eval_ctx *c, const promql_expr *e, value *out)
+{
+    int rc = eval_node(c, e->inner, out);
+    if (rc) return rc;
+    if (out->type == V_SCALAR) {
+        for (size_t i = 0; i < c->n_steps; i++) out->scalar[i] = -out->scalar[i];
+        return 0;
+    }
+    if (out->type != V_VECTOR)
+        return strata_errf(c->err, STRATA_EEXEC, "unary expression only allowed on expressions of "
+                                                 "type scalar or instant vector");
+    for (size_t k = 0; k < out->n; k++) {
+        vseries *s = &out->s[k];
+        s->labels = labels_drop_name(c, s->labels, s->n_labels, &s->n_labels);
+        if (!s->labels) return STRATA_ENOMEM;
+        for (size_t i = 0; i < c->n_steps; i++) s->v[i] = -s->v[i];
+    }
+    return vec_check_duplicates(c, out);
+}
+
+int eval_node(eval_ctx *c, const promql_expr *e, value *out)
+{
+    memset(out, 0, sizeof *out);
+    if (++c->depth > 600) {
+        c->depth--;
+        return strata_errf(c->err, STRATA_EEXEC, "expression nests too deeply");
+    }
+    int rc;
+    switch (e->kind) {
+    case N_NUMBER: rc = eval_scalar_const(c, e->num, out); break;
+    case N_STRING:
+        out->type = V_STRING;
+        out->str = e->str;
+        rc = 0;
+        break;
+    case N_PAREN: rc = eval_node(c, e->inner, out); break;
+    case N_VECTOR: rc = eval_vector_selector(c, e, out); break;
+    case N_MATRIX:
+        if (c->n_steps != 1 || c->start != c->end) {
+            rc = strata_errf(c->err, STRATA_EEXEC,
+                             "invalid expression type \"range vector\" for range query, must be "
+                             "Scalar or instant Vector");
+            break;
+        }
+        rc = eval_matrix_samples(c, e, out);
+        break;
+    case N_SUBQUERY:
+        if (c->n_steps != 1 || c->start != c->end) {
+            rc = strata_errf(c->err, STRATA_EEXEC,
+                             "invalid expression type \"range vector\" for range query, must be "
+                             "Scalar or instant Vector");
+            break;
+        }
+        {
+            range_arg ra;
+            rc = eval_range_arg(c, e, &ra);
+            if (!rc) {
+                /* Keep only the samples of the one window. */
+                int64_t t = eval_selector_time(c, e, c->start);
+                *out = ra.series;
+                for (size_t k = 0; k < out->n; k++) {
+                    vseries *s = &out->s[k];
+                    size_t w = 0;
+                    for (size_t i = 0; i < s->n_pts; i++)
+                        if (s->pts[i].t > t - e->range_ms && s->pts[i].t <= t) s->pts[w++] = s->pts[i];
+                    s->n_pts = w;
+                }
+            }
+        }
+        break;
+    case N_UNARY: rc = eval_negate(c, e, out); break;
+    case N_CALL: rc = eval_call(c, e, out); break;
+    case N_AGG: rc = eval_aggregation(c, e, out); break;
+    case N_BINARY: rc = eval_binary(c, e, out); break;
+    default: rc = strata_errf(c->err, STRATA_EUNSUPPORTED, "expression not supported");
+    }
+    c->depth--;
+    return rc;
+}
+
+/* ---- results -------------------------------------------------------------------------------------- */
+
+static int cmp_series_labels(const void *a, const void *b)
+{
+    const promql_series *x = a, *y = b;
+    return labels_compare(x->labels, x->n_labels, y->labels, y->n_labels);
+}
+
+static int to_result(eval_ctx *c, value *v, bool range, promql_result *r)
+{
+    r->ordered = v->ordered && !range;
+    switch (v->type) {
+    case V_SCALAR:
+        if (!range) {
+            r->type = PROMQL_SCALAR;
+            r->scalar = (strata_sample){c->start, v->scalar[0]};
+            return 0;
+        }
+        r->type = PROMQL_MATRIX;
+        r->series = eval_alloc(c, sizeof *r->series);
+        if (!r->series) return STRATA_ENOMEM;
+        r->n_series = 1;
+        r->series[0] = (promql_series){0};
+        r->series[0].points = eval_alloc(c, c->n_steps * sizeof(strata_sample));
+        if (!r->series[0].points) return STRATA_ENOMEM;
+        for (size_t i = 0; i < c->n_steps; i++)
+            r->series[0].points[r->series[0].n_points++] = (strata_sample){step_time(c, i), v->scalar[i]};
+        return 0;
+    case V_STRING:
+        if (range)
+            return strata_errf(c->err, STRATA_EEXEC,
+                               "invalid expression type \"string\" for range query, must be "
+                               "Scalar or instant Vector");
+        r->type = PROMQL_STRING;
+        r->string = arena_strndup(c->mem, v->str, strlen(v->str));
+        r->string_t = c->start;
+        return 0;
+    case V_MATRIX:
+        r->type = PROMQL_MATRIX;
+        r->series = eval_alloc(c, (v->n ? v->n : 1) * sizeof *r->series);
+        if (!r->series) return STRATA_ENOMEM;
+        for (size_t k = 0; k < v->n; k++) {
+            if (!v->s[k].n_pts) continue;
+            r->series[r->n_series++] = (promql_series){.labels = v->s[k].labels,
+                                                       .n_labels = v->s[k].n_labels,
+                                                       .points = v->s[k].pts,
+                                                       .n_points = v->s[k].n_pts};
+        }
+        qsort(r->series, r->n_series, sizeof *r->series, cmp_series_labels);
+        return 0;
+    case V_VECTOR:
+        r->type = range ? PROMQL_MATRIX : PROMQL_VECTOR;
+        r->series = eval_alloc(c, (v->n ? v->n : 1) * sizeof *r->series);
+        if (!r->series) return STRATA_ENOMEM;
+        for (size_t k = 0; k < v->n; k++) {
+            vseries *s = &v->s[k];
+            size_t cnt = 0;
+            for (size_t i = 0; i < c->n_steps; i++) cnt += s->has[i];
+            if (!cnt) continue;
+            promql_series *ps = &r->series[r->n_series++];
+            *ps = (promql_series){.labels = s->labels, .n_labels = s->n_labels};
+            ps->points = eval_alloc(c, cnt * sizeof *ps->points);
+            if (!ps->points) return STRATA_ENOMEM;
+            for (size_t i = 0; i < c->n_steps; i++)
+                if (s->has[i]) ps->points[ps->n_points++] = (strata_sample){step_time(c, i), s->v[i]};
+        }
+        if (!r->ordered) qsort(r->series, r->n_series, sizeof *r->series, cmp_series_labels);
+        if (range && r->n_series > 1) {
+            for (size_t k = 1; k < r->n_series; k++)
+                if (labels_equal(r->series[k - 1].labels, r->series[k - 1].n_labels,
+                                 r->series[k].labels, r->series[k].n_labels))
+                    return strata_errf(c->err, STRATA_EEXEC,
+                                       "vector cannot contain metrics with the same labelset");
+        }
+        return 0;
+    }
+    return STRATA_EINVAL;
+}
+
+static int evaluate(strata_db *db, const char *q, int64_t start, int64_t end, int64_t step,
+                    bool range, const promql_options *o, promql_result **out, char *err)
+{
+    promql_options def;
+    if (!o) {
+        promql_options_init(&def);
+        o = &def;
+    }
+    *out = NULL;
+    promql_expr *e;
+    int rc = promql_parse(q, strlen(q), &e, err);
+    if (rc) return rc;
+    promql_result *r = calloc(1, sizeof *r);
+    if (!r) {
+        promql_expr_free(e);
+        return strata_errf(err, STRATA_ENOMEM, "out of memory");
+    }
+    arena_init(&r->mem, 64 * 1024);
+    eval_ctx c = {.db = db, .o = o, .start = start, .end = end, .step = step > 0 ? step : 1,
+                  .query_start = start, .query_end = end, .mem = &r->mem, .err = err,
+                  .deadline_ns = clock_mono_ns() +
+                                 (uint64_t)(o->timeout_ms > 0 ? o->timeout_ms : 1) * 1000000ull};
+    c.n_steps = (size_t)((end - start) / c.step) + 1;
+    value v;
+    rc = eval_node(&c, e, &v);
+    if (!rc) rc = to_result(&c, &v, range, r);
+    /* The result's strings must outlive the AST: copy what points into it. */
+    if (!rc && r->type == PROMQL_STRING && !r->string) rc = STRATA_ENOMEM;
+    for (size_t k = 0; !rc && k < r->n_series; k++) {
+        promql_series *s = &r->series[k];
+        label *l = arena_alloc(&r->mem, (s->n_labels ? s->n_labels : 1) * sizeof *l);
+        if (!l) {
+            rc = STRATA_ENOMEM;
+            break;
+        }
+        for (size_t i = 0; i < s->n_labels; i++) {
+            l[i] = s->labels[i];
+            l[i].name = arena_strndup(&r->mem, s->labels[i].name, s->labels[i].name_len);
+            l[i].value = arena_strndup(&r->mem, s->labels[i].value, s->labels[i].value_len);
+            if (!l[i].name || !l[i].value) rc = STRATA_ENOMEM;
+        }
+        s->labels = l;
+    }
+    promql_expr_free(e);
+    if (rc) {
+        promql_result_free(r);
+        if (rc == STRATA_ENOMEM && err && !err[0]) strata_errf(err, rc, "out of memory");
+        return rc;
+    }
+    *out = r;
+    return 0;
+}
+
+void promql_result_free(promql_result *r)
+{
+    if (!r) return;
+    arena_free(&r->mem);
+    free(r);
+}
+
+int promql_eval_instant(strata_db *db, const char *q, int64_t t_ms, const promql_options *o,
+                        promql_result **out, char *err)
+{
+    return evaluate(db, q, t_ms, t_ms, 0, false, o, out, err);
+}
+
+int promql_eval_range(strata_db *db, const char *q, int64_t start_ms, int64_t end_ms,
+                      int64_t step_ms, const promql_options *o, promql_result **out, char *err)
+{
+    if (step_ms <= 0) return strata_errf(err, STRATA_EINVAL, "step must be positive");
+    if (end_ms < start_ms) return strata_errf(err, STRATA_EINVAL, "end is before start");
+    if ((end_ms - start_ms) / step_ms > 11000)
+        return strata_errf(err, STRATA_EINVAL,
+                           "exceeded maximum resolution of 11,000 points per timeseries");
+    return evaluate(db, q, start_ms, end_ms, step_ms, true, o, out, err);
+}
+
+/* ---- JSON -------------------------------------------------------------------------------------- */
 
 static void json_str(buf *b, const char *s, size_t n)
 {
@@ -109,18 +625,6 @@ static void json_str(buf *b, const char *s, size_t n)
     buf_putc(b, '"');
 }
 
-static void json_metric(buf *b, const label *ls, size_t n)
-{
-    buf_append(b, "{\"metric\":{", 11);
-    for (size_t i = 0; i < n; i++) {
-        if (i) buf_putc(b, ',');
-        json_str(b, ls[i].name, ls[i].name_len);
-        buf_putc(b, ':');
-        json_str(b, ls[i].value, ls[i].value_len);
-    }
-    buf_putc(b, '}');
-}
-
 static void json_point(buf *b, int64_t t, double v)
 {
     char ts[48], vs[400];
@@ -129,244 +633,78 @@ static void json_point(buf *b, int64_t t, double v)
     buf_printf(b, "[%s,\"%s\"]", ts, vs);
 }
 
-/* ---- selectors ---------------------------------------------------------------------------------- */
-
-/* Index of the newest sample at or before t in s[0..n), or -1. */
-static ssize_t newest_at(const strata_sample *s, size_t n, int64_t t)
+int promql_result_json(const promql_result *r, buf *b)
 {
-    size_t lo = 0, hi = n;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (s[mid].t <= t) lo = mid + 1;
-        else hi = mid;
-    }
-    return (ssize_t)lo - 1;
-}
-
-/* Value of an instant selector over one series at step time t; false when none. */
-static bool instant_value(const eval_ctx *c, const promql_expr *e, const strata_sample *s, size_t n,
-                          int64_t t, int64_t *pt, double *pv)
-{
-    int64_t st = selector_time(c, e, t);
-    ssize_t i = newest_at(s, n, st);
-    if (i < 0 || s[i].t <= st - c->o->lookback_ms || is_stale(s[i].v)) return false;
-    *pt = t;
-    *pv = s[i].v;
-    return true;
-}
-
-static int select_for(eval_ctx *c, const promql_expr *e, int64_t mint, int64_t maxt,
-                      series_set **set)
-{
-    return db_select(c->db, (const matcher *const *)e->ms, e->n_ms, mint, maxt, set, c->err);
-}
-
-static int count_samples(eval_ctx *c, size_t n)
-{
-    c->samples += n;
-    if (c->samples > c->o->max_samples)
-        return strata_errf(c->err, STRATA_ELIMIT,
-                           "query processing would load too many samples into memory in query "
-                           "execution (limit %llu)",
-                           (unsigned long long)c->o->max_samples);
-    return 0;
-}
-
-/* The window [mint, maxt] of raw data a selector needs for the whole query. */
-static void selector_window(const eval_ctx *c, const promql_expr *e, int64_t *mint, int64_t *maxt)
-{
-    int64_t lo = selector_time(c, e, c->start), hi = selector_time(c, e, c->end);
-    if (lo > hi) {
-        int64_t x = lo;
-        lo = hi;
-        hi = x;
-    }
-    int64_t back = e->kind == N_MATRIX ? e->range_ms : c->o->lookback_ms;
-    *mint = lo - back + 1;
-    *maxt = hi;
-}
-
-static int eval_vector_selector(eval_ctx *c, const promql_expr *e, buf *out)
-{
-    int64_t mint, maxt;
-    selector_window(c, e, &mint, &maxt);
-    series_set *set;
-    int rc = select_for(c, e, mint, maxt, &set);
-    if (rc) return rc;
-    const label *ls;
-    size_t nl, ns;
-    const strata_sample *ss;
-    bool first = true;
-    bool range = c->step > 0;
-    buf_printf(out, "{\"resultType\":\"%s\",\"result\":[", range ? "matrix" : "vector");
-    while ((rc = series_set_next(set, &ls, &nl, &ss, &ns)) == 1) {
-        if ((rc = count_samples(c, ns)) || (rc = check_deadline(c))) break;
-        size_t mark = out->len;
-        if (!first) buf_putc(out, ',');
-        json_metric(out, ls, nl);
-        bool any = false;
-        if (range) {
-            buf_append(out, ",\"values\":[", 11);
-            for (int64_t t = c->start; t <= c->end; t += c->step) {
-                int64_t pt;
-                double pv;
-                if (!instant_value(c, e, ss, ns, t, &pt, &pv)) continue;
-                if (any) buf_putc(out, ',');
-                json_point(out, pt, pv);
-                any = true;
+    static const char *types[] = {"scalar", "vector", "matrix", "string"};
+    buf_printf(b, "{\"resultType\":\"%s\",\"result\":", types[r->type]);
+    if (r->type == PROMQL_SCALAR) {
+        json_point(b, r->scalar.t, r->scalar.v);
+    } else if (r->type == PROMQL_STRING) {
+        char ts[48];
+        format_timestamp(r->string_t, ts, sizeof ts);
+        buf_printf(b, "[%s,", ts);
+        json_str(b, r->string, strlen(r->string));
+        buf_putc(b, ']');
+    } else {
+        buf_putc(b, '[');
+        for (size_t k = 0; k < r->n_series; k++) {
+            const promql_series *s = &r->series[k];
+            if (k) buf_putc(b, ',');
+            buf_append(b, "{\"metric\":{", 11);
+            for (size_t i = 0; i < s->n_labels; i++) {
+                if (i) buf_putc(b, ',');
+                json_str(b, s->labels[i].name, s->labels[i].name_len);
+                buf_putc(b, ':');
+                json_str(b, s->labels[i].value, s->labels[i].value_len);
             }
-            buf_append(out, "]}", 2);
-        } else {
-            int64_t pt;
-            double pv;
-            if (instant_value(c, e, ss, ns, c->start, &pt, &pv)) {
-                buf_append(out, ",\"value\":", 9);
-                json_point(out, pt, pv);
-                buf_putc(out, '}');
-                any = true;
+            buf_putc(b, '}');
+            if (r->type == PROMQL_VECTOR) {
+                buf_append(b, ",\"value\":", 9);
+                json_point(b, s->points[0].t, s->points[0].v);
+            } else {
+                buf_append(b, ",\"values\":[", 11);
+                for (size_t i = 0; i < s->n_points; i++) {
+                    if (i) buf_putc(b, ',');
+                    json_point(b, s->points[i].t, s->points[i].v);
+                }
+                buf_putc(b, ']');
             }
+            buf_putc(b, '}');
         }
-        if (any) first = false;
-        else out->len = mark; /* no point for this series: drop what was written */
+        buf_putc(b, ']');
     }
-    series_set_free(set);
-    if (rc < 0) return rc == STRATA_ECORRUPT ? strata_errf(c->err, rc, "corrupt chunk in storage") : rc;
-    buf_append(out, "]}", 2);
-    return 0;
-}
-
-static int eval_matrix_selector(eval_ctx *c, const promql_expr *e, buf *out)
-{
-    if (c->step > 0)
-        return strata_errf(c->err, STRATA_EEXEC,
-                           "invalid expression type \"range vector\" for range query, must be "
-                           "Scalar or instant Vector");
-    int64_t st = selector_time(c, e, c->start);
-    series_set *set;
-    int rc = select_for(c, e, st - e->range_ms + 1, st, &set);
-    if (rc) return rc;
-    const label *ls;
-    size_t nl, ns;
-    const strata_sample *ss;
-    bool first = true;
-    buf_append(out, "{\"resultType\":\"matrix\",\"result\":[", 33);
-    while ((rc = series_set_next(set, &ls, &nl, &ss, &ns)) == 1) {
-        if ((rc = count_samples(c, ns)) || (rc = check_deadline(c))) break;
-        size_t mark = out->len;
-        if (!first) buf_putc(out, ',');
-        json_metric(out, ls, nl);
-        buf_append(out, ",\"values\":[", 11);
-        bool any = false;
-        for (size_t i = 0; i < ns; i++) {
-            if (is_stale(ss[i].v)) continue;
-            if (any) buf_putc(out, ',');
-            json_point(out, ss[i].t, ss[i].v);
-            any = true;
-        }
-        buf_append(out, "]}", 2);
-        if (any) first = false;
-        else out->len = mark;
-    }
-    series_set_free(set);
-    if (rc < 0) return rc == STRATA_ECORRUPT ? strata_errf(c->err, rc, "corrupt chunk in storage") : rc;
-    buf_append(out, "]}", 2);
-    return 0;
-}
-
-static const promql_expr *unwrap(const promql_expr *e)
-{
-    while (e->kind == N_PAREN) e = e->inner;
-    return e;
-}
-
-static int eval_scalar(eval_ctx *c, double v, buf *out)
-{
-    if (c->step > 0) {
-        buf_append(out, "{\"resultType\":\"matrix\",\"result\":[{\"metric\":{},\"values\":[", 55);
-        for (int64_t t = c->start; t <= c->end; t += c->step) {
-            if (t != c->start) buf_putc(out, ',');
-            json_point(out, t, v);
-        }
-        buf_append(out, "]}]}", 4);
-        return 0;
-    }
-    buf_append(out, "{\"resultType\":\"scalar\",\"result\":", 32);
-    json_point(out, c->start, v);
-    buf_putc(out, '}');
-    return 0;
-}
-
-static int eval_root(eval_ctx *c, const promql_expr *root, buf *out)
-{
-    const promql_expr *e = unwrap(root);
-    switch (e->kind) {
-    case N_NUMBER: return eval_scalar(c, e->num, out);
-    case N_STRING:
-        if (c->step > 0)
-            return strata_errf(c->err, STRATA_EEXEC,
-                               "invalid expression type \"string\" for range query, must be "
-                               "Scalar or instant Vector");
-        buf_append(out, "{\"resultType\":\"string\",\"result\":[", 33);
-        {
-            char ts[48];
-            format_timestamp(c->start, ts, sizeof ts);
-            buf_printf(out, "%s,", ts);
-        }
-        json_str(out, e->str, e->str_len);
-        buf_append(out, "]}", 2);
-        return 0;
-    case N_VECTOR: return eval_vector_selector(c, e, out);
-    case N_MATRIX: return eval_matrix_selector(c, e, out);
-    case N_UNARY: {
-        const promql_expr *in = unwrap(e->inner);
-        if (in->kind == N_NUMBER) return eval_scalar(c, -in->num, out);
-        return unsupported(c, e);
-    }
-    default: return unsupported(c, e);
-    }
-}
-
-static int exec(strata_db *db, const char *q, int64_t start, int64_t end, int64_t step,
-                const promql_options *o, buf *json, char *err)
-{
-    promql_options def;
-    if (!o) {
-        promql_options_init(&def);
-        o = &def;
-    }
-    promql_expr *e;
-    int rc = promql_parse(q, strlen(q), &e, err);
-    if (rc) return rc;
-    eval_ctx c = {.db = db, .o = o, .start = start, .end = end, .step = step, .err = err,
-                  .deadline_ns = clock_mono_ns() + (uint64_t)(o->timeout_ms > 0 ? o->timeout_ms : 1) * 1000000ull};
-    size_t mark = json->len;
-    rc = eval_root(&c, e, json);
-    if (rc) json->len = mark;
-    promql_expr_free(e);
-    return rc;
+    buf_putc(b, '}');
+    return b->data ? 0 : STRATA_ENOMEM;
 }
 
 int promql_exec_instant(strata_db *db, const char *q, int64_t t_ms, const promql_options *o,
                         buf *json, char *err)
 {
-    return exec(db, q, t_ms, t_ms, 0, o, json, err);
+    promql_result *r;
+    int rc = promql_eval_instant(db, q, t_ms, o, &r, err);
+    if (rc) return rc;
+    rc = promql_result_json(r, json);
+    promql_result_free(r);
+    return rc;
 }
 
 int promql_exec_range(strata_db *db, const char *q, int64_t start_ms, int64_t end_ms,
                       int64_t step_ms, const promql_options *o, buf *json, char *err)
 {
-    if (step_ms <= 0) return strata_errf(err, STRATA_EINVAL, "step must be positive");
-    if (end_ms < start_ms) return strata_errf(err, STRATA_EINVAL, "end is before start");
-    if ((end_ms - start_ms) / step_ms > 11000)
-        return strata_errf(err, STRATA_EINVAL,
-                           "exceeded maximum resolution of 11,000 points per timeseries");
-    return exec(db, q, start_ms, end_ms, step_ms, o, json, err);
+    promql_result *r;
+    int rc = promql_eval_range(db, q, start_ms, end_ms, step_ms, o, &r, err);
+    if (rc) return rc;
+    rc = promql_result_json(r, json);
+    promql_result_free(r);
+    return rc;
 }
 
-int strata_query(strata_db *db, const char *promql, int64_t time_ms, char **json, char *err)
+static int query_json(strata_db *db, const char *q, int64_t s, int64_t e, int64_t step,
+                      char **json, char *err)
 {
     buf b = {0};
-    int rc = promql_exec_instant(db, promql, time_ms, NULL, &b, err);
+    int rc = step ? promql_exec_range(db, q, s, e, step, NULL, &b, err)
+                  : promql_exec_instant(db, q, s, NULL, &b, err);
     if (rc || !b.data) {
         buf_free(&b);
         *json = NULL;
@@ -374,18 +712,16 @@ int strata_query(strata_db *db, const char *promql, int64_t time_ms, char **json
     }
     *json = (char *)b.data;
     return 0;
+}
+
+int strata_query(strata_db *db, const char *promql, int64_t time_ms, char **json, char *err)
+{
+    return query_json(db, promql, time_ms, time_ms, 0, json, err);
 }
 
 int strata_query_range(strata_db *db, const char *promql, int64_t start_ms, int64_t end_ms,
                        int64_t step_ms, char **json, char *err)
 {
-    buf b = {0};
-    int rc = promql_exec_range(db, promql, start_ms, end_ms, step_ms, NULL, &b, err);
-    if (rc || !b.data) {
-        buf_free(&b);
-        *json = NULL;
-        return rc ? rc : STRATA_ENOMEM;
-    }
-    *json = (char *)b.data;
-    return 0;
+    if (step_ms <= 0) return strata_errf(err, STRATA_EINVAL, "step must be positive");
+    return query_json(db, promql, start_ms, end_ms, step_ms, json, err);
 }

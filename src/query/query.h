@@ -39,6 +39,44 @@ int promql_exec_instant(strata_db *db, const char *q, int64_t t_ms, const promql
 int promql_exec_range(strata_db *db, const char *q, int64_t start_ms, int64_t end_ms,
                       int64_t step_ms, const promql_options *o, buf *json, char *err);
 
+/* ---- structured results ---------------------------------------------------------------------- */
+
+typedef enum promql_value_type {
+    PROMQL_SCALAR,
+    PROMQL_VECTOR, /* instant query over instant vectors: one point per series */
+    PROMQL_MATRIX, /* range queries, and instant queries of range vectors */
+    PROMQL_STRING,
+} promql_value_type;
+
+typedef struct promql_series {
+    label *labels; /* sorted by name */
+    size_t n_labels;
+    strata_sample *points; /* in time order; for PROMQL_VECTOR exactly one */
+    size_t n_points;
+} promql_series;
+
+typedef struct promql_result {
+    promql_value_type type;
+    promql_series *series; /* vector and matrix */
+    size_t n_series;
+    strata_sample scalar;  /* PROMQL_SCALAR (t, value) */
+    int64_t string_t;
+    char *string;          /* PROMQL_STRING */
+    bool ordered;          /* the series order is meaningful (sort, topk, ...) */
+    arena mem;             /* owns everything above */
+} promql_result;
+
+/* Evaluates q at t_ms. On success *out is owned by the caller (promql_result_free). Same errors as
+ * promql_exec_instant. */
+int promql_eval_instant(strata_db *db, const char *q, int64_t t_ms, const promql_options *o,
+                        promql_result **out, char *err);
+/* Range query; the result is always PROMQL_MATRIX (a scalar becomes one series with no labels). */
+int promql_eval_range(strata_db *db, const char *q, int64_t start_ms, int64_t end_ms,
+                      int64_t step_ms, const promql_options *o, promql_result **out, char *err);
+void promql_result_free(promql_result *r);
+/* Appends the Prometheus API "data" object for r to json. */
+int promql_result_json(const promql_result *r, buf *json);
+
 /* Parses a series selector (a match[] parameter) into compiled matchers; the caller frees each
  * with matcher_free and the array with free(). */
 int promql_parse_selector(const char *text, matcher ***out, size_t *n, char *err);

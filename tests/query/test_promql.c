@@ -146,7 +146,16 @@ static void test_eval_against_storage(void **state)
     assert_int_equal(strata_query(db, "42", 5000, &json, err), 0);
     assert_string_equal(json, "{\"resultType\":\"scalar\",\"result\":[5,\"42\"]}");
     free(json);
-    assert_int_equal(strata_query(db, "rate(m[1m])", 30000, &json, err), STRATA_EUNSUPPORTED);
+    assert_int_equal(strata_query(db, "rate(m[30s])", 30000, &json, err), 0);
+    assert_non_null(strstr(json, "\"value\":[30,\"0.1\"]"));
+    free(json);
+    assert_int_equal(strata_query(db, "sum(m) + 1", 30000, &json, err), 0);
+    assert_non_null(strstr(json, "{\"metric\":{},\"value\":[30,\"4\"]}"));
+    free(json);
+    assert_int_equal(strata_query(db, "nosuchfn(m)", 30000, &json, err), STRATA_EPARSE);
+    assert_non_null(strstr(err, "unknown function"));
+    assert_int_equal(strata_query(db, "rate(m)", 30000, &json, err), STRATA_EPARSE);
+    assert_non_null(strstr(err, "expected type range vector in call to function \"rate\""));
     assert_int_equal(strata_query_range(db, "m[1m]", 0, 1000, 1000, &json, err), STRATA_EEXEC);
     strata_close(db);
     test_rmtree(dir);

@@ -1,0 +1,96 @@
+/*
+ * eval.h: the evaluator's value model, shared by the files that implement node kinds (selectors
+ * and dispatch in eval.c, functions in functions.c, operators and aggregations in operators.c).
+ *
+ * Every node is evaluated for all steps of the query at once, as Prometheus' engine does: an
+ * instant vector is a list of series, each with a dense array of values over the steps and a
+ * presence flag per step, so operators and aggregations work step by step across series without
+ * searching. Memory lives in the query's arena and dies with it; labels may point at the head's
+ * interned strings, which outlive any query.
+ */
+#ifndef STRATA_QUERY_EVAL_H
+#define STRATA_QUERY_EVAL_H
+
+#include "query/ast.h"
+
+typedef enum vtype { V_SCALAR, V_VECTOR, V_MATRIX, V_STRING } vtype;
+
+typedef struct vseries {
+    label *labels;
+    size_t n_labels;
+    /* V_VECTOR: dense over the steps */
+    double *v;
+    uint8_t *has;
+    /* V_MATRIX: raw samples (instant queries of range vectors, and function windows) */
+    strata_sample *pts;
+    size_t n_pts;
+} vseries;
+
+typedef struct value {
+    vtype type;
+    vseries *s;
+    size_t n;
+    double *scalar; /* V_SCALAR: one per step */
+    char *str;
+    bool ordered;
+} value;
+
+typedef struct eval_ctx {
+    strata_db *db;
+    const promql_options *o;
+    int64_t start, end, step; /* step > 0; an instant query has start == end */
+    size_t n_steps;
+    int64_t query_start, query_end; /* for @ start() / end() inside subqueries */
+    uint64_t deadline_ns;
+    uint64_t samples;
+    arena *mem;
+    char *err;
+    int depth;
+} eval_ctx;
+
+static inline int64_t step_time(const eval_ctx *c, size_t i)
+{
+    return c->start + (int64_t)i * c->step;
+}
+
+int eval_node(eval_ctx *c, const promql_expr *e, value *out);
+
+/* Allocation in the query arena; NULL sets err (ENOMEM). */
+void *eval_alloc(eval_ctx *c, size_t n);
+/* A new vector series with room for every step, labels copied by reference. */
+vseries *vec_add(eval_ctx *c, value *v, size_t *cap, const label *ls, size_t nl);
+int eval_check(eval_ctx *c); /* deadline */
+int eval_count_samples(eval_ctx *c, size_t n);
+
+/* Labels helpers (results in the arena). */
+label *labels_without(eval_ctx *c, const label *ls, size_t n, const char *const *names, size_t nn,
+                      bool drop_name, size_t *out_n);
+label *labels_only(eval_ctx *c, const label *ls, size_t n, const char *const *names, size_t nn,
+                   size_t *out_n);
+label *labels_drop_name(eval_ctx *c, const label *ls, size_t n, size_t *out_n);
+label *labels_set(eval_ctx *c, const label *ls, size_t n, const char *name, const char *value,
+                  size_t vlen, size_t *out_n);
+/* Fails with the Prometheus message if two series of v have the same labels at one step. */
+int vec_check_duplicates(eval_ctx *c, const value *v);
+
+int eval_call(eval_ctx *c, const promql_expr *e, value *out);
+int eval_aggregation(eval_ctx *c, const promql_expr *e, value *out);
+int eval_binary(eval_ctx *c, const promql_expr *e, value *out);
+
+/* Range windows: the samples of each series for a matrix argument (range selector or subquery),
+ * with the per-step window bounds the range functions use. */
+typedef struct range_arg {
+    value series;    /* V_MATRIX: all samples each series needs over the query */
+    int64_t range_ms;
+    int64_t offset_ms;
+    const promql_expr *node; /* the N_MATRIX or N_SUBQUERY */
+} range_arg;
+
+int eval_range_arg(eval_ctx *c, const promql_expr *e, range_arg *out);
+/* The evaluation time of a selector/subquery at step time t (@ and offset applied). */
+int64_t eval_selector_time(const eval_ctx *c, const promql_expr *e, int64_t t);
+
+#define STALE_NAN_BITS 0x7ff0000000000002ull
+bool value_is_stale(double v);
+
+#endif

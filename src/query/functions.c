@@ -1,0 +1,1114 @@
+/*
+ * functions.c: PromQL's function library.
+ *
+ * Functions come in two shapes. Range functions (rate, *_over_time, ...) take a range vector and
+ * compute one value per series per step from the samples in the step's window (t - range, t];
+ * each series' samples are read once for the whole query and the window slides over them. Instant
+ * functions (abs, clamp, label_replace, histogram_quantile, ...) map instant vectors. The table at
+ * the bottom names each function with its argument types, so type errors are reported before any
+ * data is read.
+ */
+#include "query/eval.h"
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <ctype.h>
+#include <math.h>
+#include <pcre2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+typedef enum { A_SCALAR, A_VECTOR, A_MATRIX, A_STRING } arg_type;
+
+/* ---- range functions ------------------------------------------------------------------------------ */
+
+typedef struct window {
+    const strata_sample *s;
+    size_t n;
+    int64_t t;        /* evaluation time after @ and offset */
+    int64_t range_ms;
+    double p1, p2;    /* scalar parameters at this step */
+} window;
+
+/* Returns false when the window has no result. */
+typedef bool (*range_fn)(const window *w, double *out);
+
+static inline void kahan_inc(double v, double *sum, double *c)
+{
+    double t = *sum + v;
+    if (fabs(*sum) >= fabs(v)) *c += (*sum - t) + v;
+    else *c += (v - t) + *sum;
+    *sum = t;
+}
+
+/* Prometheus' extrapolated rate, increase and delta. */
+static bool extrapolated(const window *w, double *out, bool counter, bool rate)
+{
+    if (w->n < 2) return false;
+    const strata_sample *s = w->s;
+    size_t n = w->n;
+    double result = s[n - 1].v - s[0].v;
+    if (counter) {
+        double prev = s[0].v;
+        for (size_t i = 1; i < n; i++) {
+            if (s[i].v < prev) result += prev;
+            prev = s[i].v;
+        }
+    }
+    double range_start = (double)(w->t - w->range_ms) / 1000.0, range_end = (double)w->t / 1000.0;
+    double to_start = (double)s[0].t / 1000.0 - range_start;
+    double to_end = range_end - (double)s[n - 1].t / 1000.0;
+    double sampled = (double)(s[n - 1].t - s[0].t) / 1000.0;
+    double avg = sampled / (double)(n - 1);
+    double threshold = avg * 1.1;
+    double interval = sampled;
+    if (to_start >= threshold) to_start = avg / 2;
+    if (counter && result > 0 && s[0].v >= 0) {
+        double to_zero = sampled * (s[0].v / result);
+        if (to_zero < to_start) to_start = to_zero;
+    }
+    interval += to_start;
+    if (to_end >= threshold) to_end = avg / 2;
+    interval += to_end;
+    double factor = interval / sampled;
+    if (rate) factor /= (double)w->range_ms / 1000.0;
+    *out = result * factor;
+    return true;
+}
+
+static bool fn_rate(const window *w, double *o) { return extrapolated(w, o, true, true); }
+static bool fn_increase(const window *w, double *o) { return extrapolated(w, o, true, false); }
+static bool fn_delta(const window *w, double *o) { return extrapolated(w, o, false, false); }
+
+static bool instant_delta(const window *w, double *out, bool rate)
+{
+    if (w->n < 2) return false;
+    const strata_sample *a = &w->s[w->n - 2], *b = &w->s[w->n - 1];
+    double r = rate && b->v < a->v ? b->v : b->v - a->v;
+    if (rate) {
+        double dt = (double)(b->t - a->t) / 1000.0;
+        if (dt == 0) return false;
+        r /= dt;
+    }
+    *out = r;
+    return true;
+}
+
+static bool fn_irate(const window *w, double *o) { return instant_delta(w, o, true); }
+static bool fn_idelta(const window *w, double *o) { return instant_delta(w, o, false); }
+
+/* Least-squares slope and intercept at intercept_t (seconds relative), Kahan-summed. */
+static void linear_regression(const window *w, int64_t intercept_t, double *slope, double *icpt)
+{
+    double n = 0, sx = 0, cx = 0, sy = 0, cy = 0, sxy = 0, cxy = 0, sx2 = 0, cx2 = 0;
+    bool const_y = true;
+    double y0 = w->s[0].v;
+    for (size_t i = 0; i < w->n; i++) {
+        double x = (double)(w->s[i].t - intercept_t) / 1000.0, y = w->s[i].v;
+        if (y != y0) const_y = false;
+        n += 1;
+        kahan_inc(x, &sx, &cx);
+        kahan_inc(y, &sy, &cy);
+        kahan_inc(x * y, &sxy, &cxy);
+        kahan_inc(x * x, &sx2, &cx2);
+    }
+    if (const_y && isfinite(y0)) {
+        *slope = 0;
+        *icpt = y0;
+        return;
+    }
+    sx += cx;
+    sy += cy;
+    sxy += cxy;
+    sx2 += cx2;
+    double cov = sxy - sx * sy / n, var = sx2 - sx * sx / n;
+    *slope = cov / var;
+    *icpt = sy / n - *slope * sx / n;
+}
+
+static bool fn_deriv(const window *w, double *o)
+{
+    if (w->n < 2) return false;
+    double icpt;
+    linear_regression(w, w->s[0].t, o, &icpt);
+    return true;
+}
+
+static bool fn_predict_linear(const window *w, double *o)
+{
+    if (w->n < 2) return false;
+    double slope, icpt;
+    linear_regression(w, w->t, &slope, &icpt);
+    *o = slope * w->p1 + icpt;
+    return true;
+}
+
+static bool fn_changes(const window *w, double *o)
+{
+    if (!w->n) return false;
+    double c = 0;
+    for (size_t i = 1; i < w->n; i++) {
+        double a = w->s[i - 1].v, b = w->s[i].v;
+        if (a != b && !(isnan(a) && isnan(b))) c++;
+    }
+    *o = c;
+    return true;
+}
+
+static bool fn_resets(const window *w, double *o)
+{
+    if (!w->n) return false;
+    double c = 0;
+    for (size_t i = 1; i < w->n; i++)
+        if (w->s[i].v < w->s[i - 1].v) c++;
+    *o = c;
+    return true;
+}
+
+static bool fn_sum_over(const window *w, double *o)
+{
+    if (!w->n) return false;
+    double s = 0, c = 0;
+    for (size_t i = 0; i < w->n; i++) kahan_inc(w->s[i].v, &s, &c);
+    *o = isinf(s) ? s : s + c;
+    return true;
+}
+
+static bool fn_avg_over(const window *w, double *o)
+{
+    if (!w->n) return false;
+    double s = 0, c = 0;
+    for (size_t i = 0; i < w->n; i++) kahan_inc(w->s[i].v, &s, &c);
+    if (!isinf(s)) {
+        *o = (s + c) / (double)w->n;
+        return true;
+    }
+    /* The sum overflowed: an incremental mean stays finite when the values allow it. */
+    double mean = 0;
+    for (size_t i = 0; i < w->n; i++) {
+        if (isinf(w->s[i].v)) {
+            *o = s / (double)w->n;
+            return true;
+        }
+        mean += w->s[i].v / (double)w->n;
+    }
+    *o = mean;
+    return true;
+}
+
+static bool fn_count_over(const window *w, double *o)
+{
+    if (!w->n) return false;
+    *o = (double)w->n;
+    return true;
+}
+
+static bool minmax_over(const window *w, double *o, bool max)
+{
+    if (!w->n) return false;
+    double r = w->s[0].v;
+    for (size_t i = 1; i < w->n; i++) {
+        double v = w->s[i].v;
+        if ((max ? v > r : v < r) || isnan(r)) r = v;
+    }
+    *o = r;
+    return true;
+}
+
+static bool fn_max_over(const window *w, double *o) { return minmax_over(w, o, true); }
+static bool fn_min_over(const window *w, double *o) { return minmax_over(w, o, false); }
+
+static bool fn_last_over(const window *w, double *o)
+{
+    if (!w->n) return false;
+    *o = w->s[w->n - 1].v;
+    return true;
+}
+
+static bool fn_present_over(const window *w, double *o)
+{
+    if (!w->n) return false;
+    *o = 1;
+    return true;
+}
+
+static bool variance_over(const window *w, double *o, bool sd)
+{
+    if (!w->n) return false;
+    double mean = 0, cm = 0, aux = 0, ca = 0;
+    for (size_t i = 0; i < w->n; i++) {
+        double v = w->s[i].v, delta = v - (mean + cm);
+        kahan_inc(delta / (double)(i + 1), &mean, &cm);
+        kahan_inc(delta * (v - (mean + cm)), &aux, &ca);
+    }
+    double var = (aux + ca) / (double)w->n;
+    *o = sd ? sqrt(var) : var;
+    return true;
+}
+
+static bool fn_stddev_over(const window *w, double *o) { return variance_over(w, o, true); }
+static bool fn_stdvar_over(const window *w, double *o) { return variance_over(w, o, false); }
+
+static int cmp_dbl(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    if (isnan(x)) return isnan(y) ? 0 : -1;
+    if (isnan(y)) return 1;
+    return x < y ? -1 : x > y;
+}
+
+static bool fn_quantile_over(const window *w, double *o)
+{
+    if (!w->n) return false;
+    double q = w->p1;
+    if (isnan(q)) {
+        *o = NAN;
+        return true;
+    }
+    if (q < 0) {
+        *o = -INFINITY;
+        return true;
+    }
+    if (q > 1) {
+        *o = INFINITY;
+        return true;
+    }
+    double *v = malloc(w->n * sizeof *v);
+    if (!v) return false;
+    for (size_t i = 0; i < w->n; i++) v[i] = w->s[i].v;
+    qsort(v, w->n, sizeof *v, cmp_dbl);
+    double rank = q * (double)(w->n - 1);
+    size_t lo = (size_t)floor(rank), hi = lo + 1 < w->n ? lo + 1 : lo;
+    double wt = rank - floor(rank);
+    *o = v[lo] * (1 - wt) + v[hi] * wt;
+    free(v);
+    return true;
+}
+
+static bool fn_mad_over(const window *w, double *o)
+{
+    if (!w->n) return false;
+    double *v = malloc(w->n * sizeof *v);
+    if (!v) return false;
+    for (size_t i = 0; i < w->n; i++) v[i] = w->s[i].v;
+    qsort(v, w->n, sizeof *v, cmp_dbl);
+    double med = w->n % 2 ? v[w->n / 2] : (v[w->n / 2 - 1] + v[w->n / 2]) / 2;
+    for (size_t i = 0; i < w->n; i++) v[i] = fabs(v[i] - med);
+    qsort(v, w->n, sizeof *v, cmp_dbl);
+    *o = w->n % 2 ? v[w->n / 2] : (v[w->n / 2 - 1] + v[w->n / 2]) / 2;
+    free(v);
+    return true;
+}
+
+static bool fn_holt_winters(const window *w, double *o)
+{
+    double sf = w->p1, tf = w->p2;
+    if (w->n < 2) return false;
+    if (!(sf > 0 && sf < 1) || !(tf > 0 && tf < 1)) return false; /* checked as an error earlier */
+    double s0 = w->s[0].v, s1 = 0, b = w->s[1].v - w->s[0].v;
+    for (size_t i = 1; i < w->n; i++) {
+        double x = sf * w->s[i].v, y = (1 - sf) * (s0 + b);
+        s1 = x + y;
+        if (i > 1) b = tf * (s1 - s0) + (1 - tf) * b;
+        s0 = s1;
+    }
+    *o = s0;
+    return true;
+}
+
+/* ---- instant functions ------------------------------------------------------------------------------ */
+
+typedef double (*math_fn)(double);
+
+static double f_sgn(double v) { return v > 0 ? 1 : v < 0 ? -1 : v; }
+static double f_deg(double v) { return v * 180 / M_PI; }
+static double f_rad(double v) { return v * M_PI / 180; }
+/* Go's math.Round: half away from zero. PromQL round(x) rounds half up: floor(x + 0.5). */
+
+static const struct {
+    const char *name;
+    math_fn fn;
+} math_fns[] = {
+    {"abs", fabs},   {"ceil", ceil},   {"floor", floor}, {"exp", exp},     {"ln", log},
+    {"log2", log2},  {"log10", log10}, {"sqrt", sqrt},   {"sgn", f_sgn},   {"acos", acos},
+    {"acosh", acosh}, {"asin", asin},  {"asinh", asinh}, {"atan", atan},   {"atanh", atanh},
+    {"cos", cos},    {"cosh", cosh},   {"sin", sin},     {"sinh", sinh},   {"tan", tan},
+    {"tanh", tanh},  {"deg", f_deg},   {"rad", f_rad},
+};
+
+typedef enum { D_MINUTE, D_HOUR, D_DOW, D_DOM, D_DOY, D_DIM, D_MONTH, D_YEAR } date_part;
+
+static double date_fn(double v, date_part p)
+{
+    if (isnan(v) || isinf(v)) return NAN;
+    time_t t = (time_t)v;
+    struct tm tm;
+    if (!gmtime_r(&t, &tm)) return NAN;
+    switch (p) {
+    case D_MINUTE: return tm.tm_min;
+    case D_HOUR: return tm.tm_hour;
+    case D_DOW: return tm.tm_wday;
+    case D_DOM: return tm.tm_mday;
+    case D_DOY: return tm.tm_yday + 1;
+    case D_MONTH: return tm.tm_mon + 1;
+    case D_YEAR: return tm.tm_year + 1900;
+    case D_DIM: {
+        static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+        int y = tm.tm_year + 1900;
+        bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+        return days[tm.tm_mon] + (tm.tm_mon == 1 && leap);
+    }
+    }
+    return NAN;
+}
+
+static const struct {
+    const char *name;
+    date_part part;
+} date_fns[] = {
+    {"minute", D_MINUTE}, {"hour", D_HOUR},   {"day_of_week", D_DOW}, {"day_of_month", D_DOM},
+    {"day_of_year", D_DOY}, {"days_in_month", D_DIM}, {"month", D_MONTH}, {"year", D_YEAR},
+};
+
+/* ---- the function table ---------------------------------------------------------------------------- */
+
+typedef struct fn_def {
+    const char *name;
+    arg_type args[6];
+    int n_args;      /* required */
+    int n_optional;  /* trailing optional arguments */
+    bool variadic;   /* the last type repeats */
+    arg_type ret;
+    range_fn range;  /* range functions */
+    bool keep_name;
+} fn_def;
+
+static const fn_def functions[] = {
+    {"abs", {A_VECTOR}, 1, 0, false, A_VECTOR, NULL, false},
+    {"absent", {A_VECTOR}, 1, 0, false, A_VECTOR, NULL, false},
+    {"absent_over_time", {A_MATRIX}, 1, 0, false, A_VECTOR, NULL, false},
+    {"acos", {A_VECTOR}, 1, 0, false, A_VECTOR, NULL, false},
+    {"acosh", {A_VECTOR}, 1, 0, false, A_VECTOR, NULL, false},
+    {"asin", {A_VECTOR}, 1, 0, false, A_VECTOR, NULL, false},
+    {"asinh", {A_VECTOR}, 1, 0, false, A_VECTOR, NULL, false},
+    {"atan", {A_VECTOR}, 1, 0, false, A_VECTOR, NULL, false},
+    {"atanh", {A_VECTOR}, 1, 0, false, A_VECTOR, NULL, false},
+    {"avg_over_time", {A_MATRIX}, 1, 0, false, A_VECTOR, fn_avg_over, false},
+    {"ceil", {A_VECTOR}, 1, 0, false, A_VECTOR, NULL, false},
+    {"changes", {A_MATRIX}, 1, 0, false, A_VECTOR, fn_changes, false},
+    {"clamp", {A_VECTOR, A_SCALAR, A_SCALAR}, 3, 0, false, A_VECTOR, NULL, false},
+    {"clamp_max", {A_VECTOR, A_SCALAR}, 2, 0, false, A_VECTOR, NULL, false},
+    {"clamp_min", {A_VECTOR, A_SCALAR}, 2, 0, false, A_VECTOR, NULL, false},
+    {"cos", {A_VECTOR}, 1, 0, false, A_VECTOR, NULL, false},
+    {"cosh", {A_VECTOR}, 1, 0, false, A_VECTOR, NULL, false},
+    {"count_over_time", {A_MATRIX}, 1, 0, false, A_VECTOR, fn_count_over, false},
+    {"day_of_month", {A_VECTOR}, 0, 1, false, A_VECTOR, NULL, false},
+    {"day_of_week", {A_VECTOR}, 0, 1, false, A_VECTOR, NULL, false},
+    {"day_of_year", {A_VECTOR}, 0, 1, false, A_VECTOR, NULL, false},
+    {"days_in_month", {A_VECTOR}, 0, 1, false, A_VECTOR, NULL, false},
+    {"deg", {A_VECTOR}, 1, 0, false, A_VECTOR, NULL, false},
+    {"delta", {A_MATRIX}, 1, 0, false, A_VECTOR, fn_delta, false},
+    {"deriv", {A_MATRIX}, 1, 0, false, A_VECTOR, fn_deriv, false},
+    {"double_exponential_smoothing", {A_MATRIX, A_SCALAR, A_SCALAR}, 3, 0, false, A_VECTOR, fn_holt_winters, false},
+    {"exp", {A_VECTOR}, 1, 0, false, A_VECTOR, NULL, false},
+    {"floor", {A_VECTOR}, 1, 0, false, A_VECTOR, NULL, false},
+    {"histogram_quantile", {A_SCALAR, A_VECTOR}, 2, 0, false, A_VECTOR, NULL, false},
+    {"holt_winters", {A_MATRIX, A_SCALAR, A_SCALAR}, 3, 0, false, A_VECTOR, fn_holt_winters, false},
+    {"hour", {A_VECTOR}, 0, 1, false, A_VECTOR, NULL, false},
+    {"idelta", {A_MATRIX}, 1, 0, false, A_VECTOR, fn_idelta, false},
+    {"increase", {A_MATRIX}, 1, 0, false, A_VECTOR, fn_increase, false},
+    {"irate", {A_MATRIX}, 1, 0, false, A_VECTOR, fn_irate, false},
+    {"label_join", {A_VECTOR, A_STRING, A_STRING, A_STRING}, 3, 0, true, A_VECTOR, NULL, true},
+    {"label_replace", {A_VECTOR, A_STRING, A_STRING, A_STRING, A_STRING}, 5, 0, false, A_VECTOR, NULL, true},
+    {"last_over_time", {A_MATRIX}, 1, 0, false, A_VECTOR, fn_last_over, true},
+    {"ln", {A_VECTOR}, 1, 0, false, A_VECTOR, NULL, false},
+    {"log10", {A_VECTOR}, 1, 0, false, A_VECTOR, NULL, false},
+    {"log2", {A_VECTOR}, 1, 0, false, A_VECTOR, NULL, false},
+    {"mad_over_time", {A_MATRIX}, 1, 0, false, A_VECTOR, fn_mad_over, false},
+    {"max_over_time", {A_MATRIX}, 1, 0, false, A_VECTOR, fn_max_over, false},
+    {"min_over_time", {A_MATRIX}, 1, 0, false, A_VECTOR, fn_min_over, false},
+    {"minute", {A_VECTOR}, 0, 1, false, A_VECTOR, NULL, false},
+    {"month", {A_VECTOR}, 0, 1, false, A_VECTOR, NULL, false},
+    {"pi", {A_SCALAR}, 0, 0, false, A_SCALAR, NULL, false},
+    {"predict_linear", {A_MATRIX, A_SCALAR}, 2, 0, false, A_VECTOR, fn_predict_linear, false},
+    {"present_over_time", {A_MATRIX}, 1, 0, false, A_VECTOR, fn_present_over, false},
+    {"quantile_over_time", {A_SCALAR, A_MATRIX}, 2, 0, false, A_VECTOR, fn_quantile_over, false},
+    {"rad", {A_VECTOR}, 1, 0, false, A_VECTOR, NULL, false},
+    {"rate", {A_MATRIX}, 1, 0, false, A_VECTOR, fn_rate, false},
+    {"resets", {A_MATRIX}, 1, 0, false, A_VECTOR, fn_resets, false},
+    {"round", {A_VECTOR, A_SCALAR}, 1, 1, false, A_VECTOR, NULL, false},
+    {"scalar", {A_VECTOR}, 1, 0, false, A_SCALAR, NULL, false},
+    {"sgn", {A_VECTOR}, 1, 0, false, A_VECTOR, NULL, false},
+    {"sin", {A_VECTOR}, 1, 0, false, A_VECTOR, NULL, false},
+    {"sinh", {A_VECTOR}, 1, 0, false, A_VECTOR, NULL, false},
+    {"sort", {A_VECTOR}, 1, 0, false, A_VECTOR, NULL, true},
+    {"sort_by_label", {A_VECTOR, A_STRING}, 1, 0, true, A_VECTOR, NULL, true},
+    {"sort_by_label_desc", {A_VECTOR, A_STRING}, 1, 0, true, A_VECTOR, NULL, true},
+    {"sort_desc", {A_VECTOR}, 1, 0, false, A_VECTOR, NULL, true},
+    {"sqrt", {A_VECTOR}, 1, 0, false, A_VECTOR, NULL, false},
+    {"stddev_over_time", {A_MATRIX}, 1, 0, false, A_VECTOR, fn_stddev_over, false},
+    {"stdvar_over_time", {A_MATRIX}, 1, 0, false, A_VECTOR, fn_stdvar_over, false},
+    {"sum_over_time", {A_MATRIX}, 1, 0, false, A_VECTOR, fn_sum_over, false},
+    {"tan", {A_VECTOR}, 1, 0, false, A_VECTOR, NULL, false},
+    {"tanh", {A_VECTOR}, 1, 0, false, A_VECTOR, NULL, false},
+    {"time", {A_SCALAR}, 0, 0, false, A_SCALAR, NULL, false},
+    {"timestamp", {A_VECTOR}, 1, 0, false, A_VECTOR, NULL, false},
+    {"vector", {A_SCALAR}, 1, 0, false, A_VECTOR, NULL, false},
+    {"year", {A_VECTOR}, 0, 1, false, A_VECTOR, NULL, false},
+};
+
+static const fn_def *find_fn(const char *name)
+{
+    for (size_t i = 0; i < sizeof functions / sizeof functions[0]; i++)
+        if (!strcmp(functions[i].name, name)) return &functions[i];
+    return NULL;
+}
+
+static const char *type_name(vtype t)
+{
+    return t == V_SCALAR ? "scalar" : t == V_VECTOR ? "instant vector" : t == V_MATRIX ? "range vector" : "string";
+}
+
+static const char *arg_name(arg_type t)
+{
+    return t == A_SCALAR ? "scalar" : t == A_VECTOR ? "instant vector" : t == A_MATRIX ? "range vector" : "string";
+}
+
+/* The static type of an expression, for argument checks before evaluation. */
+static arg_type static_type(const promql_expr *e)
+{
+    while (e->kind == N_PAREN) e = e->inner;
+    switch (e->kind) {
+    case N_NUMBER: return A_SCALAR;
+    case N_STRING: return A_STRING;
+    case N_MATRIX:
+    case N_SUBQUERY: return A_MATRIX;
+    case N_CALL: {
+        const fn_def *f = find_fn(e->func);
+        return f ? f->ret : A_VECTOR;
+    }
+    case N_UNARY: return static_type(e->inner);
+    case N_BINARY: {
+        arg_type l = static_type(e->lhs), r = static_type(e->rhs);
+        return l == A_SCALAR && r == A_SCALAR ? A_SCALAR : A_VECTOR;
+    }
+    default: return A_VECTOR;
+    }
+}
+
+/* ---- evaluation ------------------------------------------------------------------------------------ */
+
+static int eval_range_function(eval_ctx *c, const promql_expr *e, const fn_def *f,
+                               const promql_expr *marg, const double *p1, const double *p2,
+                               value *out)
+{
+    range_arg ra;
+    int rc = eval_range_arg(c, marg, &ra);
+    if (rc) return rc;
+    out->type = V_VECTOR;
+    size_t cap = 0;
+    bool absent = !strcmp(f->name, "absent_over_time");
+    uint8_t *any = absent ? calloc(c->n_steps, 1) : NULL;
+    if (absent && !any) return STRATA_ENOMEM;
+    for (size_t k = 0; k < ra.series.n; k++) {
+        vseries *in = &ra.series.s[k];
+        vseries *os = NULL;
+        size_t lo = 0, hi = 0;
+        for (size_t i = 0; i < c->n_steps; i++) {
+            int64_t t = eval_selector_time(c, ra.node, step_time(c, i));
+            /* Windows move forward with the steps (unless @ pins them), so the bounds only
+             * advance; recompute from scratch when they would move back. */
+            if (lo > 0 && lo < in->n_pts && in->pts[lo - 1].t > t - ra.range_ms) lo = hi = 0;
+            while (lo < in->n_pts && in->pts[lo].t <= t - ra.range_ms) lo++;
+            if (hi < lo) hi = lo;
+            while (hi < in->n_pts && in->pts[hi].t <= t) hi++;
+            window w = {.s = in->pts + lo, .n = hi - lo, .t = t, .range_ms = ra.range_ms,
+                        .p1 = p1 ? p1[i] : 0, .p2 = p2 ? p2[i] : 0};
+            if (absent) {
+                if (w.n) any[i] = 1;
+                continue;
+            }
+            double r;
+            if (!f->range(&w, &r)) continue;
+            if (!os) {
+                size_t nl = in->n_labels;
+                label *ls = f->keep_name ? in->labels : labels_drop_name(c, in->labels, in->n_labels, &nl);
+                if (!ls || !(os = vec_add(c, out, &cap, ls, nl))) return STRATA_ENOMEM;
+            }
+            os->v[i] = r;
+            os->has[i] = 1;
+        }
+        if ((rc = eval_check(c))) break;
+    }
+    if (absent) {
+        /* absent_over_time: 1 where nothing was in the window, labelled from the equality
+         * matchers of a plain selector. */
+        const promql_expr *sel = ra.node;
+        label *ls = NULL;
+        size_t nl = 0;
+        if (sel->kind == N_MATRIX) {
+            ls = eval_alloc(c, (sel->n_ms + 1) * sizeof *ls);
+            if (!ls) {
+                free(any);
+                return STRATA_ENOMEM;
+            }
+            for (size_t m = 0; m < sel->n_ms; m++) {
+                const matcher *mt = sel->ms[m];
+                if (mt->type != STRATA_MATCH_EQUAL || !strcmp(mt->name, LABEL_METRIC_NAME)) continue;
+                bool dup = false;
+                for (size_t m2 = 0; m2 < sel->n_ms; m2++)
+                    if (m2 != m && !strcmp(sel->ms[m2]->name, mt->name)) dup = true;
+                if (dup) continue;
+                ls[nl++] = (label){.name = mt->name, .value = mt->value, .name_len = mt->name_len,
+                                   .value_len = mt->value_len};
+            }
+            for (size_t a = 1; a < nl; a++)
+                for (size_t b = a; b > 0 && label_str_compare(ls[b - 1].name, ls[b - 1].name_len, ls[b].name, ls[b].name_len) > 0; b--) {
+                    label x = ls[b];
+                    ls[b] = ls[b - 1];
+                    ls[b - 1] = x;
+                }
+        }
+        vseries *os = vec_add(c, out, &cap, ls, nl);
+        if (!os) {
+            free(any);
+            return STRATA_ENOMEM;
+        }
+        for (size_t i = 0; i < c->n_steps; i++) {
+            os->v[i] = 1;
+            os->has[i] = !any[i];
+        }
+        free(any);
+        return 0;
+    }
+    if (rc) return rc;
+    return f->keep_name ? 0 : vec_check_duplicates(c, out);
+}
+
+/* histogram_quantile over classic buckets: series grouped by their labels without le. */
+typedef struct bucket {
+    double upper;
+    double count;
+} bucket;
+
+static int cmp_bucket(const void *a, const void *b)
+{
+    double x = ((const bucket *)a)->upper, y = ((const bucket *)b)->upper;
+    return x < y ? -1 : x > y;
+}
+
+static double bucket_quantile(double q, bucket *b, size_t n)
+{
+    if (isnan(q)) return NAN;
+    if (q < 0) return -INFINITY;
+    if (q > 1) return INFINITY;
+    qsort(b, n, sizeof *b, cmp_bucket);
+    if (n == 0 || !isinf(b[n - 1].upper) || b[n - 1].upper < 0) return NAN;
+    /* Merge buckets with the same bound, then make the counts monotonic. */
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (k && b[k - 1].upper == b[i].upper) b[k - 1].count += b[i].count;
+        else b[k++] = b[i];
+    }
+    n = k;
+    double max = -INFINITY;
+    for (size_t i = 0; i < n; i++) {
+        if (b[i].count > max) max = b[i].count;
+        else b[i].count = max;
+    }
+    if (n < 2) return NAN;
+    double obs = b[n - 1].count;
+    if (obs == 0 || isnan(obs)) return NAN;
+    double rank = q * obs;
+    size_t i = 0;
+    while (i < n - 1 && b[i].count < rank) i++;
+    if (i == n - 1) return b[n - 2].upper;
+    if (i == 0 && b[0].upper <= 0) return b[0].upper;
+    double start = 0, end = b[i].upper, count = b[i].count;
+    if (i > 0) {
+        start = b[i - 1].upper;
+        count -= b[i - 1].count;
+        rank -= b[i - 1].count;
+    }
+    return start + (end - start) * (rank / count);
+}
+
+static int eval_histogram_quantile(eval_ctx *c, const double *q, value *in, value *out)
+{
+    out->type = V_VECTOR;
+    size_t cap = 0;
+    /* Group by labels without le and __name__. */
+    const char *le = "le";
+    size_t ng = 0;
+    size_t *group = malloc((in->n + 1) * sizeof *group);
+    label **glabels = malloc((in->n + 1) * sizeof *glabels);
+    size_t *gn = malloc((in->n + 1) * sizeof *gn);
+    double *upper = malloc((in->n + 1) * sizeof *upper);
+    bucket *bk = malloc((in->n + 1) * sizeof *bk);
+    int rc = 0;
+    if (!group || !glabels || !gn || !upper || !bk) rc = STRATA_ENOMEM;
+    for (size_t k = 0; k < in->n && !rc; k++) {
+        uint32_t vl;
+        const char *v = labels_get(in->s[k].labels, in->s[k].n_labels, le, &vl);
+        group[k] = SIZE_MAX;
+        if (!v) continue;
+        char tmp[64];
+        snprintf(tmp, sizeof tmp, "%.*s", (int)(vl < 63 ? vl : 63), v);
+        char *end;
+        upper[k] = strtod(tmp, &end);
+        if (!strcmp(tmp, "+Inf") || !strcmp(tmp, "Inf")) upper[k] = INFINITY;
+        else if (*end || !vl) continue;
+        size_t nl;
+        const char *const skip[] = {"le"};
+        label *ls = labels_without(c, in->s[k].labels, in->s[k].n_labels, skip, 1, true, &nl);
+        if (!ls) {
+            rc = STRATA_ENOMEM;
+            break;
+        }
+        size_t g;
+        for (g = 0; g < ng; g++)
+            if (labels_equal(glabels[g], gn[g], ls, nl)) break;
+        if (g == ng) {
+            glabels[ng] = ls;
+            gn[ng] = nl;
+            ng++;
+        }
+        group[k] = g;
+    }
+    for (size_t g = 0; g < ng && !rc; g++) {
+        vseries *os = vec_add(c, out, &cap, glabels[g], gn[g]);
+        if (!os) {
+            rc = STRATA_ENOMEM;
+            break;
+        }
+        for (size_t i = 0; i < c->n_steps; i++) {
+            size_t m = 0;
+            for (size_t k = 0; k < in->n; k++)
+                if (group[k] == g && in->s[k].has[i])
+                    bk[m++] = (bucket){upper[k], in->s[k].v[i]};
+            if (!m) continue;
+            os->v[i] = bucket_quantile(q[i], bk, m);
+            os->has[i] = 1;
+        }
+    }
+    free(group);
+    free(glabels);
+    free(gn);
+    free(upper);
+    free(bk);
+    return rc;
+}
+
+/* Expands $1, ${1}, $name and ${name} in a label_replace replacement. */
+static int expand_replacement(eval_ctx *c, const char *repl, const char *subject, pcre2_code *re,
+                              pcre2_match_data *md, char **out, size_t *out_len)
+{
+    PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
+    uint32_t count = pcre2_get_ovector_count(md);
+    buf b = {0};
+    for (const char *p = repl; *p;) {
+        if (*p != '$') {
+            buf_putc(&b, *p++);
+            continue;
+        }
+        p++;
+        if (*p == '$') {
+            buf_putc(&b, '$');
+            p++;
+            continue;
+        }
+        bool brace = *p == '{';
+        if (brace) p++;
+        const char *s = p;
+        while (*p && (isalnum((unsigned char)*p) || *p == '_')) p++;
+        size_t nlen = (size_t)(p - s);
+        if (brace) {
+            if (*p != '}') {
+                buf_putc(&b, '$');
+                p = s - 1;
+                buf_putc(&b, *p++);
+                continue;
+            }
+            p++;
+        }
+        if (!nlen) {
+            buf_putc(&b, '$');
+            continue;
+        }
+        char name[64];
+        snprintf(name, sizeof name, "%.*s", (int)(nlen < 63 ? nlen : 63), s);
+        int group = -1;
+        bool numeric = true;
+        for (size_t i = 0; i < nlen; i++)
+            if (!isdigit((unsigned char)s[i])) numeric = false;
+        if (numeric) group = atoi(name);
+        else group = pcre2_substring_number_from_name(re, (PCRE2_SPTR)name);
+        if (group >= 0 && (uint32_t)group < count && ov[2 * group] != PCRE2_UNSET)
+            buf_append(&b, subject + ov[2 * group], ov[2 * group + 1] - ov[2 * group]);
+    }
+    *out_len = b.len;
+    *out = arena_strndup(c->mem, b.data ? (char *)b.data : "", b.len);
+    buf_free(&b);
+    return *out ? 0 : STRATA_ENOMEM;
+}
+
+static int eval_label_replace(eval_ctx *c, value *in, const char *dst, const char *repl,
+                              const char *src, const char *regex, value *out)
+{
+    if (!label_name_valid(dst, (uint32_t)strlen(dst), STRATA_NAMES_UTF8))
+        return strata_errf(c->err, STRATA_EEXEC, "invalid destination label name in label_replace(): %s", dst);
+    buf pat = {0};
+    buf_printf(&pat, "^(?:%s)$", regex);
+    int ecode;
+    PCRE2_SIZE eoff;
+    pcre2_code *re = pcre2_compile(pat.data, pat.len, PCRE2_DOTALL | PCRE2_UTF, &ecode, &eoff, NULL);
+    buf_free(&pat);
+    if (!re) return strata_errf(c->err, STRATA_EEXEC, "invalid regular expression in label_replace(): %s", regex);
+    pcre2_match_data *md = pcre2_match_data_create_from_pattern(re, NULL);
+    *out = *in;
+    int rc = 0;
+    for (size_t k = 0; k < out->n && !rc; k++) {
+        vseries *s = &out->s[k];
+        uint32_t vl = 0;
+        const char *v = labels_get(s->labels, s->n_labels, src, &vl);
+        char *subj = arena_strndup(c->mem, v ? v : "", v ? vl : 0);
+        if (!subj) {
+            rc = STRATA_ENOMEM;
+            break;
+        }
+        if (pcre2_match(re, (PCRE2_SPTR)subj, v ? vl : 0, 0, 0, md, NULL) < 0) continue;
+        char *res;
+        size_t rl;
+        if ((rc = expand_replacement(c, repl, subj, re, md, &res, &rl))) break;
+        s->labels = labels_set(c, s->labels, s->n_labels, arena_strndup(c->mem, dst, strlen(dst)),
+                               res, rl, &s->n_labels);
+        if (!s->labels) rc = STRATA_ENOMEM;
+    }
+    pcre2_match_data_free(md);
+    pcre2_code_free(re);
+    return rc ? rc : vec_check_duplicates(c, out);
+}
+
+static int cmp_vs_value(const void *a, const void *b)
+{
+    double x = ((const vseries *)a)->v[0], y = ((const vseries *)b)->v[0];
+    if (isnan(x)) return isnan(y) ? 0 : 1; /* NaN last */
+    if (isnan(y)) return -1;
+    return x < y ? -1 : x > y;
+}
+
+static int cmp_vs_value_desc(const void *a, const void *b)
+{
+    double x = ((const vseries *)a)->v[0], y = ((const vseries *)b)->v[0];
+    if (isnan(x)) return isnan(y) ? 0 : 1;
+    if (isnan(y)) return -1;
+    return x > y ? -1 : x < y;
+}
+
+typedef struct sort_label_ctx {
+    char **names;
+    size_t n;
+    bool desc;
+} sort_label_ctx;
+
+static int cmp_vs_labels(const void *a, const void *b, void *arg)
+{
+    const sort_label_ctx *sc = arg;
+    const vseries *x = a, *y = b;
+    for (size_t i = 0; i < sc->n; i++) {
+        uint32_t xl = 0, yl = 0;
+        const char *xv = labels_get(x->labels, x->n_labels, sc->names[i], &xl);
+        const char *yv = labels_get(y->labels, y->n_labels, sc->names[i], &yl);
+        int r = label_str_compare(xv ? xv : "", xv ? xl : 0, yv ? yv : "", yv ? yl : 0);
+        if (r) return sc->desc ? -r : r;
+    }
+    int r = labels_compare(x->labels, x->n_labels, y->labels, y->n_labels);
+    return sc->desc ? -r : r;
+}
+
+int eval_call(eval_ctx *c, const promql_expr *e, value *out)
+{
+    const fn_def *f = find_fn(e->func);
+    if (!f)
+        return strata_errf(c->err, STRATA_EPARSE, "unknown function with name \"%s\"", e->func);
+    int maxargs = f->n_args + f->n_optional;
+    if ((int)e->n_args < f->n_args || (!f->variadic && (int)e->n_args > maxargs))
+        return strata_errf(c->err, STRATA_EPARSE,
+                           "expected %d argument(s) in call to \"%s\", got %zu", f->n_args, f->name,
+                           e->n_args);
+    int last = f->n_args + f->n_optional - 1;
+    for (size_t i = 0; i < e->n_args; i++) {
+        arg_type want = f->args[(int)i <= last ? (int)i : last];
+        arg_type got = static_type(e->args[i]);
+        if (got != want)
+            return strata_errf(c->err, STRATA_EPARSE,
+                               "expected type %s in call to function \"%s\", got %s", arg_name(want),
+                               f->name, arg_name(got));
+    }
+    /* Scalar parameters, evaluated per step. */
+    if (f->range) {
+        const promql_expr *marg = NULL;
+        double *p[2] = {NULL, NULL};
+        int np = 0;
+        for (size_t i = 0; i < e->n_args; i++) {
+            if (static_type(e->args[i]) == A_MATRIX) {
+                marg = e->args[i];
+                continue;
+            }
+            value pv;
+            int rc = eval_node(c, e->args[i], &pv);
+            if (rc) return rc;
+            if (np < 2) p[np++] = pv.scalar;
+        }
+        if (!strcmp(f->name, "holt_winters") || !strcmp(f->name, "double_exponential_smoothing")) {
+            for (size_t i = 0; i < c->n_steps; i++) {
+                if (!(p[0][i] > 0 && p[0][i] < 1))
+                    return strata_errf(c->err, STRATA_EEXEC,
+                                       "invalid smoothing factor. Expected: 0 < sf < 1, got: %g", p[0][i]);
+                if (!(p[1][i] > 0 && p[1][i] < 1))
+                    return strata_errf(c->err, STRATA_EEXEC,
+                                       "invalid trend factor. Expected: 0 < tf < 1, got: %g", p[1][i]);
+            }
+        }
+        return eval_range_function(c, e, f, marg, p[0], p[1], out);
+    }
+    const char *name = f->name;
+    if (!strcmp(name, "time")) {
+        out->type = V_SCALAR;
+        out->scalar = eval_alloc(c, c->n_steps * sizeof(double));
+        if (!out->scalar) return STRATA_ENOMEM;
+        for (size_t i = 0; i < c->n_steps; i++) out->scalar[i] = (double)step_time(c, i) / 1000.0;
+        return 0;
+    }
+    if (!strcmp(name, "pi")) {
+        out->type = V_SCALAR;
+        out->scalar = eval_alloc(c, c->n_steps * sizeof(double));
+        if (!out->scalar) return STRATA_ENOMEM;
+        for (size_t i = 0; i < c->n_steps; i++) out->scalar[i] = M_PI;
+        return 0;
+    }
+    if (!strcmp(name, "timestamp")) {
+        /* The timestamp of each sample a selector picked, not the step time. */
+        const promql_expr *a = e->args[0];
+        while (a->kind == N_PAREN) a = a->inner;
+        if (a->kind == N_VECTOR) {
+            int64_t lo = eval_selector_time(c, a, c->start), hi = eval_selector_time(c, a, c->end);
+            series_set *set;
+            int rc = db_select(c->db, (const matcher *const *)a->ms, a->n_ms,
+                               lo - c->o->lookback_ms + 1, hi, &set, c->err);
+            if (rc) return rc;
+            out->type = V_VECTOR;
+            size_t cap = 0;
+            const label *ls;
+            size_t nl, ns;
+            const strata_sample *ss;
+            while ((rc = series_set_next(set, &ls, &nl, &ss, &ns)) == 1) {
+                vseries *os = NULL;
+                for (size_t i = 0; i < c->n_steps; i++) {
+                    int64_t st = eval_selector_time(c, a, step_time(c, i));
+                    ssize_t k = -1;
+                    for (size_t j = 0; j < ns && ss[j].t <= st; j++) k = (ssize_t)j;
+                    if (k < 0 || ss[k].t <= st - c->o->lookback_ms || value_is_stale(ss[k].v)) continue;
+                    if (!os) {
+                        size_t n2;
+                        label *l2 = labels_drop_name(c, ls, nl, &n2);
+                        if (!l2 || !(os = vec_add(c, out, &cap, l2, n2))) {
+                            series_set_free(set);
+                            return STRATA_ENOMEM;
+                        }
+                    }
+                    os->v[i] = (double)ss[k].t / 1000.0;
+                    os->has[i] = 1;
+                }
+            }
+            series_set_free(set);
+            if (rc < 0) return rc;
+            return vec_check_duplicates(c, out);
+        }
+    }
+    value args[6];
+    memset(args, 0, sizeof args);
+    for (size_t i = 0; i < e->n_args && i < 6; i++) {
+        int rc = eval_node(c, e->args[i], &args[i]);
+        if (rc) return rc;
+    }
+    if (!strcmp(name, "vector")) {
+        out->type = V_VECTOR;
+        size_t cap = 0;
+        vseries *os = vec_add(c, out, &cap, NULL, 0);
+        if (!os) return STRATA_ENOMEM;
+        for (size_t i = 0; i < c->n_steps; i++) {
+            os->v[i] = args[0].scalar[i];
+            os->has[i] = 1;
+        }
+        return 0;
+    }
+    if (!strcmp(name, "scalar")) {
+        out->type = V_SCALAR;
+        out->scalar = eval_alloc(c, c->n_steps * sizeof(double));
+        if (!out->scalar) return STRATA_ENOMEM;
+        for (size_t i = 0; i < c->n_steps; i++) {
+            size_t cnt = 0;
+            double v = NAN;
+            for (size_t k = 0; k < args[0].n; k++)
+                if (args[0].s[k].has[i]) {
+                    cnt++;
+                    v = args[0].s[k].v[i];
+                }
+            out->scalar[i] = cnt == 1 ? v : NAN;
+        }
+        return 0;
+    }
+    if (!strcmp(name, "absent")) {
+        out->type = V_VECTOR;
+        size_t cap = 0;
+        const promql_expr *a = e->args[0];
+        while (a->kind == N_PAREN) a = a->inner;
+        label *ls = NULL;
+        size_t nl = 0;
+        if (a->kind == N_VECTOR) {
+            ls = eval_alloc(c, (a->n_ms + 1) * sizeof *ls);
+            if (!ls) return STRATA_ENOMEM;
+            for (size_t m = 0; m < a->n_ms; m++) {
+                const matcher *mt = a->ms[m];
+                if (mt->type != STRATA_MATCH_EQUAL || !strcmp(mt->name, LABEL_METRIC_NAME)) continue;
+                bool dup = false;
+                for (size_t m2 = 0; m2 < a->n_ms; m2++)
+                    if (m2 != m && !strcmp(a->ms[m2]->name, mt->name)) dup = true;
+                if (dup) continue;
+                size_t pos = nl;
+                while (pos > 0 && label_str_compare(ls[pos - 1].name, ls[pos - 1].name_len, mt->name, mt->name_len) > 0) {
+                    ls[pos] = ls[pos - 1];
+                    pos--;
+                }
+                ls[pos] = (label){.name = mt->name, .value = mt->value, .name_len = mt->name_len,
+                                  .value_len = mt->value_len};
+                nl++;
+            }
+        }
+        vseries *os = vec_add(c, out, &cap, ls, nl);
+        if (!os) return STRATA_ENOMEM;
+        for (size_t i = 0; i < c->n_steps; i++) {
+            bool any = false;
+            for (size_t k = 0; k < args[0].n && !any; k++) any = args[0].s[k].has[i];
+            os->v[i] = 1;
+            os->has[i] = !any;
+        }
+        return 0;
+    }
+    if (!strcmp(name, "histogram_quantile"))
+        return eval_histogram_quantile(c, args[0].scalar, &args[1], out);
+    if (!strcmp(name, "label_replace"))
+        return eval_label_replace(c, &args[0], args[1].str, args[2].str, args[3].str, args[4].str, out);
+    if (!strcmp(name, "label_join")) {
+        const char *dst = args[1].str, *sep = args[2].str;
+        if (!label_name_valid(dst, (uint32_t)strlen(dst), STRATA_NAMES_UTF8))
+            return strata_errf(c->err, STRATA_EEXEC, "invalid destination label name in label_join(): %s", dst);
+        *out = args[0];
+        for (size_t k = 0; k < out->n; k++) {
+            vseries *s = &out->s[k];
+            buf b = {0};
+            for (size_t i = 3; i < e->n_args; i++) {
+                value sv;
+                int rc = eval_node(c, e->args[i], &sv);
+                if (rc) {
+                    buf_free(&b);
+                    return rc;
+                }
+                if (i > 3) buf_append(&b, sep, strlen(sep));
+                uint32_t vl = 0;
+                const char *v = labels_get(s->labels, s->n_labels, sv.str, &vl);
+                if (v) buf_append(&b, v, vl);
+            }
+            char *joined = arena_strndup(c->mem, b.data ? (char *)b.data : "", b.len);
+            s->labels = labels_set(c, s->labels, s->n_labels, dst, joined, b.len, &s->n_labels);
+            buf_free(&b);
+            if (!joined || !s->labels) return STRATA_ENOMEM;
+        }
+        return vec_check_duplicates(c, out);
+    }
+    if (!strcmp(name, "sort") || !strcmp(name, "sort_desc")) {
+        *out = args[0];
+        if (c->n_steps == 1)
+            qsort(out->s, out->n, sizeof *out->s, !strcmp(name, "sort") ? cmp_vs_value : cmp_vs_value_desc);
+        out->ordered = true;
+        return 0;
+    }
+    if (!strcmp(name, "sort_by_label") || !strcmp(name, "sort_by_label_desc")) {
+        *out = args[0];
+        sort_label_ctx sc = {.n = e->n_args - 1, .desc = !strcmp(name, "sort_by_label_desc")};
+        sc.names = eval_alloc(c, (sc.n + 1) * sizeof *sc.names);
+        if (!sc.names) return STRATA_ENOMEM;
+        for (size_t i = 1; i < e->n_args && i < 6; i++) sc.names[i - 1] = args[i].str;
+        qsort_r(out->s, out->n, sizeof *out->s, cmp_vs_labels, &sc);
+        out->ordered = true;
+        return 0;
+    }
+    /* Element-wise functions over an instant vector (the date functions default to time()). */
+    value in;
+    if (e->n_args == 0) {
+        in.type = V_VECTOR;
+        in.n = 0;
+        size_t cap = 0;
+        vseries *os = vec_add(c, &in, &cap, NULL, 0);
+        if (!os) return STRATA_ENOMEM;
+        for (size_t i = 0; i < c->n_steps; i++) {
+            os->v[i] = (double)step_time(c, i) / 1000.0;
+            os->has[i] = 1;
+        }
+    } else {
+        in = args[0];
+    }
+    if (in.type != V_VECTOR)
+        return strata_errf(c->err, STRATA_EPARSE, "expected type instant vector in call to function "
+                                                  "\"%s\", got %s", name, type_name(in.type));
+    *out = in;
+    out->ordered = false;
+    for (size_t k = 0; k < out->n; k++) {
+        vseries *s = &out->s[k];
+        if (!f->keep_name) {
+            s->labels = labels_drop_name(c, s->labels, s->n_labels, &s->n_labels);
+            if (!s->labels) return STRATA_ENOMEM;
+        }
+        for (size_t i = 0; i < c->n_steps; i++) {
+            if (!s->has[i]) continue;
+            double v = s->v[i], r = v;
+            if (!strcmp(name, "clamp")) {
+                double lo = args[1].scalar[i], hi = args[2].scalar[i];
+                if (lo > hi) {
+                    s->has[i] = 0;
+                    continue;
+                }
+                r = isnan(v) ? v : fmax(lo, fmin(hi, v));
+                if (isnan(lo) || isnan(hi)) r = NAN;
+            } else if (!strcmp(name, "clamp_max")) {
+                double hi = args[1].scalar[i];
+                r = isnan(v) || isnan(hi) ? NAN : fmin(hi, v);
+            } else if (!strcmp(name, "clamp_min")) {
+                double lo = args[1].scalar[i];
+                r = isnan(v) || isnan(lo) ? NAN : fmax(lo, v);
+            } else if (!strcmp(name, "round")) {
+                double to = e->n_args > 1 ? args[1].scalar[i] : 1;
+                double inv = 1.0 / to;
+                r = floor(v * inv + 0.5) / inv;
+            } else {
+                bool done = false;
+                for (size_t m = 0; m < sizeof math_fns / sizeof math_fns[0] && !done; m++)
+                    if (!strcmp(math_fns[m].name, name)) {
+                        r = math_fns[m].fn(v);
+                        done = true;
+                    }
+                for (size_t d = 0; d < sizeof date_fns / sizeof date_fns[0] && !done; d++)
+                    if (!strcmp(date_fns[d].name, name)) {
+                        r = date_fn(v, date_fns[d].part);
+                        done = true;
+                    }
+                if (!done)
+                    return strata_errf(c->err, STRATA_EUNSUPPORTED, "function \"%s\" is not supported yet", name);
+            }
+            s->v[i] = r;
+        }
+    }
+    return f->keep_name ? 0 : vec_check_duplicates(c, out);
+}
