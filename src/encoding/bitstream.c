@@ -82,44 +82,10 @@ int bw_reserve(bit_writer *w, uint32_t extra)
     return 0;
 }
 
-static inline uint64_t load_be64(const uint8_t *p)
-{
-    uint64_t v;
-    memcpy(&v, p, 8);
-    return __builtin_bswap64(v);
-}
-
-static inline void store_be64(uint8_t *p, uint64_t v)
-{
-    v = __builtin_bswap64(v);
-    memcpy(p, &v, 8);
-}
-
-/* Writes n <= 56 bits; the caller has reserved room. */
-static inline void bw_put(bit_writer *w, uint64_t v, unsigned n)
-{
-    uint64_t pos = (uint64_t)w->len * 8 - w->free;
-    size_t byte = (size_t)(pos >> 3);
-    unsigned off = (unsigned)(pos & 7);
-    uint64_t window = load_be64(w->data + byte);
-    window |= (v << (64 - n)) >> off;
-    store_be64(w->data + byte, window);
-    pos += n;
-    w->len = (uint32_t)((pos + 7) >> 3);
-    w->free = (uint8_t)(w->len * 8 - pos);
-}
-
 int bw_write_bits(bit_writer *w, uint64_t v, unsigned n)
 {
-    if (n == 0) return 0;
     if (bw_reserve(w, n / 8 + 2)) return STRATA_ENOMEM;
-    if (n < 64) v &= (1ull << n) - 1;
-    if (n > 32) {
-        bw_put(w, v >> 32, n - 32);
-        bw_put(w, v & 0xffffffffull, 32);
-    } else {
-        bw_put(w, v, n);
-    }
+    bw_put_bits(w, v, n);
     return 0;
 }
 
@@ -147,7 +113,7 @@ int br_read_bits(bit_reader *r, unsigned n, uint64_t *out)
     unsigned off = (unsigned)(r->pos & 7);
     if (n > 0 && n <= 56 && byte + 8 <= r->len) {
         /* Fast path: one unaligned 64-bit load covers off + n <= 63 bits. */
-        uint64_t window = load_be64(r->data + byte);
+        uint64_t window = bw_load_be64(r->data + byte);
         *out = (window << off) >> (64 - n);
         r->pos += n;
         return 0;
@@ -167,10 +133,3 @@ int br_read_bits(bit_reader *r, unsigned n, uint64_t *out)
     return 0;
 }
 
-int br_read_bit(bit_reader *r, unsigned *bit)
-{
-    if (r->pos >= r->len * 8) return -1;
-    *bit = (r->data[r->pos >> 3] >> (7 - (r->pos & 7))) & 1;
-    r->pos++;
-    return 0;
-}

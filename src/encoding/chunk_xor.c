@@ -70,32 +70,32 @@ static void write_varint_bits(bit_writer *w, uint64_t u)
 {
     uint8_t tmp[VARINT_MAX_LEN];
     size_t n = varint_put_u64(tmp, u);
-    for (size_t i = 0; i < n; i++) bw_write_bits(w, tmp[i], 8);
+    for (size_t i = 0; i < n; i++) bw_put_bits(w, tmp[i], 8);
 }
 
 static void xor_write_value(xor_appender *a, uint64_t bits)
 {
     uint64_t delta = bits ^ a->v_bits;
     if (delta == 0) {
-        bw_write_bits(&a->w, 0, 1);
+        bw_put_bits(&a->w, 0, 1);
         return;
     }
-    bw_write_bits(&a->w, 1, 1);
+    bw_put_bits(&a->w, 1, 1);
     unsigned lead = (unsigned)__builtin_clzll(delta);
     unsigned trail = (unsigned)__builtin_ctzll(delta);
     if (lead >= 32) lead = 31; /* the field has 5 bits */
     if (a->leading != 0xff && lead >= a->leading && trail >= a->trailing) {
-        bw_write_bits(&a->w, 0, 1);
-        bw_write_bits(&a->w, delta >> a->trailing, 64u - a->leading - a->trailing);
+        bw_put_bits(&a->w, 0, 1);
+        bw_put_bits(&a->w, delta >> a->trailing, 64u - a->leading - a->trailing);
         return;
     }
     a->leading = (uint8_t)lead;
     a->trailing = (uint8_t)trail;
     unsigned sig = 64 - lead - trail;
-    bw_write_bits(&a->w, 1, 1);
-    bw_write_bits(&a->w, lead, 5);
-    bw_write_bits(&a->w, sig & 63, 6); /* 64 does not fit in 6 bits and is written as 0 */
-    bw_write_bits(&a->w, delta >> trail, sig);
+    bw_put_bits(&a->w, 1, 1);
+    bw_put_bits(&a->w, lead, 5);
+    bw_put_bits(&a->w, sig & 63, 6); /* 64 does not fit in 6 bits and is written as 0 */
+    bw_put_bits(&a->w, delta >> trail, sig);
 }
 
 int xor_append(xor_appender *a, int64_t t, double v)
@@ -107,7 +107,7 @@ int xor_append(xor_appender *a, int64_t t, double v)
     memcpy(&bits, &v, sizeof bits);
     if (a->count == 0) {
         write_varint_bits(&a->w, ((uint64_t)t << 1) ^ (uint64_t)(t >> 63));
-        bw_write_bits(&a->w, bits, 64);
+        bw_put_bits(&a->w, bits, 64);
     } else if (a->count == 1) {
         int64_t delta = t - a->t;
         write_varint_bits(&a->w, (uint64_t)delta);
@@ -117,19 +117,19 @@ int xor_append(xor_appender *a, int64_t t, double v)
         int64_t delta = t - a->t;
         int64_t dod = delta - a->t_delta;
         if (dod == 0) {
-            bw_write_bits(&a->w, 0, 1);
+            bw_put_bits(&a->w, 0, 1);
         } else if (bit_range(dod, 14)) {
-            bw_write_bits(&a->w, 0x2, 2);
-            bw_write_bits(&a->w, (uint64_t)dod, 14);
+            bw_put_bits(&a->w, 0x2, 2);
+            bw_put_bits(&a->w, (uint64_t)dod, 14);
         } else if (bit_range(dod, 17)) {
-            bw_write_bits(&a->w, 0x6, 3);
-            bw_write_bits(&a->w, (uint64_t)dod, 17);
+            bw_put_bits(&a->w, 0x6, 3);
+            bw_put_bits(&a->w, (uint64_t)dod, 17);
         } else if (bit_range(dod, 20)) {
-            bw_write_bits(&a->w, 0xe, 4);
-            bw_write_bits(&a->w, (uint64_t)dod, 20);
+            bw_put_bits(&a->w, 0xe, 4);
+            bw_put_bits(&a->w, (uint64_t)dod, 20);
         } else {
-            bw_write_bits(&a->w, 0xf, 4);
-            bw_write_bits(&a->w, (uint64_t)dod, 64);
+            bw_put_bits(&a->w, 0xf, 4);
+            bw_put_bits(&a->w, (uint64_t)dod, 64);
         }
         xor_write_value(a, bits);
         a->t_delta = delta;
