@@ -5,6 +5,7 @@
  */
 #include "cli/bench_ingest.h"
 #include "core/core.h"
+#include "query/query.h"
 #include "server/server.h"
 #include "strata.h"
 
@@ -27,6 +28,7 @@ typedef struct serve_opts {
     int64_t lookback_ms;
     uint64_t query_max_samples;
     unsigned http_threads;
+    unsigned max_queries;
 } serve_opts;
 
 enum {
@@ -41,6 +43,7 @@ enum {
     OPT_LOOKBACK,
     OPT_MAX_SAMPLES,
     OPT_HTTP_THREADS,
+    OPT_MAX_QUERIES,
     OPT_HELP,
 };
 
@@ -56,6 +59,7 @@ static const struct option serve_longopts[] = {
     {"query-lookback-delta", required_argument, NULL, OPT_LOOKBACK},
     {"query-max-samples", required_argument, NULL, OPT_MAX_SAMPLES},
     {"http-threads", required_argument, NULL, OPT_HTTP_THREADS},
+    {"query-max-concurrency", required_argument, NULL, OPT_MAX_QUERIES},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -81,6 +85,8 @@ static void serve_usage(FILE *f)
             "  --query-lookback-delta DUR     PromQL lookback for instant vectors (default 5m)\n"
             "  --query-max-samples N          most samples one query may load (default 50000000)\n"
             "  --http-threads N               HTTP worker threads (default: number of CPUs)\n"
+            "  --query-max-concurrency N      queries evaluated at once; more wait for a slot\n"
+            "                                 up to the query timeout (default 20)\n"
             "  --help                         this text\n");
 }
 
@@ -127,6 +133,13 @@ static int apply_opt(serve_opts *o, int id, const char *v)
         o->query_max_samples = strtoull(v, &end, 10);
         if (errno || *end || !*v) {
             fprintf(stderr, "strata serve: --query-max-samples: not a number: \"%s\"\n", v);
+            return -1;
+        }
+        return 0;
+    case OPT_MAX_QUERIES:
+        o->max_queries = (unsigned)strtoul(v, &end, 10);
+        if (*end || !*v || o->max_queries == 0 || o->max_queries > 10000) {
+            fprintf(stderr, "strata serve: --query-max-concurrency: expected 1..10000, got \"%s\"\n", v);
             return -1;
         }
         return 0;
@@ -256,6 +269,7 @@ static int cmd_serve(int argc, char **argv)
     sc.lookback_ms = o.lookback_ms;
     sc.query_max_samples = o.query_max_samples;
     if (o.http_threads) sc.threads = o.http_threads;
+    if (o.max_queries) sc.max_concurrent_queries = o.max_queries;
     server *srv;
     rc = server_start(db, &sc, &srv, err);
     if (rc) {
@@ -274,11 +288,78 @@ static int cmd_serve(int argc, char **argv)
     return 0;
 }
 
+/* `strata query`: evaluate PromQL against a data directory opened read-only (a copy, or one no
+ * server is writing to), or show the plan with --explain. */
+static int cmd_query(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"data-dir", required_argument, NULL, 'd'}, {"time", required_argument, NULL, 't'},
+        {"start", required_argument, NULL, 's'},    {"end", required_argument, NULL, 'e'},
+        {"step", required_argument, NULL, 'p'},     {"explain", no_argument, NULL, 'x'},
+        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
+    };
+    const char *dir = "./data", *t = NULL, *start = NULL, *endp = NULL, *step = NULL;
+    bool explain_only = false;
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'd': dir = optarg; break;
+        case 't': t = optarg; break;
+        case 's': start = optarg; break;
+        case 'e': endp = optarg; break;
+        case 'p': step = optarg; break;
+        case 'x': explain_only = true; break;
+        case 'h':
+            printf("usage: strata query [--data-dir DIR] [--time T | --start T --end T --step DUR] "
+                   "[--explain] EXPR\n\nEvaluates EXPR on DIR opened read-only and prints the "
+                   "Prometheus API JSON, or the plan with --explain. Times as in the HTTP API.\n");
+            return 0;
+        default: return 2;
+        }
+    }
+    if (optind != argc - 1) {
+        fprintf(stderr, "strata query: expected one PromQL expression (strata query --help)\n");
+        return 2;
+    }
+    const char *q = argv[optind];
+    char err[STRATA_ERRMSG_SIZE] = "";
+    int64_t ts = clock_now_ms(), s_ms = 0, e_ms = 0, step_ms = 0;
+    if ((t && api_time_parse(t, &ts, err)) || (start && api_time_parse(start, &s_ms, err)) ||
+        (endp && api_time_parse(endp, &e_ms, err)) || (step && duration_parse(step, strlen(step), &step_ms, err))) {
+        fprintf(stderr, "strata query: %s\n", err);
+        return 2;
+    }
+    bool range = start || endp || step;
+    if (range && (!start || !endp || !step)) {
+        fprintf(stderr, "strata query: a range query needs --start, --end and --step\n");
+        return 2;
+    }
+    strata_options opts;
+    strata_options_init(&opts);
+    opts.read_only = 1;
+    strata_db *db;
+    if (strata_open(dir, &opts, &db, err)) {
+        fprintf(stderr, "strata query: cannot open %s: %s\n", dir, err);
+        return 1;
+    }
+    buf out = {0};
+    int rc = explain_only ? promql_explain(db, q, range ? s_ms : ts, range ? e_ms : ts, range ? step_ms : 0, NULL, &out, err)
+             : range      ? promql_exec_range(db, q, s_ms, e_ms, step_ms, NULL, &out, err)
+                          : promql_exec_instant(db, q, ts, NULL, &out, err);
+    if (rc) fprintf(stderr, "strata query: %s\n", err);
+    else printf("%s\n", out.data ? (char *)out.data : "");
+    buf_free(&out);
+    strata_close(db);
+    return rc ? 1 : 0;
+}
+
 static void usage(FILE *f)
 {
     fprintf(f, "usage: strata <command> [flags]\n\n"
                "commands:\n"
                "  serve          run the server (strata serve --help)\n"
+               "  query          evaluate PromQL on a data directory (strata query --help)\n"
                "  bench ingest   remote-write load generator (strata bench ingest --help)\n"
                "  version        print the version\n");
 }
@@ -290,6 +371,7 @@ int main(int argc, char **argv)
         return 2;
     }
     if (strcmp(argv[1], "serve") == 0) return cmd_serve(argc - 1, argv + 1);
+    if (strcmp(argv[1], "query") == 0) return cmd_query(argc - 1, argv + 1);
     if (strcmp(argv[1], "bench") == 0) {
         if (argc >= 3 && strcmp(argv[2], "ingest") == 0) return cli_bench_ingest(argc - 2, argv + 2);
         fprintf(stderr, "usage: strata bench ingest [flags]\n");

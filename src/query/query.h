@@ -77,6 +77,12 @@ void promql_result_free(promql_result *r);
 /* Appends the Prometheus API "data" object for r to json. */
 int promql_result_json(const promql_result *r, buf *json);
 
+/* Writes the plan of q (as evaluated over [start_ms, end_ms] every step_ms; step_ms 0 for an
+ * instant query) as indented text into out, without evaluating it: node types, each selector's
+ * matchers in index order, its time window and the series it resolves to. */
+int promql_explain(strata_db *db, const char *q, int64_t start_ms, int64_t end_ms,
+                   int64_t step_ms, const promql_options *o, buf *out, char *err);
+
 /* Parses a series selector (a match[] parameter) into compiled matchers; the caller frees each
  * with matcher_free and the array with free(). */
 int promql_parse_selector(const char *text, matcher ***out, size_t *n, char *err);

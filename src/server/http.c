@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 void server_config_init(server_config *c)
@@ -33,6 +34,7 @@ void server_config_init(server_config *c)
     c->query_timeout_ms = 2 * 60 * 1000;
     c->query_max_samples = 50000000;
     c->max_request_bytes = 64u << 20;
+    c->max_concurrent_queries = 20;
 }
 
 /* ---- request state -------------------------------------------------------------------------- */
@@ -376,6 +378,65 @@ static void fill_query_options(server *s, const request *r, promql_options *o)
     if (lb && *lb && param_duration(r, "lookback_delta", &t, err) == 0 && t > 0) o->lookback_ms = t;
 }
 
+static bool wants_explain(const request *r)
+{
+    const char *v = get_param(r, "explain");
+    return v && (!strcmp(v, "1") || !strcmp(v, "true"));
+}
+
+/* explain=1: the plan instead of the result, as {"plan": "..."}. */
+static enum MHD_Result explain(server *s, struct MHD_Connection *c, int handler, const char *q,
+                               int64_t start, int64_t end, int64_t step, const promql_options *o)
+{
+    char err[STRATA_ERRMSG_SIZE] = "";
+    buf plan = {0}, data = {0};
+    int rc = promql_explain(s->db, q, start, end, step, o, &plan, err);
+    if (rc) {
+        buf_free(&plan);
+        return api_error(s, c, handler, rc, err);
+    }
+    buf_append(&data, "{\"plan\":", 8);
+    json_escape(&data, (const char *)plan.data, plan.len);
+    buf_putc(&data, '}');
+    buf_free(&plan);
+    return api_success(s, c, handler, &data);
+}
+
+/* At most cfg.max_concurrent_queries run at once; others wait up to the query timeout. */
+static int query_slot_acquire(server *s, char *err)
+{
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    int64_t ms = s->cfg.query_timeout_ms;
+    deadline.tv_sec += (time_t)(ms / 1000);
+    deadline.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&s->query_mu);
+    while (s->queries_running >= s->cfg.max_concurrent_queries) {
+        if (pthread_cond_timedwait(&s->query_cv, &s->query_mu, &deadline) == ETIMEDOUT) {
+            pthread_mutex_unlock(&s->query_mu);
+            return strata_errf(err, STRATA_ETIMEOUT,
+                               "query timed out waiting for one of the %u query slots "
+                               "(--query-max-concurrency)",
+                               s->cfg.max_concurrent_queries);
+        }
+    }
+    s->queries_running++;
+    pthread_mutex_unlock(&s->query_mu);
+    return 0;
+}
+
+static void query_slot_release(server *s)
+{
+    pthread_mutex_lock(&s->query_mu);
+    s->queries_running--;
+    pthread_cond_signal(&s->query_cv);
+    pthread_mutex_unlock(&s->query_mu);
+}
+
 static enum MHD_Result handle_query(server *s, struct MHD_Connection *c, request *r)
 {
     char err[STRATA_ERRMSG_SIZE] = "";
@@ -387,7 +448,12 @@ static enum MHD_Result handle_query(server *s, struct MHD_Connection *c, request
     promql_options o;
     fill_query_options(s, r, &o);
     buf data = {0};
-    int rc = promql_exec_instant(s->db, q, t, &o, &data, err);
+    if (wants_explain(r)) return explain(s, c, H_QUERY, q, t, t, 0, &o);
+    int rc = query_slot_acquire(s, err);
+    if (!rc) {
+        rc = promql_exec_instant(s->db, q, t, &o, &data, err);
+        query_slot_release(s);
+    }
     if (rc) {
         buf_free(&data);
         return api_error(s, c, H_QUERY, rc, err);
@@ -424,7 +490,12 @@ static enum MHD_Result handle_query_range(server *s, struct MHD_Connection *c, r
     promql_options o;
     fill_query_options(s, r, &o);
     buf data = {0};
-    int rc = promql_exec_range(s->db, q, start, end, step, &o, &data, err);
+    if (wants_explain(r)) return explain(s, c, H_QUERY_RANGE, q, start, end, step, &o);
+    int rc = query_slot_acquire(s, err);
+    if (!rc) {
+        rc = promql_exec_range(s->db, q, start, end, step, &o, &data, err);
+        query_slot_release(s);
+    }
     if (rc) {
         buf_free(&data);
         return api_error(s, c, H_QUERY_RANGE, rc, err);
@@ -738,6 +809,9 @@ int server_start(strata_db *db, const server_config *cfg, server **out, char *er
     s->cfg = *cfg;
     s->names = STRATA_NAMES_UTF8;
     pthread_mutex_init(&s->scratch_mu, NULL);
+    pthread_mutex_init(&s->query_mu, NULL);
+    pthread_cond_init(&s->query_cv, NULL);
+    if (!s->cfg.max_concurrent_queries) s->cfg.max_concurrent_queries = 20;
     server_metrics_init(&s->m);
     struct sockaddr_storage ss;
     socklen_t sl;

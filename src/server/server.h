@@ -16,6 +16,7 @@ typedef struct server_config {
     int64_t query_timeout_ms;       /* default 2 m */
     uint64_t query_max_samples;     /* default 50 M */
     size_t max_request_bytes;       /* largest accepted request body; default 64 MiB */
+    unsigned max_concurrent_queries; /* queries evaluated at once; default 20 */
 } server_config;
 
 void server_config_init(server_config *c);

@@ -40,6 +40,9 @@ struct server {
     pthread_mutex_t scratch_mu;
     ingest_scratch *scratch[SERVER_MAX_SCRATCH];
     size_t n_scratch;
+    pthread_mutex_t query_mu;
+    pthread_cond_t query_cv;
+    unsigned queries_running;
     /* self-ingestion */
     pthread_t scraper;
     bool scraper_running;

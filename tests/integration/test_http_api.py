@@ -101,6 +101,27 @@ class HttpApiTest(unittest.TestCase):
         code, body = self.api("/api/v1/series")
         self.assertEqual(code, 400)
 
+    def test_explain(self):
+        code, body = self.api("/api/v1/query", query='sum by (job) (rate(up{job=~"a.*"}[5m]))',
+                              time=str(T0 / 1000), explain="1")
+        self.assertEqual(code, 200)
+        plan = body["data"]["plan"]
+        self.assertIn("Aggregate sum by (job)", plan)
+        self.assertIn("RangeSelector: read (1699999700, 1700000000] range=300s series=2", plan)
+        self.assertIn('postings job=~"a.*" (regex, JIT)', plan)
+
+    def test_functions_and_operators(self):
+        t = "%.3f" % ((T0 + 15000) / 1000)
+        _, body = self.api("/api/v1/query", query="count by (job) (up)", time=t)
+        self.assertEqual({r["metric"]["job"]: r["value"][1] for r in body["data"]["result"]},
+                         {"api": "2", "web": "1"})
+        _, body = self.api("/api/v1/query", query='up{instance="a:1"} + on(job) group_left '
+                           'count by (job) (up)', time=t)
+        self.assertEqual(body["data"]["result"][0]["value"][1], "3")
+        code, body = self.api("/api/v1/query", query="up + on(job) up", time=t)
+        self.assertEqual(code, 422)
+        self.assertEqual(body["errorType"], "execution")
+
     def test_bad_queries(self):
         code, body = self.api("/api/v1/query", query="sum(up")
         self.assertEqual(code, 400)
