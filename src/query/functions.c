@@ -503,16 +503,65 @@ static int eval_range_function(eval_ctx *c, const promql_expr *e, const fn_def *
                                const promql_expr *marg, const double *p1, const double *p2,
                                value *out)
 {
+    /* A range selector streams: one series' samples at a time straight from storage, so memory
+     * is the output plus one series however many samples the windows cover. A subquery's inner
+     * result is materialised first. */
+    const promql_expr *node = marg;
+    while (node->kind == N_PAREN) node = node->inner;
     range_arg ra;
-    int rc = eval_range_arg(c, marg, &ra);
+    memset(&ra, 0, sizeof ra);
+    series_set *set = NULL;
+    int rc;
+    if (node->kind == N_MATRIX) {
+        ra.node = node;
+        ra.range_ms = node->range_ms;
+        int64_t lo = eval_selector_time(c, node, c->start), hi = eval_selector_time(c, node, c->end);
+        rc = db_select(c->db, (const matcher *const *)node->ms, node->n_ms, lo - node->range_ms + 1,
+                       hi, &set, c->err);
+    } else {
+        rc = eval_range_arg(c, marg, &ra);
+    }
     if (rc) return rc;
     out->type = V_VECTOR;
     size_t cap = 0;
     bool absent = !strcmp(f->name, "absent_over_time");
     uint8_t *any = absent ? calloc(c->n_steps, 1) : NULL;
-    if (absent && !any) return STRATA_ENOMEM;
-    for (size_t k = 0; k < ra.series.n; k++) {
-        vseries *in = &ra.series.s[k];
+    if (absent && !any) {
+        series_set_free(set);
+        return STRATA_ENOMEM;
+    }
+    strata_sample *clean = NULL; /* a series' samples without stale markers */
+    size_t clean_cap = 0;
+    for (size_t k = 0;; k++) {
+        vseries one;
+        vseries *in = &one;
+        if (set) {
+            const label *ls;
+            size_t nl, ns;
+            const strata_sample *ss;
+            int more = series_set_next(set, &ls, &nl, &ss, &ns);
+            if (more <= 0) {
+                if (more < 0) rc = more == STRATA_ECORRUPT ? strata_errf(c->err, more, "corrupt chunk in storage") : more;
+                break;
+            }
+            if ((rc = eval_count_samples(c, ns))) break;
+            if (ns > clean_cap) {
+                strata_sample *nc = realloc(clean, ns * sizeof *nc);
+                if (!nc) {
+                    rc = STRATA_ENOMEM;
+                    break;
+                }
+                clean = nc;
+                clean_cap = ns;
+            }
+            size_t m = 0;
+            for (size_t i = 0; i < ns; i++)
+                if (!value_is_stale(ss[i].v)) clean[m++] = ss[i];
+            one = (vseries){.labels = (label *)ls, .n_labels = nl, .pts = clean, .n_pts = m};
+        } else {
+            if (k >= ra.series.n) break;
+            in = &ra.series.s[k];
+        }
         vseries *os = NULL;
         size_t lo = 0, hi = 0;
         for (size_t i = 0; i < c->n_steps; i++) {
@@ -534,12 +583,21 @@ static int eval_range_function(eval_ctx *c, const promql_expr *e, const fn_def *
             if (!os) {
                 size_t nl = in->n_labels;
                 label *ls = f->keep_name ? in->labels : labels_drop_name(c, in->labels, in->n_labels, &nl);
-                if (!ls || !(os = vec_add(c, out, &cap, ls, nl))) return STRATA_ENOMEM;
+                if (!ls || !(os = vec_add(c, out, &cap, ls, nl))) {
+                    rc = STRATA_ENOMEM;
+                    break;
+                }
             }
             os->v[i] = r;
             os->has[i] = 1;
         }
-        if ((rc = eval_check(c))) break;
+        if (rc || (rc = eval_check(c))) break;
+    }
+    free(clean);
+    series_set_free(set);
+    if (rc) {
+        free(any);
+        return rc;
     }
     if (absent) {
         /* absent_over_time: 1 where nothing was in the window, labelled from the equality
