@@ -508,11 +508,31 @@ static int to_result(eval_ctx *c, value *v, bool range, promql_result *r)
         }
         if (!r->ordered) qsort(r->series, r->n_series, sizeof *r->series, cmp_series_labels);
         if (range && r->n_series > 1) {
-            for (size_t k = 1; k < r->n_series; k++)
-                if (labels_equal(r->series[k - 1].labels, r->series[k - 1].n_labels,
-                                 r->series[k].labels, r->series[k].n_labels))
-                    return strata_errf(c->err, STRATA_EEXEC,
-                                       "vector cannot contain metrics with the same labelset");
+            /* Series that became identical (a function dropped __name__) may each hold some of
+             * the steps: one series, as Prometheus merges them; overlapping steps are an error. */
+            size_t w = 0;
+            for (size_t k = 0; k < r->n_series; k++) {
+                if (w && labels_equal(r->series[w - 1].labels, r->series[w - 1].n_labels,
+                                      r->series[k].labels, r->series[k].n_labels)) {
+                    promql_series *a = &r->series[w - 1], *b = &r->series[k];
+                    strata_sample *m = eval_alloc(c, (a->n_points + b->n_points) * sizeof *m);
+                    if (!m) return STRATA_ENOMEM;
+                    size_t i = 0, j = 0, n = 0;
+                    while (i < a->n_points || j < b->n_points) {
+                        if (i < a->n_points && j < b->n_points && a->points[i].t == b->points[j].t)
+                            return strata_errf(c->err, STRATA_EEXEC,
+                                               "vector cannot contain metrics with the same labelset");
+                        if (j >= b->n_points || (i < a->n_points && a->points[i].t < b->points[j].t))
+                            m[n++] = a->points[i++];
+                        else m[n++] = b->points[j++];
+                    }
+                    a->points = m;
+                    a->n_points = n;
+                    continue;
+                }
+                r->series[w++] = r->series[k];
+            }
+            r->n_series = w;
         }
         return 0;
     }
@@ -538,7 +558,8 @@ static int evaluate(strata_db *db, const char *q, int64_t start, int64_t end, in
     }
     arena_init(&r->mem, 64 * 1024);
     eval_ctx c = {.db = db, .o = o, .start = start, .end = end, .step = step > 0 ? step : 1,
-                  .query_start = start, .query_end = end, .mem = &r->mem, .err = err,
+                  .query_start = start, .query_end = end, .query_step = step, .mem = &r->mem,
+                  .err = err,
                   .deadline_ns = clock_mono_ns() +
                                  (uint64_t)(o->timeout_ms > 0 ? o->timeout_ms : 1) * 1000000ull};
     c.n_steps = (size_t)((end - start) / c.step) + 1;

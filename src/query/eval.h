@@ -41,6 +41,7 @@ typedef struct eval_ctx {
     int64_t start, end, step; /* step > 0; an instant query has start == end */
     size_t n_steps;
     int64_t query_start, query_end; /* for @ start() / end() inside subqueries */
+    int64_t query_step;             /* the outer query's step (0 for an instant query) */
     uint64_t deadline_ns;
     uint64_t samples;
     arena *mem;
@@ -89,6 +90,73 @@ typedef struct range_arg {
 int eval_range_arg(eval_ctx *c, const promql_expr *e, range_arg *out);
 /* The evaluation time of a selector/subquery at step time t (@ and offset applied). */
 int64_t eval_selector_time(const eval_ctx *c, const promql_expr *e, int64_t t);
+
+/* Neumaier-compensated summation, as Prometheus sums; an infinite sum drops the compensation. */
+static inline void kahan_sum_inc(double v, double *sum, double *c)
+{
+    double t = *sum + v;
+    if (__builtin_isinf(t)) *c = 0;
+    else if (__builtin_fabs(*sum) >= __builtin_fabs(v)) *c += (*sum - t) + v;
+    else *c += (v - t) + *sum;
+    *sum = t;
+}
+
+/* The mean of v[0..n) as Prometheus' avg aggregation computes it: a compensated sum while it
+ * stays finite, then an incremental mean once the sum would overflow. */
+static inline double prom_avg(const double *v, size_t n)
+{
+    double sum = v[0], c = 0, mean = v[0];
+    bool incremental = false;
+    for (size_t i = 1; i < n; i++) {
+        double cnt = (double)(i + 1);
+        if (!incremental) {
+            double ns = sum, nc = c;
+            kahan_sum_inc(v[i], &ns, &nc);
+            if (!__builtin_isinf(ns)) {
+                sum = ns;
+                c = nc;
+                continue;
+            }
+            incremental = true;
+            mean = sum / (cnt - 1);
+            c /= cnt - 1;
+        }
+        if (__builtin_isinf(mean)) {
+            if (__builtin_isinf(v[i]) && (mean > 0) == (v[i] > 0)) continue;
+            if (!__builtin_isinf(v[i]) && !__builtin_isnan(v[i])) continue;
+        }
+        double cur = mean + c;
+        kahan_sum_inc(v[i] / cnt - cur / cnt, &mean, &c);
+    }
+    return incremental ? mean + c : sum / (double)n + c / (double)n;
+}
+
+/* avg_over_time's variant of the same idea (Prometheus scales the running mean instead). */
+static inline double prom_avg_over_time(const double *v, size_t n)
+{
+    double sum = v[0], c = 0, mean = 0, cnt = 1;
+    bool incremental = false;
+    for (size_t i = 1; i < n; i++) {
+        cnt = (double)(i + 1);
+        if (!incremental) {
+            double ns = sum, nc = c;
+            kahan_sum_inc(v[i], &ns, &nc);
+            if (!__builtin_isinf(ns)) {
+                sum = ns;
+                c = nc;
+                continue;
+            }
+            incremental = true;
+            mean = sum / (cnt - 1);
+            c /= cnt - 1;
+        }
+        double q = (cnt - 1) / cnt;
+        mean *= q;
+        c *= q;
+        kahan_sum_inc(v[i] / cnt, &mean, &c);
+    }
+    return incremental ? mean + c : sum / cnt + c / cnt;
+}
 
 #define STALE_NAN_BITS 0x7ff0000000000002ull
 bool value_is_stale(double v);

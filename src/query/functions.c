@@ -27,6 +27,7 @@ typedef struct window {
     const strata_sample *s;
     size_t n;
     int64_t t;        /* evaluation time after @ and offset */
+    int64_t step_t;   /* the query step's own time */
     int64_t range_ms;
     double p1, p2;    /* scalar parameters at this step */
 } window;
@@ -34,13 +35,6 @@ typedef struct window {
 /* Returns false when the window has no result. */
 typedef bool (*range_fn)(const window *w, double *out);
 
-static inline void kahan_inc(double v, double *sum, double *c)
-{
-    double t = *sum + v;
-    if (fabs(*sum) >= fabs(v)) *c += (*sum - t) + v;
-    else *c += (v - t) + *sum;
-    *sum = t;
-}
 
 /* Prometheus' extrapolated rate, increase and delta. */
 static bool extrapolated(const window *w, double *out, bool counter, bool rate)
@@ -108,10 +102,10 @@ static void linear_regression(const window *w, int64_t intercept_t, double *slop
         double x = (double)(w->s[i].t - intercept_t) / 1000.0, y = w->s[i].v;
         if (y != y0) const_y = false;
         n += 1;
-        kahan_inc(x, &sx, &cx);
-        kahan_inc(y, &sy, &cy);
-        kahan_inc(x * y, &sxy, &cxy);
-        kahan_inc(x * x, &sx2, &cx2);
+        kahan_sum_inc(x, &sx, &cx);
+        kahan_sum_inc(y, &sy, &cy);
+        kahan_sum_inc(x * y, &sxy, &cxy);
+        kahan_sum_inc(x * x, &sx2, &cx2);
     }
     if (const_y && isfinite(y0)) {
         *slope = 0;
@@ -139,7 +133,7 @@ static bool fn_predict_linear(const window *w, double *o)
 {
     if (w->n < 2) return false;
     double slope, icpt;
-    linear_regression(w, w->t, &slope, &icpt);
+    linear_regression(w, w->step_t, &slope, &icpt);
     *o = slope * w->p1 + icpt;
     return true;
 }
@@ -170,7 +164,7 @@ static bool fn_sum_over(const window *w, double *o)
 {
     if (!w->n) return false;
     double s = 0, c = 0;
-    for (size_t i = 0; i < w->n; i++) kahan_inc(w->s[i].v, &s, &c);
+    for (size_t i = 0; i < w->n; i++) kahan_sum_inc(w->s[i].v, &s, &c);
     *o = isinf(s) ? s : s + c;
     return true;
 }
@@ -178,22 +172,11 @@ static bool fn_sum_over(const window *w, double *o)
 static bool fn_avg_over(const window *w, double *o)
 {
     if (!w->n) return false;
-    double s = 0, c = 0;
-    for (size_t i = 0; i < w->n; i++) kahan_inc(w->s[i].v, &s, &c);
-    if (!isinf(s)) {
-        *o = (s + c) / (double)w->n;
-        return true;
-    }
-    /* The sum overflowed: an incremental mean stays finite when the values allow it. */
-    double mean = 0;
-    for (size_t i = 0; i < w->n; i++) {
-        if (isinf(w->s[i].v)) {
-            *o = s / (double)w->n;
-            return true;
-        }
-        mean += w->s[i].v / (double)w->n;
-    }
-    *o = mean;
+    double *v = malloc(w->n * sizeof *v);
+    if (!v) return false;
+    for (size_t i = 0; i < w->n; i++) v[i] = w->s[i].v;
+    *o = prom_avg_over_time(v, w->n);
+    free(v);
     return true;
 }
 
@@ -226,6 +209,43 @@ static bool fn_last_over(const window *w, double *o)
     return true;
 }
 
+static bool fn_first_over(const window *w, double *o)
+{
+    if (!w->n) return false;
+    *o = w->s[0].v;
+    return true;
+}
+
+static bool fn_ts_first(const window *w, double *o)
+{
+    if (!w->n) return false;
+    *o = (double)w->s[0].t / 1000.0;
+    return true;
+}
+
+static bool fn_ts_last(const window *w, double *o)
+{
+    if (!w->n) return false;
+    *o = (double)w->s[w->n - 1].t / 1000.0;
+    return true;
+}
+
+/* Timestamp of the (last) minimum or maximum sample; NaN values lose to any number. */
+static bool ts_of_extreme(const window *w, double *o, bool max)
+{
+    if (!w->n) return false;
+    size_t best = 0;
+    for (size_t i = 1; i < w->n; i++) {
+        double v = w->s[i].v, b = w->s[best].v;
+        if ((max ? v >= b : v <= b) || isnan(b)) best = i;
+    }
+    *o = (double)w->s[best].t / 1000.0;
+    return true;
+}
+
+static bool fn_ts_max(const window *w, double *o) { return ts_of_extreme(w, o, true); }
+static bool fn_ts_min(const window *w, double *o) { return ts_of_extreme(w, o, false); }
+
 static bool fn_present_over(const window *w, double *o)
 {
     if (!w->n) return false;
@@ -239,8 +259,8 @@ static bool variance_over(const window *w, double *o, bool sd)
     double mean = 0, cm = 0, aux = 0, ca = 0;
     for (size_t i = 0; i < w->n; i++) {
         double v = w->s[i].v, delta = v - (mean + cm);
-        kahan_inc(delta / (double)(i + 1), &mean, &cm);
-        kahan_inc(delta * (v - (mean + cm)), &aux, &ca);
+        kahan_sum_inc(delta / (double)(i + 1), &mean, &cm);
+        kahan_sum_inc(delta * (v - (mean + cm)), &aux, &ca);
     }
     double var = (aux + ca) / (double)w->n;
     *o = sd ? sqrt(var) : var;
@@ -289,6 +309,11 @@ static bool fn_quantile_over(const window *w, double *o)
 static bool fn_mad_over(const window *w, double *o)
 {
     if (!w->n) return false;
+    for (size_t i = 0; i < w->n; i++)
+        if (isnan(w->s[i].v)) {
+            *o = NAN;
+            return true;
+        }
     double *v = malloc(w->n * sizeof *v);
     if (!v) return false;
     for (size_t i = 0; i < w->n; i++) v[i] = w->s[i].v;
@@ -387,7 +412,7 @@ typedef struct fn_def {
 static const fn_def functions[] = {
     {"abs", {A_VECTOR}, 1, 0, false, A_VECTOR, NULL, false},
     {"absent", {A_VECTOR}, 1, 0, false, A_VECTOR, NULL, false},
-    {"absent_over_time", {A_MATRIX}, 1, 0, false, A_VECTOR, NULL, false},
+    {"absent_over_time", {A_MATRIX}, 1, 0, false, A_VECTOR, fn_present_over, false},
     {"acos", {A_VECTOR}, 1, 0, false, A_VECTOR, NULL, false},
     {"acosh", {A_VECTOR}, 1, 0, false, A_VECTOR, NULL, false},
     {"asin", {A_VECTOR}, 1, 0, false, A_VECTOR, NULL, false},
@@ -412,6 +437,7 @@ static const fn_def functions[] = {
     {"deriv", {A_MATRIX}, 1, 0, false, A_VECTOR, fn_deriv, false},
     {"double_exponential_smoothing", {A_MATRIX, A_SCALAR, A_SCALAR}, 3, 0, false, A_VECTOR, fn_holt_winters, false},
     {"exp", {A_VECTOR}, 1, 0, false, A_VECTOR, NULL, false},
+    {"first_over_time", {A_MATRIX}, 1, 0, false, A_VECTOR, fn_first_over, true},
     {"floor", {A_VECTOR}, 1, 0, false, A_VECTOR, NULL, false},
     {"histogram_quantile", {A_SCALAR, A_VECTOR}, 2, 0, false, A_VECTOR, NULL, false},
     {"holt_winters", {A_MATRIX, A_SCALAR, A_SCALAR}, 3, 0, false, A_VECTOR, fn_holt_winters, false},
@@ -430,7 +456,11 @@ static const fn_def functions[] = {
     {"min_over_time", {A_MATRIX}, 1, 0, false, A_VECTOR, fn_min_over, false},
     {"minute", {A_VECTOR}, 0, 1, false, A_VECTOR, NULL, false},
     {"month", {A_VECTOR}, 0, 1, false, A_VECTOR, NULL, false},
+    {"end", {A_SCALAR}, 0, 0, false, A_SCALAR, NULL, false},
     {"pi", {A_SCALAR}, 0, 0, false, A_SCALAR, NULL, false},
+    {"range", {A_SCALAR}, 0, 0, false, A_SCALAR, NULL, false},
+    {"start", {A_SCALAR}, 0, 0, false, A_SCALAR, NULL, false},
+    {"step", {A_SCALAR}, 0, 0, false, A_SCALAR, NULL, false},
     {"predict_linear", {A_MATRIX, A_SCALAR}, 2, 0, false, A_VECTOR, fn_predict_linear, false},
     {"present_over_time", {A_MATRIX}, 1, 0, false, A_VECTOR, fn_present_over, false},
     {"quantile_over_time", {A_SCALAR, A_MATRIX}, 2, 0, false, A_VECTOR, fn_quantile_over, false},
@@ -454,6 +484,10 @@ static const fn_def functions[] = {
     {"tanh", {A_VECTOR}, 1, 0, false, A_VECTOR, NULL, false},
     {"time", {A_SCALAR}, 0, 0, false, A_SCALAR, NULL, false},
     {"timestamp", {A_VECTOR}, 1, 0, false, A_VECTOR, NULL, false},
+    {"ts_of_first_over_time", {A_MATRIX}, 1, 0, false, A_VECTOR, fn_ts_first, false},
+    {"ts_of_last_over_time", {A_MATRIX}, 1, 0, false, A_VECTOR, fn_ts_last, false},
+    {"ts_of_max_over_time", {A_MATRIX}, 1, 0, false, A_VECTOR, fn_ts_max, false},
+    {"ts_of_min_over_time", {A_MATRIX}, 1, 0, false, A_VECTOR, fn_ts_min, false},
     {"vector", {A_SCALAR}, 1, 0, false, A_VECTOR, NULL, false},
     {"year", {A_VECTOR}, 0, 1, false, A_VECTOR, NULL, false},
 };
@@ -572,7 +606,7 @@ static int eval_range_function(eval_ctx *c, const promql_expr *e, const fn_def *
             while (lo < in->n_pts && in->pts[lo].t <= t - ra.range_ms) lo++;
             if (hi < lo) hi = lo;
             while (hi < in->n_pts && in->pts[hi].t <= t) hi++;
-            window w = {.s = in->pts + lo, .n = hi - lo, .t = t, .range_ms = ra.range_ms,
+            window w = {.s = in->pts + lo, .n = hi - lo, .t = t, .step_t = step_time(c, i), .range_ms = ra.range_ms,
                         .p1 = p1 ? p1[i] : 0, .p2 = p2 ? p2[i] : 0};
             if (absent) {
                 if (w.n) any[i] = 1;
@@ -897,7 +931,7 @@ int eval_call(eval_ctx *c, const promql_expr *e, value *out)
                            e->n_args);
     int last = f->n_args + f->n_optional - 1;
     for (size_t i = 0; i < e->n_args; i++) {
-        arg_type want = f->args[(int)i <= last ? (int)i : last];
+        arg_type want = f->args[(int)i <= last ? (int)i : last + (f->variadic ? 1 : 0)];
         arg_type got = static_type(e->args[i]);
         if (got != want)
             return strata_errf(c->err, STRATA_EPARSE,
@@ -939,11 +973,18 @@ int eval_call(eval_ctx *c, const promql_expr *e, value *out)
         for (size_t i = 0; i < c->n_steps; i++) out->scalar[i] = (double)step_time(c, i) / 1000.0;
         return 0;
     }
-    if (!strcmp(name, "pi")) {
+    if (!strcmp(name, "pi") || !strcmp(name, "start") || !strcmp(name, "end") ||
+        !strcmp(name, "step") || !strcmp(name, "range")) {
+        /* Constants of the query: its own start, end, step and span, in seconds. */
+        double v = !strcmp(name, "pi")      ? M_PI
+                   : !strcmp(name, "start") ? (double)c->query_start / 1000.0
+                   : !strcmp(name, "end")   ? (double)c->query_end / 1000.0
+                   : !strcmp(name, "step")  ? (c->query_start == c->query_end ? 0 : (double)c->query_step / 1000.0)
+                                            : (double)(c->query_end - c->query_start) / 1000.0;
         out->type = V_SCALAR;
         out->scalar = eval_alloc(c, c->n_steps * sizeof(double));
         if (!out->scalar) return STRATA_ENOMEM;
-        for (size_t i = 0; i < c->n_steps; i++) out->scalar[i] = M_PI;
+        for (size_t i = 0; i < c->n_steps; i++) out->scalar[i] = v;
         return 0;
     }
     if (!strcmp(name, "timestamp")) {

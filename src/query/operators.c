@@ -430,14 +430,6 @@ typedef struct agg_group {
     size_t cap_members;
 } agg_group;
 
-/* Kahan-Babuska summation, as Prometheus uses for sum and avg. */
-static inline void kahan_add(double v, double *sum, double *comp)
-{
-    double t = *sum + v;
-    if (fabs(*sum) >= fabs(v)) *comp += (*sum - t) + v;
-    else *comp += (v - t) + *sum;
-    *sum = t;
-}
 
 static double quantile_of(double q, double *v, size_t n);
 
@@ -718,23 +710,12 @@ int eval_aggregation(eval_ctx *c, const promql_expr *e, value *out)
             }
             if (!m) continue;
             double r = 0;
-            if (!strcmp(op, "sum") || !strcmp(op, "avg")) {
+            if (!strcmp(op, "sum")) {
                 double sum = 0, comp = 0;
-                for (size_t j = 0; j < m; j++) kahan_add(vals[j], &sum, &comp);
+                for (size_t j = 0; j < m; j++) kahan_sum_inc(vals[j], &sum, &comp);
                 r = sum + comp;
-                if (!strcmp(op, "avg")) {
-                    if (isinf(r) || isinf(sum)) {
-                        /* Overflow: the incremental mean stays finite where it can. */
-                        double mean = 0;
-                        for (size_t j = 0; j < m; j++) mean += (vals[j] - mean) / (double)(j + 1);
-                        bool anyinf = false;
-                        for (size_t j = 0; j < m; j++) anyinf |= isinf(vals[j]);
-                        r = anyinf ? r : mean;
-                        if (anyinf) r = sum / (double)m;
-                    } else {
-                        r /= (double)m;
-                    }
-                }
+            } else if (!strcmp(op, "avg")) {
+                r = prom_avg(vals, m);
             } else if (!strcmp(op, "count")) {
                 r = (double)m;
             } else if (!strcmp(op, "group")) {
@@ -748,8 +729,8 @@ int eval_aggregation(eval_ctx *c, const promql_expr *e, value *out)
                 double mean = 0, cm = 0, aux = 0, ca = 0;
                 for (size_t j = 0; j < m; j++) {
                     double delta = vals[j] - (mean + cm);
-                    kahan_add(delta / (double)(j + 1), &mean, &cm);
-                    kahan_add(delta * (vals[j] - (mean + cm)), &aux, &ca);
+                    kahan_sum_inc(delta / (double)(j + 1), &mean, &cm);
+                    kahan_sum_inc(delta * (vals[j] - (mean + cm)), &aux, &ca);
                 }
                 r = (aux + ca) / (double)m;
                 if (!strcmp(op, "stddev")) r = sqrt(r);

@@ -472,8 +472,13 @@ static promql_expr *parse_primary(parser *p)
         if (e) e->num = t.num;
         return e;
     }
-    case T_DURATION:
-        return fail_at(p, t.pos, "unexpected duration \"%.*s\", expected number", (int)t.len, t.text);
+    case T_DURATION: {
+        /* Prometheus 3 reads a duration where a number is expected as its seconds. */
+        next(p);
+        promql_expr *e = node(p, N_NUMBER, t.pos);
+        if (e) e->num = (double)t.dur_ms / 1000.0;
+        return e;
+    }
     case T_STRING: {
         next(p);
         promql_expr *e = node(p, N_STRING, t.pos);
