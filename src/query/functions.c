@@ -454,6 +454,8 @@ static const fn_def functions[] = {
     {"mad_over_time", {A_MATRIX}, 1, 0, false, A_VECTOR, fn_mad_over, false},
     {"max_over_time", {A_MATRIX}, 1, 0, false, A_VECTOR, fn_max_over, false},
     {"min_over_time", {A_MATRIX}, 1, 0, false, A_VECTOR, fn_min_over, false},
+    {"max_of", {A_SCALAR, A_SCALAR}, 1, 0, true, A_SCALAR, NULL, false},
+    {"min_of", {A_SCALAR, A_SCALAR}, 1, 0, true, A_SCALAR, NULL, false},
     {"minute", {A_VECTOR}, 0, 1, false, A_VECTOR, NULL, false},
     {"month", {A_VECTOR}, 0, 1, false, A_VECTOR, NULL, false},
     {"end", {A_SCALAR}, 0, 0, false, A_SCALAR, NULL, false},
@@ -1031,6 +1033,32 @@ int eval_call(eval_ctx *c, const promql_expr *e, value *out)
     for (size_t i = 0; i < e->n_args && i < 6; i++) {
         int rc = eval_node(c, e->args[i], &args[i]);
         if (rc) return rc;
+    }
+    if (!strcmp(name, "timestamp")) {
+        /* A computed vector's samples are stamped with the step time. */
+        *out = args[0];
+        for (size_t k = 0; k < out->n; k++) {
+            vseries *sv = &out->s[k];
+            sv->labels = labels_drop_name(c, sv->labels, sv->n_labels, &sv->n_labels);
+            if (!sv->labels) return STRATA_ENOMEM;
+            for (size_t i = 0; i < c->n_steps; i++) sv->v[i] = (double)step_time(c, i) / 1000.0;
+        }
+        return vec_check_duplicates(c, out);
+    }
+    if (!strcmp(name, "min_of") || !strcmp(name, "max_of")) {
+        bool mx = !strcmp(name, "max_of");
+        out->type = V_SCALAR;
+        out->scalar = args[0].scalar;
+        for (size_t i = 0; i < c->n_steps; i++) {
+            double r = args[0].scalar[i];
+            for (size_t a = 1; a < e->n_args && a < 6; a++) {
+                double v = args[a].scalar[i];
+                if (isnan(v) || isnan(r)) r = NAN;
+                else if (mx ? v > r : v < r) r = v;
+            }
+            out->scalar[i] = r;
+        }
+        return 0;
     }
     if (!strcmp(name, "vector")) {
         out->type = V_VECTOR;

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <xxhash.h>
 
 /* ---- a small hash table from label-set hash to group index -------------------------------------- */
 
@@ -544,7 +545,11 @@ static int agg_topk(eval_ctx *c, const promql_expr *e, const value *in, const do
     int rc = 0;
     for (size_t i = 0; i < c->n_steps && !rc; i++) {
         double kf = param[i];
-        if (isnan(kf) || kf > 9.2e18 || kf < -9.2e18) {
+        if (isnan(kf)) {
+            rc = strata_errf(c->err, STRATA_EEXEC, "Parameter value is NaN");
+            break;
+        }
+        if (kf > 9.2e18 || kf < -9.2e18) {
             rc = strata_errf(c->err, STRATA_EEXEC, "Scalar value %g overflows int64", kf);
             break;
         }
@@ -601,6 +606,51 @@ static int agg_topk(eval_ctx *c, const promql_expr *e, const value *in, const do
     return rc;
 }
 
+/* Prometheus' label hash (XXH64 of name 0xff value 0xff ...), which limit_ratio samples by, so
+ * the same series are kept as Prometheus keeps. */
+static uint64_t prom_labels_hash(const label *ls, size_t n)
+{
+    XXH64_state_t *st = XXH64_createState();
+    if (!st) return 0;
+    XXH64_reset(st, 0);
+    static const unsigned char sep = 0xff;
+    for (size_t i = 0; i < n; i++) {
+        XXH64_update(st, ls[i].name, ls[i].name_len);
+        XXH64_update(st, &sep, 1);
+        XXH64_update(st, ls[i].value, ls[i].value_len);
+        XXH64_update(st, &sep, 1);
+    }
+    uint64_t h = XXH64_digest(st);
+    XXH64_freeState(st);
+    return h;
+}
+
+/* limit_ratio(r, v): a deterministic sample of series by label hash; r < 0 takes the
+ * complement, so limit_ratio(r) and limit_ratio(r - 1) partition the input. */
+static int agg_limit_ratio(eval_ctx *c, const value *in, const double *ratio, value *out)
+{
+    out->type = V_VECTOR;
+    size_t cap = 0;
+    for (size_t k = 0; k < in->n; k++) {
+        double off = (double)prom_labels_hash(in->s[k].labels, in->s[k].n_labels) / 18446744073709551615.0;
+        vseries *os = NULL;
+        for (size_t i = 0; i < c->n_steps; i++) {
+            if (!in->s[k].has[i]) continue;
+            double r = ratio[i];
+            if (isnan(r)) return strata_errf(c->err, STRATA_EEXEC, "Ratio value is NaN");
+            if (r > 1) r = 1;
+            if (r < -1) r = -1;
+            bool keep = (r >= 0 && off < r) || (r < 0 && off >= 1.0 + r);
+            if (!keep) continue;
+            if (!os && !(os = vec_add(c, out, &cap, in->s[k].labels, in->s[k].n_labels)))
+                return STRATA_ENOMEM;
+            os->v[i] = in->s[k].v[i];
+            os->has[i] = 1;
+        }
+    }
+    return 0;
+}
+
 int eval_aggregation(eval_ctx *c, const promql_expr *e, value *out)
 {
     const char *op = e->func;
@@ -633,8 +683,9 @@ int eval_aggregation(eval_ctx *c, const promql_expr *e, value *out)
     if (rc) return rc;
     if (keeps_series) {
         if (!strcmp(op, "limit_ratio")) {
+            rc = agg_limit_ratio(c, &in, param.scalar, out);
             groups_free(g, ng);
-            return strata_errf(c->err, STRATA_EUNSUPPORTED, "limit_ratio is not supported yet");
+            return rc;
         }
         rc = agg_topk(c, e, &in, param.scalar, g, ng, !strcmp(op, "bottomk"), !strcmp(op, "limitk"), out);
         groups_free(g, ng);

@@ -441,7 +441,7 @@ static promql_expr *parse_postfix(parser *p, promql_expr *e)
                     neg = p->cur.kind == T_SUB;
                     next(p);
                 }
-                if (p->cur.kind != T_NUMBER || !isfinite(p->cur.num)) {
+                if ((p->cur.kind != T_NUMBER && p->cur.kind != T_DURATION) || !isfinite(p->cur.num)) {
                     unexpected(p, "@", "timestamp");
                     goto bad;
                 }
