@@ -363,6 +363,49 @@ static enum MHD_Result handle_write(server *s, struct MHD_Connection *c, request
     return respond(c, status, "text/plain; charset=utf-8", &b);
 }
 
+static int query_slot_acquire(server *s, char *err);
+static void query_slot_release(server *s);
+
+static enum MHD_Result handle_read(server *s, struct MHD_Connection *c, request *r)
+{
+    char err[STRATA_ERRMSG_SIZE] = "";
+    buf out = {0};
+    bool streamed = false;
+    int rc = query_slot_acquire(s, err);
+    if (!rc) {
+        rc = remote_read_handle(s, r->body.data, r->body.len, &out, &streamed, err);
+        query_slot_release(s);
+    }
+    if (rc) {
+        buf_free(&out);
+        unsigned status = rc == STRATA_EINVAL || rc == STRATA_ELIMIT ? 400 : rc == STRATA_ETIMEOUT ? 503 : 500;
+        buf b = {0};
+        buf_printf(&b, "%s\n", err[0] ? err : "remote read failed");
+        server_count_request(s, H_READ, status);
+        return respond(c, status, "text/plain; charset=utf-8", &b);
+    }
+    server_count_request(s, H_READ, 200);
+    struct MHD_Response *resp;
+    size_t len = out.len;
+    if (len) {
+        resp = MHD_create_response_from_buffer(len, out.data, MHD_RESPMEM_MUST_FREE);
+    } else {
+        buf_free(&out);
+        resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    }
+    if (!resp) return MHD_NO;
+    if (streamed) {
+        MHD_add_response_header(resp, "Content-Type",
+                                "application/x-streamed-protobuf; proto=prometheus.ChunkedReadResponse");
+    } else {
+        MHD_add_response_header(resp, "Content-Type", "application/x-protobuf");
+        MHD_add_response_header(resp, "Content-Encoding", "snappy");
+    }
+    enum MHD_Result ret = MHD_queue_response(c, 200, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
 static void fill_query_options(server *s, const request *r, promql_options *o)
 {
     promql_options_init(o);
@@ -694,13 +737,19 @@ static enum MHD_Result dispatch(server *s, struct MHD_Connection *c, const char 
     MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect_arg, r);
     const char *ctype = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
     bool form = ctype && strncmp(ctype, "application/x-www-form-urlencoded", 33) == 0;
-    if (strcmp(method, "POST") == 0 && form && strcmp(url, "/api/v1/write") != 0) {
+    if (strcmp(method, "POST") == 0 && form && strcmp(url, "/api/v1/write") != 0 &&
+        strcmp(url, "/api/v1/read") != 0) {
         if (parse_form(r)) return text_response(s, c, H_OTHER, 500, "out of memory\n");
     }
     if (strcmp(url, "/api/v1/write") == 0) {
         if (strcmp(method, "POST") != 0)
             return text_response(s, c, H_WRITE, 405, "method not allowed: use POST\n");
         return handle_write(s, c, r);
+    }
+    if (strcmp(url, "/api/v1/read") == 0) {
+        if (strcmp(method, "POST") != 0)
+            return text_response(s, c, H_READ, 405, "method not allowed: use POST\n");
+        return handle_read(s, c, r);
     }
     if (strncmp(url, "/api/v1/", 8) == 0 && !is_get_or_post(method))
         return api_error(s, c, H_OTHER, STRATA_EINVAL, "method not allowed");

@@ -14,7 +14,7 @@
 #include <microhttpd.h>
 #include <pthread.h>
 
-enum { H_WRITE, H_QUERY, H_QUERY_RANGE, H_SERIES, H_LABELS, H_LABEL_VALUES, H_METRICS, H_HEALTH,
+enum { H_WRITE, H_READ, H_QUERY, H_QUERY_RANGE, H_SERIES, H_LABELS, H_LABEL_VALUES, H_METRICS, H_HEALTH,
        H_OTHER, H_COUNT };
 #define SERVER_CODES 10 /* 200 204 400 404 405 413 415 422 500 503, anything else counts as 500 */
 
@@ -63,6 +63,11 @@ int selfscrape_start(server *s, char *err);
 void selfscrape_stop(server *s);
 /* One self-scrape: collect the metrics and write them to the database at time t. */
 int selfscrape_once(server *s, int64_t t, char *err);
+
+/* POST /api/v1/read: the response body into out (snappy ReadResponse, or the streamed frames when
+ * *streamed). STRATA_EINVAL / STRATA_ELIMIT for the sender's mistakes, others are ours. */
+int remote_read_handle(server *s, const uint8_t *body, size_t len, buf *out, bool *streamed,
+                       char *err);
 
 /* JSON string literal with Go's escaping (<, >, & as \u003c...). */
 void json_escape(buf *b, const char *s, size_t n);

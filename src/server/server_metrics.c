@@ -8,7 +8,7 @@
 #include <string.h>
 
 static const unsigned codes[SERVER_CODES] = {200, 204, 400, 404, 405, 413, 415, 422, 500, 503};
-static const char *handler_names[H_COUNT] = {"/api/v1/write",  "/api/v1/query",
+static const char *handler_names[H_COUNT] = {"/api/v1/write",  "/api/v1/read", "/api/v1/query",
                                              "/api/v1/query_range", "/api/v1/series",
                                              "/api/v1/labels", "/api/v1/label/:name/values",
                                              "/metrics",       "/-/healthy",
