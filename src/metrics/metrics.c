@@ -59,7 +59,7 @@ void metrics_emit_histogram(const metrics_sink *s, const char *name, const label
     char full[160];
     label lv[16];
     size_t nl = n < 15 ? n : 15;
-    memcpy(lv, labels, nl * sizeof *lv);
+    if (nl) memcpy(lv, labels, nl * sizeof *lv);
     uint64_t cum = 0;
     snprintf(full, sizeof full, "%s_bucket", name);
     for (size_t i = 0; i <= h->n_bounds; i++) {

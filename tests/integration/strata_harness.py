@@ -9,6 +9,7 @@ import signal
 import socket
 import struct
 import subprocess
+import sys
 import tempfile
 import time
 
@@ -127,6 +128,10 @@ class Strata:
         return self.proc.returncode if self.proc else None
 
     def cleanup(self):
+        # A server that died on its own (a sanitizer report, a crash) leaves its log on stderr so
+        # the failure can be read in CI's output.
+        if self.proc and self.proc.poll() is not None and self.proc.returncode not in (0, -9):
+            sys.stderr.write("strata exited with %s; its log:\n%s\n" % (self.proc.returncode, self.log()[-20000:]))
         try:
             self.kill9()
         finally:
