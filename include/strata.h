@@ -104,6 +104,15 @@ typedef struct strata_options {
     uint32_t max_samples_per_chunk;    /* head chunk cut; default 120 */
     int64_t chunk_range_ms;            /* a chunk never spans more than this; default 2 h */
     strata_name_validation names;      /* default STRATA_NAMES_UTF8 */
+    /* Validation limits on writes; 0 turns a limit off. A label limit rejects the whole write
+     * (like any invalid label set); the others skip the offending samples and count them. */
+    uint32_t max_labels_per_series;    /* default 64 */
+    uint32_t max_label_name_bytes;     /* default 1024 */
+    uint32_t max_label_value_bytes;    /* default 16384 */
+    uint64_t max_series;               /* series in the database; default 0 (off) */
+    uint64_t max_series_per_metric;    /* series of one metric name; default 0 (off) */
+    int64_t max_sample_age_ms;         /* older than wall clock minus this; default 0 (off) */
+    int64_t max_sample_future_ms;      /* newer than wall clock plus this; default 0 (off) */
     int read_only;                     /* open without a WAL writer (tools) */
 } strata_options;
 
@@ -125,16 +134,20 @@ typedef struct strata_write_result {
     uint64_t samples_duplicate;    /* identical (t, v) already stored: accepted, not stored twice */
     uint64_t samples_out_of_order; /* older than the newest sample of the series */
     uint64_t samples_conflict;     /* same timestamp as the newest sample, different value */
+    uint64_t samples_too_old;      /* older than max_sample_age_ms */
+    uint64_t samples_too_far_future; /* beyond max_sample_future_ms */
+    uint64_t samples_series_limit; /* their series would exceed max_series(_per_metric) */
     uint64_t series_created;
 } strata_write_result;
 
 /*
  * Writes series. Labels are validated first: one invalid label set (bad name, invalid UTF-8,
- * duplicate name, no labels) rejects the whole call with STRATA_EINVAL and nothing is stored.
- * Then every sample is stored unless it is out of order or conflicts with the stored one; those
- * are skipped and counted in *res (which may be NULL), and the call returns STRATA_EOUTOFORDER or
- * STRATA_EDUPLICATE after storing all the valid samples, as Prometheus' remote-write receiver
- * does. Stored samples are in the write-ahead log (and fsynced, per the policy) on return.
+ * duplicate name, no labels, over a label limit) rejects the whole call with STRATA_EINVAL and
+ * nothing is stored. Then every sample is stored unless it is out of order, conflicts with the
+ * stored one, is outside the age limits, or belongs to a new series over a series limit; those are
+ * skipped and counted in *res (which may be NULL), and the call returns STRATA_EOUTOFORDER,
+ * STRATA_EDUPLICATE or STRATA_ELIMIT after storing all the valid samples, as Prometheus'
+ * remote-write receiver does. Stored samples are in the write-ahead log (and fsynced, per the policy) on return.
  */
 int strata_write(strata_db *db, const strata_series *series, size_t n, strata_write_result *res,
                  char *err);

@@ -29,6 +29,7 @@ typedef struct serve_opts {
     uint64_t query_max_samples;
     unsigned http_threads;
     unsigned max_queries;
+    int64_t lim[7]; /* the --ingest-* limits, in the order of the OPT_LIM_* options; -1 unset */
 } serve_opts;
 
 enum {
@@ -44,6 +45,13 @@ enum {
     OPT_MAX_SAMPLES,
     OPT_HTTP_THREADS,
     OPT_MAX_QUERIES,
+    OPT_LIM_LABELS,
+    OPT_LIM_NAME,
+    OPT_LIM_VALUE,
+    OPT_LIM_SERIES,
+    OPT_LIM_SERIES_METRIC,
+    OPT_LIM_AGE,
+    OPT_LIM_FUTURE,
     OPT_HELP,
 };
 
@@ -60,6 +68,13 @@ static const struct option serve_longopts[] = {
     {"query-max-samples", required_argument, NULL, OPT_MAX_SAMPLES},
     {"http-threads", required_argument, NULL, OPT_HTTP_THREADS},
     {"query-max-concurrency", required_argument, NULL, OPT_MAX_QUERIES},
+    {"ingest-max-labels", required_argument, NULL, OPT_LIM_LABELS},
+    {"ingest-max-label-name-length", required_argument, NULL, OPT_LIM_NAME},
+    {"ingest-max-label-value-length", required_argument, NULL, OPT_LIM_VALUE},
+    {"ingest-max-series", required_argument, NULL, OPT_LIM_SERIES},
+    {"ingest-max-series-per-metric", required_argument, NULL, OPT_LIM_SERIES_METRIC},
+    {"ingest-max-sample-age", required_argument, NULL, OPT_LIM_AGE},
+    {"ingest-max-sample-future", required_argument, NULL, OPT_LIM_FUTURE},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -87,6 +102,16 @@ static void serve_usage(FILE *f)
             "  --http-threads N               HTTP worker threads (default: number of CPUs)\n"
             "  --query-max-concurrency N      queries evaluated at once; more wait for a slot\n"
             "                                 up to the query timeout (default 20)\n"
+            "  --ingest-max-labels N          labels per series; a write with a new series over it\n"
+            "                                 is rejected whole (default 64; 0 = no limit)\n"
+            "  --ingest-max-label-name-length N   bytes (default 1024; 0 = no limit)\n"
+            "  --ingest-max-label-value-length N  bytes (default 16384; 0 = no limit)\n"
+            "  --ingest-max-series N          series in the database; samples of new series over\n"
+            "                                 it are rejected (default 0 = no limit)\n"
+            "  --ingest-max-series-per-metric N   the same per metric name (default 0 = no limit)\n"
+            "  --ingest-max-sample-age DUR    reject samples older than now minus DUR (default 0 =\n"
+            "                                 off, so history can be backfilled)\n"
+            "  --ingest-max-sample-future DUR reject samples later than now plus DUR (default 0 = off)\n"
             "  --help                         this text\n");
 }
 
@@ -133,6 +158,22 @@ static int apply_opt(serve_opts *o, int id, const char *v)
         o->query_max_samples = strtoull(v, &end, 10);
         if (errno || *end || !*v) {
             fprintf(stderr, "strata serve: --query-max-samples: not a number: \"%s\"\n", v);
+            return -1;
+        }
+        return 0;
+    case OPT_LIM_AGE:
+    case OPT_LIM_FUTURE:
+        return parse_dur_flag(id == OPT_LIM_AGE ? "ingest-max-sample-age" : "ingest-max-sample-future", v,
+                              &o->lim[id - OPT_LIM_LABELS]);
+    case OPT_LIM_LABELS:
+    case OPT_LIM_NAME:
+    case OPT_LIM_VALUE:
+    case OPT_LIM_SERIES:
+    case OPT_LIM_SERIES_METRIC:
+        errno = 0;
+        o->lim[id - OPT_LIM_LABELS] = (int64_t)strtoull(v, &end, 10);
+        if (errno || *end || !*v || o->lim[id - OPT_LIM_LABELS] < 0) {
+            fprintf(stderr, "strata serve: expected a non-negative number, got \"%s\"\n", v);
             return -1;
         }
         return 0;
@@ -219,6 +260,7 @@ static int cmd_serve(int argc, char **argv)
     o.query_timeout_ms = 120000;
     o.lookback_ms = 300000;
     o.query_max_samples = 50000000;
+    for (int i = 0; i < 7; i++) o.lim[i] = -1;
 
     bool set_by_flag[OPT_HELP - OPT_DATA_DIR + 1] = {0};
     optind = 1;
@@ -254,6 +296,13 @@ static int cmd_serve(int argc, char **argv)
     opts.fsync = o.fsync;
     opts.fsync_interval_ms = (uint32_t)o.fsync_interval_ms;
     opts.names = o.names;
+    if (o.lim[0] >= 0) opts.max_labels_per_series = (uint32_t)o.lim[0];
+    if (o.lim[1] >= 0) opts.max_label_name_bytes = (uint32_t)o.lim[1];
+    if (o.lim[2] >= 0) opts.max_label_value_bytes = (uint32_t)o.lim[2];
+    if (o.lim[3] >= 0) opts.max_series = (uint64_t)o.lim[3];
+    if (o.lim[4] >= 0) opts.max_series_per_metric = (uint64_t)o.lim[4];
+    if (o.lim[5] >= 0) opts.max_sample_age_ms = o.lim[5];
+    if (o.lim[6] >= 0) opts.max_sample_future_ms = o.lim[6];
     char err[STRATA_ERRMSG_SIZE] = "";
     strata_db *db;
     int rc = strata_open(o.data_dir, &opts, &db, err);

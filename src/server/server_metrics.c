@@ -73,6 +73,15 @@ void server_collect_metrics(server *s, const metrics_sink *k)
     metrics_emit(k, "strata_samples_rejected_total", r1, 1, (double)st.samples_out_of_order);
     label r2[] = {LABEL("reason", "conflicting_value")};
     metrics_emit(k, "strata_samples_rejected_total", r2, 1, (double)st.samples_conflict);
+    label r3[] = {LABEL("reason", "too_old")};
+    metrics_emit(k, "strata_samples_rejected_total", r3, 1, (double)st.samples_too_old);
+    label r4[] = {LABEL("reason", "too_far_in_future")};
+    metrics_emit(k, "strata_samples_rejected_total", r4, 1, (double)st.samples_too_far_future);
+    label r5[] = {LABEL("reason", "series_limit")};
+    metrics_emit(k, "strata_samples_rejected_total", r5, 1, (double)st.samples_series_limit);
+    emit_u(k, "strata_writes_rejected_label_limit_total", "counter",
+           "Writes refused whole because a new label set broke a label limit.",
+           (double)st.writes_label_limit);
     emit_u(k, "strata_samples_duplicate_total", "counter",
            "Samples identical to a stored one: accepted without storing them twice.",
            (double)st.samples_duplicate);

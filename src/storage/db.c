@@ -27,6 +27,9 @@ void strata_options_init(strata_options *o)
     o->max_samples_per_chunk = 120;
     o->chunk_range_ms = 2 * 3600 * 1000;
     o->names = STRATA_NAMES_UTF8;
+    o->max_labels_per_series = 64;
+    o->max_label_name_bytes = 1024;
+    o->max_label_value_bytes = 16384;
 }
 
 /* ---- WAL record encoding -------------------------------------------------------------------- */
@@ -167,12 +170,52 @@ int strata_flush(strata_db *db, char *err)
 typedef struct resolved {
     series *s;
     uint64_t hash;
+    bool over_limit; /* a new series refused by a series limit */
 } resolved;
+
+/* Label limits, checked once per new label set (existing series passed them already). */
+static int check_label_limits(const strata_options *o, const label *ls, size_t n, char *err)
+{
+    char what[160];
+    if (o->max_labels_per_series && n > o->max_labels_per_series)
+        return strata_errf(err, STRATA_EINVAL, "too many labels: %zu, the limit is %u (%s)", n,
+                           o->max_labels_per_series, labels_format(ls, n, what, sizeof what));
+    for (size_t i = 0; i < n; i++) {
+        if (o->max_label_name_bytes && ls[i].name_len > o->max_label_name_bytes)
+            return strata_errf(err, STRATA_EINVAL, "label name of %u bytes, the limit is %u: \"%.40s...\"",
+                               ls[i].name_len, o->max_label_name_bytes, ls[i].name);
+        if (o->max_label_value_bytes && ls[i].value_len > o->max_label_value_bytes)
+            return strata_errf(err, STRATA_EINVAL,
+                               "value of label \"%.*s\" is %u bytes, the limit is %u",
+                               (int)(ls[i].name_len > 100 ? 100 : ls[i].name_len), ls[i].name,
+                               ls[i].value_len, o->max_label_value_bytes);
+    }
+    return 0;
+}
+
+/* Whether a new series would exceed a series limit; *reason names it. */
+static bool over_series_limit(strata_db *db, const label *ls, size_t n, const char **reason)
+{
+    if (db->opts.max_series && atomic_load(&db->head.n_series) >= db->opts.max_series) {
+        *reason = "series limit (--ingest-max-series)";
+        return true;
+    }
+    if (db->opts.max_series_per_metric) {
+        uint32_t vl;
+        const char *name = labels_get(ls, n, LABEL_METRIC_NAME, &vl);
+        if (name && postings_count(db->head.index, LABEL_METRIC_NAME, 8, name, vl) >=
+                        db->opts.max_series_per_metric) {
+            *reason = "series limit per metric (--ingest-max-series-per-metric)";
+            return true;
+        }
+    }
+    return false;
+}
 
 /* Finds every series of the batch, validating and creating the ones the head has not seen.
  * All label sets are checked before any series is created, so a bad one rejects the batch. */
 static int resolve_series(strata_db *db, write_series *ws, size_t n, bool require_sorted,
-                          resolved *res, char *err)
+                          resolved *res, const char **limit_reason, char *err)
 {
     label_rules rules = {.names = db->opts.names, .require_sorted = require_sorted};
     bool missing = false;
@@ -182,8 +225,13 @@ static int resolve_series(strata_db *db, write_series *ws, size_t n, bool requir
         uint64_t h = labels_hash(ws[i].labels, ws[i].n_labels);
         res[i].s = head_lookup(&db->head, ws[i].labels, ws[i].n_labels, h);
         res[i].hash = h;
+        res[i].over_limit = false;
         if (res[i].s) continue;
         int rc = labels_normalize(ws[i].labels, &ws[i].n_labels, &rules, err);
+        if (!rc) {
+            rc = check_label_limits(&db->opts, ws[i].labels, ws[i].n_labels, err);
+            if (rc) atomic_fetch_add(&db->rejected_label_limit, 1);
+        }
         if (rc) {
             strata_err_prefix(err, "series %zu: ", i);
             return rc;
@@ -195,6 +243,10 @@ static int resolve_series(strata_db *db, write_series *ws, size_t n, bool requir
     if (!missing) return 0;
     for (size_t i = 0; i < n; i++) {
         if (res[i].s || ws[i].n_samples == 0) continue;
+        if (over_series_limit(db, ws[i].labels, ws[i].n_labels, limit_reason)) {
+            res[i].over_limit = true;
+            continue;
+        }
         bool created;
         int rc = head_get_or_create(&db->head, ws[i].labels, ws[i].n_labels, res[i].hash, 0,
                                     &res[i].s, &created);
@@ -225,8 +277,12 @@ int db_write(strata_db *db, write_series *ws, size_t n, bool require_sorted,
     resolved stack[256];
     resolved *rs = n <= 256 ? stack : malloc(n * sizeof *rs);
     if (!rs) return strata_errf(err, STRATA_ENOMEM, "out of memory");
-    int rc = resolve_series(db, ws, n, require_sorted, rs, err);
+    const char *limit_reason = NULL;
+    int rc = resolve_series(db, ws, n, require_sorted, rs, &limit_reason, err);
     if (rc) goto out;
+    int64_t now = (db->opts.max_sample_age_ms || db->opts.max_sample_future_ms) ? clock_now_ms() : 0;
+    int64_t oldest = db->opts.max_sample_age_ms ? now - db->opts.max_sample_age_ms : INT64_MIN;
+    int64_t newest = db->opts.max_sample_future_ms ? now + db->opts.max_sample_future_ms : INT64_MAX;
 
     size_t total = 0;
     for (size_t i = 0; i < n; i++) total += ws[i].n_samples;
@@ -242,6 +298,16 @@ int db_write(strata_db *db, write_series *ws, size_t n, bool require_sorted,
     bool first = true;
     for (size_t i = 0; i < n && !rc; i++) {
         series *s = rs[i].s;
+        if (rs[i].over_limit) {
+            res->samples_series_limit += ws[i].n_samples;
+            if (rej && !rej->code) {
+                rej->code = STRATA_ELIMIT;
+                rej->reason = limit_reason;
+                rej->t = ws[i].samples[0].t;
+                labels_format(ws[i].labels, ws[i].n_labels, rej->series, sizeof rej->series);
+            }
+            continue;
+        }
         if (!s || ws[i].n_samples == 0) continue;
         if (!s->wal_logged) {
             rc = encode_series_record(&series_rec, s);
@@ -254,6 +320,19 @@ int db_write(strata_db *db, write_series *ws, size_t n, bool require_sorted,
         for (size_t k = 0; k < ws[i].n_samples; k++) {
             int64_t t = ws[i].samples[k].t, last = 0;
             double v = ws[i].samples[k].v;
+            if (t < oldest || t > newest) {
+                if (t < oldest) res->samples_too_old++;
+                else res->samples_too_far_future++;
+                if (rej && !rej->code) {
+                    /* Out of the accepted time bounds: answered like out-of-order (400). */
+                    rej->code = STRATA_EOUTOFORDER;
+                    rej->reason = t < oldest ? "older than --ingest-max-sample-age"
+                                             : "further in the future than --ingest-max-sample-future";
+                    rej->t = t;
+                    labels_format(s->labels, s->n_labels, rej->series, sizeof rej->series);
+                }
+                continue;
+            }
             int ar = head_append(&db->head, s, t, v, &last);
             if (ar == 0) {
                 p += put_varint(p, first ? (int64_t)s->ref : (int64_t)s->ref - prev_ref);
@@ -294,25 +373,29 @@ int db_write(strata_db *db, write_series *ws, size_t n, bool require_sorted,
     atomic_fetch_add(&db->rejected_out_of_order, res->samples_out_of_order);
     atomic_fetch_add(&db->rejected_conflict, res->samples_conflict);
     atomic_fetch_add(&db->duplicates, res->samples_duplicate);
-    if (res->samples_out_of_order || res->samples_conflict) {
+    atomic_fetch_add(&db->rejected_too_old, res->samples_too_old);
+    atomic_fetch_add(&db->rejected_future, res->samples_too_far_future);
+    atomic_fetch_add(&db->rejected_series_limit, res->samples_series_limit);
+    uint64_t rejected = res->samples_out_of_order + res->samples_conflict + res->samples_too_old +
+                        res->samples_too_far_future + res->samples_series_limit;
+    if (rejected) {
         rc = rej && rej->code ? rej->code : STRATA_EOUTOFORDER;
-        if (rej && rej->code == STRATA_EOUTOFORDER)
+        char tail[96];
+        snprintf(tail, sizeof tail, "(%llu of %zu samples rejected, the rest stored)",
+                 (unsigned long long)rejected, total);
+        if (rej && rej->reason)
+            strata_errf(err, rc, "sample of %s at %lld rejected: %s %s", rej->series,
+                        (long long)rej->t, rej->reason, tail);
+        else if (rej && rej->code == STRATA_EOUTOFORDER)
             strata_errf(err, rc,
-                        "out of order sample: %s at %lld is older than its newest sample at %lld "
-                        "(%llu of %zu samples rejected, the rest stored)",
-                        rej->series, (long long)rej->t, (long long)rej->newest_t,
-                        (unsigned long long)(res->samples_out_of_order + res->samples_conflict),
-                        total);
-        else if (rej)
-            strata_errf(err, rc,
-                        "duplicate sample for timestamp %lld with a different value: %s "
-                        "(%llu of %zu samples rejected, the rest stored)",
-                        (long long)rej->t, rej->series,
-                        (unsigned long long)(res->samples_out_of_order + res->samples_conflict),
-                        total);
+                        "out of order sample: %s at %lld is older than its newest sample at %lld %s",
+                        rej->series, (long long)rej->t, (long long)rej->newest_t, tail);
+        else if (rej && rej->code == STRATA_EDUPLICATE)
+            strata_errf(err, rc, "duplicate sample for timestamp %lld with a different value: %s %s",
+                        (long long)rej->t, rej->series, tail);
         else
-            strata_errf(err, rc, "%llu samples out of order or conflicting, the rest stored",
-                        (unsigned long long)(res->samples_out_of_order + res->samples_conflict));
+            strata_errf(err, rc, "%llu samples rejected, the rest stored",
+                        (unsigned long long)rejected);
     }
 out:
     if (rs != stack) free(rs);
@@ -382,6 +465,10 @@ void db_get_stats(strata_db *db, db_stats *st)
     st->samples_out_of_order = atomic_load(&db->rejected_out_of_order);
     st->samples_conflict = atomic_load(&db->rejected_conflict);
     st->samples_duplicate = atomic_load(&db->duplicates);
+    st->samples_too_old = atomic_load(&db->rejected_too_old);
+    st->samples_too_far_future = atomic_load(&db->rejected_future);
+    st->samples_series_limit = atomic_load(&db->rejected_series_limit);
+    st->writes_label_limit = atomic_load(&db->rejected_label_limit);
 }
 
 int strata_stats(strata_db *db, char *out, size_t len)

@@ -299,3 +299,20 @@ int postings_label_values(postings_index *p, const char *name, const sym ***out,
     *n = k;
     return 0;
 }
+
+uint64_t postings_count(postings_index *p, const char *name, uint32_t nlen, const char *value,
+                        uint32_t vlen)
+{
+    uint64_t n = 0;
+    pthread_rwlock_rdlock(&p->mu);
+    name_entry *ne = find_name_bytes(p, name, nlen);
+    for (uint32_t k = 0; ne && k < ne->cap; k++) {
+        value_entry *ve = &ne->values[k];
+        if (ve->value && ve->len == vlen && memcmp(ve->value, value, vlen) == 0) {
+            n = roaring_bitmap_get_cardinality(ve->refs);
+            break;
+        }
+    }
+    pthread_rwlock_unlock(&p->mu);
+    return n;
+}

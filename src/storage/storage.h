@@ -24,7 +24,8 @@ typedef struct write_series {
 
 /* The first rejected sample of a write, for the message a sender reads. */
 typedef struct write_reject {
-    int code; /* STRATA_EOUTOFORDER or STRATA_EDUPLICATE, 0 if none */
+    int code; /* STRATA_EOUTOFORDER, STRATA_EDUPLICATE or STRATA_ELIMIT; 0 if none */
+    const char *reason; /* for STRATA_ELIMIT: which limit */
     char series[256];
     int64_t t;
     int64_t newest_t;
@@ -95,6 +96,10 @@ typedef struct db_stats {
     uint64_t samples_out_of_order;
     uint64_t samples_conflict;
     uint64_t samples_duplicate;
+    uint64_t samples_too_old;
+    uint64_t samples_too_far_future;
+    uint64_t samples_series_limit;
+    uint64_t writes_label_limit;
 } db_stats;
 
 void db_get_stats(strata_db *db, db_stats *st);

@@ -120,6 +120,9 @@ int postings_select(postings_index *p, const matcher *const *ms, size_t n, roari
                     char *err);
 /* Sorted distinct label names, or values of one name; strings are interned (owned by the head). */
 int postings_label_names(postings_index *p, const sym ***out, size_t *n);
+/* Series with the label name=value (0 if none): the per-metric series count. */
+uint64_t postings_count(postings_index *p, const char *name, uint32_t nlen, const char *value,
+                        uint32_t vlen);
 int postings_label_values(postings_index *p, const char *name, const sym ***out, size_t *n);
 
 /* ---- write-ahead log ----------------------------------------------------------------------- */
@@ -172,6 +175,10 @@ struct strata_db {
     _Atomic uint64_t rejected_out_of_order;
     _Atomic uint64_t rejected_conflict;
     _Atomic uint64_t duplicates;
+    _Atomic uint64_t rejected_too_old;
+    _Atomic uint64_t rejected_future;
+    _Atomic uint64_t rejected_series_limit;
+    _Atomic uint64_t rejected_label_limit; /* writes refused for a label limit */
     int lock_fd; /* flock on the data directory: one process per directory */
 };
 

@@ -185,6 +185,28 @@ class HttpApiTest(unittest.TestCase):
         self.assertEqual(requests.get(self.s.url + "/nope", timeout=5).status_code, 404)
 
 
+class IngestLimitsTest(unittest.TestCase):
+    def test_limits_are_enforced_and_counted(self):
+        s = Strata(extra_args=["--self-scrape-interval", "0", "--ingest-max-series-per-metric", "1",
+                               "--ingest-max-labels", "3"], name="limits").start()
+        try:
+            r = s.write([({"__name__": "lim", "i": "1"}, [(T0, 1.0)]),
+                         ({"__name__": "lim", "i": "2"}, [(T0, 2.0)])])
+            self.assertEqual(r.status_code, 429, r.text)
+            self.assertIn("series limit per metric", r.text)
+            r = s.write([({"__name__": "lim2", "a": "1", "b": "2", "c": "3"}, [(T0, 1.0)])])
+            self.assertEqual(r.status_code, 400)
+            self.assertIn("too many labels", r.text)
+            body = requests.get(s.url + "/metrics", timeout=5).text
+            self.assertIn('strata_samples_rejected_total{reason="series_limit"} 1', body)
+            self.assertIn("strata_writes_rejected_label_limit_total 1", body)
+            r = s.get("/api/v1/series", **{"match[]": '{__name__=~"lim.*"}'})
+            self.assertEqual(r.json()["data"], [{"__name__": "lim", "i": "1"}])
+            s.stop()
+        finally:
+            s.cleanup()
+
+
 class SelfScrapeTest(unittest.TestCase):
     def test_self_metrics_are_ingested(self):
         s = Strata(extra_args=["--self-scrape-interval", "1s"], name="self").start()

@@ -389,6 +389,67 @@ static void test_fsync_always_group_commit(void **state)
     test_rmtree(dir);
 }
 
+static void test_validation_limits(void **state)
+{
+    (void)state;
+    char dir[512];
+    assert_int_equal(test_tmpdir(dir, sizeof dir, "db-limits"), 0);
+    strata_db *db;
+    char err[STRATA_ERRMSG_SIZE];
+    strata_options o;
+    strata_options_init(&o);
+    o.fsync = STRATA_FSYNC_NONE;
+    o.max_labels_per_series = 3;
+    o.max_label_value_bytes = 8;
+    o.max_series = 3;
+    o.max_series_per_metric = 2;
+    o.max_sample_age_ms = 3600000;
+    o.max_sample_future_ms = 600000;
+    assert_int_equal(strata_open(dir, &o, &db, err), 0);
+    int64_t now = clock_now_ms();
+    strata_sample s = {now, 1};
+    strata_label many[] = {{"__name__", "m"}, {"a", "1"}, {"b", "2"}, {"c", "3"}};
+    strata_series ser = {many, 4, &s, 1};
+    assert_int_equal(strata_write(db, &ser, 1, NULL, err), STRATA_EINVAL);
+    assert_non_null(strstr(err, "too many labels"));
+    strata_label longv[] = {{"__name__", "m"}, {"a", "123456789"}};
+    ser = (strata_series){longv, 2, &s, 1};
+    assert_int_equal(strata_write(db, &ser, 1, NULL, err), STRATA_EINVAL);
+    assert_non_null(strstr(err, "the limit is 8"));
+    /* Series limits: a third series of metric m is over the per-metric limit, a fourth series
+     * over the global one; the other samples of the same write are stored. */
+    strata_label l1[] = {{"__name__", "m"}, {"i", "1"}}, l2[] = {{"__name__", "m"}, {"i", "2"}},
+                 l3[] = {{"__name__", "m"}, {"i", "3"}}, l4[] = {{"__name__", "x"}};
+    strata_series batch[] = {{l1, 2, &s, 1}, {l2, 2, &s, 1}, {l3, 2, &s, 1}, {l4, 1, &s, 1}};
+    strata_write_result res;
+    assert_int_equal(strata_write(db, batch, 4, &res, err), STRATA_ELIMIT);
+    assert_int_equal(res.samples_written, 3);
+    assert_int_equal(res.samples_series_limit, 1);
+    assert_non_null(strstr(err, "per metric"));
+    strata_label l5[] = {{"__name__", "y"}};
+    ser = (strata_series){l5, 1, &s, 1};
+    assert_int_equal(strata_write(db, &ser, 1, &res, err), STRATA_ELIMIT);
+    assert_non_null(strstr(err, "--ingest-max-series"));
+    /* Time bounds. */
+    strata_sample old = {now - 7200000, 1}, future = {now + 3600000, 1};
+    ser = (strata_series){l1, 2, &old, 1};
+    assert_int_equal(strata_write(db, &ser, 1, &res, err), STRATA_EOUTOFORDER);
+    assert_int_equal(res.samples_too_old, 1);
+    assert_non_null(strstr(err, "older than --ingest-max-sample-age"));
+    ser = (strata_series){l1, 2, &future, 1};
+    assert_int_equal(strata_write(db, &ser, 1, &res, err), STRATA_EOUTOFORDER);
+    assert_int_equal(res.samples_too_far_future, 1);
+    db_stats st;
+    db_get_stats(db, &st);
+    assert_int_equal(st.samples_series_limit, 2);
+    assert_int_equal(st.samples_too_old, 1);
+    assert_int_equal(st.samples_too_far_future, 1);
+    assert_int_equal(st.writes_label_limit, 2);
+    assert_int_equal(st.series, 3);
+    strata_close(db);
+    test_rmtree(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -402,6 +463,7 @@ int main(void)
         cmocka_unit_test(test_torn_wal_tail),
         cmocka_unit_test(test_second_open_is_refused),
         cmocka_unit_test(test_fsync_always_group_commit),
+        cmocka_unit_test(test_validation_limits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
