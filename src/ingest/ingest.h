@@ -6,8 +6,10 @@
  * out (ingest_rw_decode) so it can be tested and fuzzed without a database.
  *
  * Whole-request semantics (what a sender sees):
- *  - A bad Content-Encoding or Content-Type (anything but snappy remote write 1.0; 2.0 included,
- *    for now): STRATA_EUNSUPPORTED, HTTP 415, nothing decoded.
+ *  - A bad Content-Encoding or Content-Type (anything but snappy remote write 1.0 or 2.0):
+ *    STRATA_EUNSUPPORTED, HTTP 415, nothing decoded. Remote write 2.0
+ *    (proto=io.prometheus.write.v2.Request) is decoded from its symbol table and then follows the
+ *    same rules; the HTTP layer adds the X-Prometheus-Remote-Write-*-Written headers.
  *  - Undecodable snappy or protobuf: STRATA_EINVAL, HTTP 400, nothing stored. A body that would
  *    decode to more than INGEST_RW_MAX_DECODED bytes: STRATA_ELIMIT, HTTP 413.
  *  - Any invalid label set (unsorted, duplicate or empty name, invalid UTF-8, no labels) rejects
@@ -97,6 +99,7 @@ int ingest_rw_decode_reference(const uint8_t *pb, size_t len, arena *a, ingest_r
 typedef struct ingest_rw_result {
     strata_write_result write; /* what db_write did; all zero when it was not called */
     int http_status;           /* the status to answer with: 204, 400, 413, 415, 429, 500, 503 */
+    int version;               /* 1 or 2 (proto=io.prometheus.write.v2.Request) */
     ingest_rw_request req;     /* the counts of the decoded request (its pointers are not valid
                                 * after the call) */
 } ingest_rw_result;

@@ -21,6 +21,9 @@ struct ingest_scratch {
     size_t series_cap;
 };
 
+/* Decodes a snappy-compressed remote write 2.0 Request; everything lives in a. */
+int ingest_rw2_decode(const uint8_t *body, size_t len, arena *a, ingest_rw_request *out, char *err);
+
 /* Frees whichever buffers of s grew past INGEST_SCRATCH_KEEP. */
 void ingest_scratch_trim(ingest_scratch *s);
 

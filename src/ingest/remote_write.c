@@ -109,11 +109,7 @@ int ingest_rw_check_headers(const char *content_encoding, const char *content_ty
             ve--;
         }
         if (token_is(vs, ve, "prometheus.WriteRequest")) continue;
-        if (token_is(vs, ve, "io.prometheus.write.v2.Request"))
-            return strata_errf(err, STRATA_EUNSUPPORTED,
-                               "remote write 2.0 (proto=io.prometheus.write.v2.Request) is not "
-                               "supported yet: configure the sender for remote write 1.0 "
-                               "(protobuf_message: prometheus.WriteRequest)");
+        if (token_is(vs, ve, "io.prometheus.write.v2.Request")) continue;
         return strata_errf(err, STRATA_EUNSUPPORTED,
                            "unsupported remote write message proto=%.*s: expected "
                            "prometheus.WriteRequest",
@@ -190,7 +186,11 @@ int ingest_remote_write(strata_db *db, const uint8_t *body, size_t len,
         return rc;
     }
     ingest_rw_request req;
-    rc = ingest_rw_decode(body, len, scratch, &req, err);
+    res->version = content_type && strstr(content_type, "io.prometheus.write.v2.Request") ? 2 : 1;
+    arena a2;
+    arena_init(&a2, 64 * 1024);
+    rc = res->version == 2 ? ingest_rw2_decode(body, len, &a2, &req, err)
+                           : ingest_rw_decode(body, len, scratch, &req, err);
     if (rc) {
         res->http_status = rc == STRATA_ELIMIT ? 413 : http_status_for(rc);
         goto out;
@@ -210,6 +210,7 @@ int ingest_remote_write(strata_db *db, const uint8_t *body, size_t len,
     }
     res->http_status = http_status_for(rc);
 out:
+    arena_free(&a2);
     ingest_scratch_trim(scratch);
     return rc;
 }

@@ -336,6 +336,38 @@ static int parse_selectors(const request *r, selector_list *l, char *err)
 #define MIN_TIME (INT64_MIN / 4)
 #define MAX_TIME (INT64_MAX / 4)
 
+/* Remote write 2.0 answers carry what was written in headers, on success and on partial
+ * failure alike, so the sender can tell a partial write from a lost one. */
+static enum MHD_Result respond_rw2(server *s, struct MHD_Connection *c, int rc,
+                                   const ingest_rw_result *res, const char *err)
+{
+    unsigned status = rc == 0 ? 204 : res->http_status >= 400 ? (unsigned)res->http_status : 500;
+    if (rc) counter_add(&s->m.rw_rejected_requests, 1);
+    server_count_request(s, H_WRITE, status);
+    struct MHD_Response *resp;
+    if (rc) {
+        size_t n = strlen(err);
+        char *copy = malloc(n + 2);
+        if (!copy) return MHD_NO;
+        memcpy(copy, err, n);
+        copy[n] = '\n';
+        copy[n + 1] = '\0';
+        resp = MHD_create_response_from_buffer(n + 1, copy, MHD_RESPMEM_MUST_FREE);
+    } else {
+        resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    }
+    if (!resp) return MHD_NO;
+    char num[32];
+    snprintf(num, sizeof num, "%llu", (unsigned long long)res->write.samples_written);
+    MHD_add_response_header(resp, "X-Prometheus-Remote-Write-Samples-Written", num);
+    MHD_add_response_header(resp, "X-Prometheus-Remote-Write-Histograms-Written", "0");
+    MHD_add_response_header(resp, "X-Prometheus-Remote-Write-Exemplars-Written", "0");
+    if (rc) MHD_add_response_header(resp, "Content-Type", "text/plain; charset=utf-8");
+    enum MHD_Result ret = MHD_queue_response(c, status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
 static enum MHD_Result handle_write(server *s, struct MHD_Connection *c, request *r)
 {
     char err[STRATA_ERRMSG_SIZE] = "";
@@ -350,6 +382,7 @@ static enum MHD_Result handle_write(server *s, struct MHD_Connection *c, request
     server_scratch_put(s, scratch);
     counter_add(&s->m.rw_samples, res.write.samples_written);
     counter_add(&s->m.rw_requests, 1);
+    if (res.version == 2) return respond_rw2(s, c, rc, &res, err);
     if (rc == 0) {
         server_count_request(s, H_WRITE, 204);
         buf empty = {0};

@@ -168,11 +168,35 @@ class HttpApiTest(unittest.TestCase):
         self.assertIn("out of order", r.text)
         _, body = self.api("/api/v1/query", query="ooo[1m]", time="%.3f" % ((T0 + 10000) / 1000))
         self.assertEqual([v[1] for v in body["data"]["result"][0]["values"]], ["1", "3"])
-        # Remote write 2.0 is refused with 415 for now.
+        # An unknown protobuf message type is refused with 415.
         h = dict(RW_HEADERS)
-        h["Content-Type"] = "application/x-protobuf;proto=io.prometheus.write.v2.Request"
+        h["Content-Type"] = "application/x-protobuf;proto=foo.Bar"
         self.assertEqual(self.post_raw(snappy.compress(b""), h).status_code, 415)
         self.assertEqual(requests.get(self.s.url + "/-/healthy", timeout=5).status_code, 200)
+
+    def test_remote_write_2(self):
+        # io.prometheus.write.v2.Request, hand-encoded: symbols table, labels_refs pairs, samples.
+        from strata_harness import _field_bytes, _varint
+        symbols = ["", "__name__", "rw2_metric", "job", "x"]
+        body = b"".join(_field_bytes(4, s.encode()) for s in symbols)
+        refs = b"".join(_varint(x) for x in [1, 2, 3, 4])
+        sample = lambda t, v: b"\x09" + struct.pack("<d", v) + _varint(0x10) + _varint(t)
+        ts = _field_bytes(1, refs) + _field_bytes(2, sample(T0, 1.5)) + _field_bytes(2, sample(T0 + 1000, 2.5))
+        body += _field_bytes(5, ts)
+        h = dict(RW_HEADERS)
+        h["Content-Type"] = "application/x-protobuf;proto=io.prometheus.write.v2.Request"
+        h["X-Prometheus-Remote-Write-Version"] = "2.0.0"
+        r = self.post_raw(snappy.compress(body), h)
+        self.assertEqual(r.status_code, 204, r.text)
+        self.assertEqual(r.headers["X-Prometheus-Remote-Write-Samples-Written"], "2")
+        _, q = self.api("/api/v1/query", query="rw2_metric[5s]", time="%.3f" % ((T0 + 1000) / 1000))
+        self.assertEqual(q["data"]["result"][0]["metric"], {"__name__": "rw2_metric", "job": "x"})
+        self.assertEqual([v[1] for v in q["data"]["result"][0]["values"]], ["1.5", "2.5"])
+        # A reference past the symbol table is a 400 that names the problem.
+        bad = b"".join(_field_bytes(4, s.encode()) for s in symbols) + _field_bytes(5, _field_bytes(1, b"".join(_varint(x) for x in [1, 9])))
+        r = self.post_raw(snappy.compress(bad), h)
+        self.assertEqual(r.status_code, 400)
+        self.assertIn("past the 5 symbols", r.text)
 
     def test_metrics_and_health(self):
         r = requests.get(self.s.url + "/metrics", timeout=10)
@@ -200,7 +224,7 @@ class IngestLimitsTest(unittest.TestCase):
             body = requests.get(s.url + "/metrics", timeout=5).text
             self.assertIn('strata_samples_rejected_total{reason="series_limit"} 1', body)
             self.assertIn("strata_writes_rejected_label_limit_total 1", body)
-            r = s.get("/api/v1/series", **{"match[]": '{__name__=~"lim.*"}'})
+            r = s.get("/api/v1/series", **{"match[]": '{__name__=~"lim.*"}'})  # noqa
             self.assertEqual(r.json()["data"], [{"__name__": "lim", "i": "1"}])
             s.stop()
         finally:
