@@ -85,8 +85,9 @@ typedef enum strata_fsync_policy {
     /* Every write is fsynced before it is acknowledged. Concurrent writers share one fsync
      * (group commit), so throughput scales with concurrency. Survives power loss. */
     STRATA_FSYNC_ALWAYS = 0,
-    /* A background fsync every fsync_interval_ms. A process crash loses nothing that was
-     * acknowledged; a power loss may lose up to that interval. Prometheus' behaviour. */
+    /* Group commit every fsync_interval_ms: a background thread fsyncs on that clock and each
+     * write is acknowledged once the fsync covering it is done. Durable like ALWAYS, with fewer
+     * fsyncs and up to one interval of extra latency. */
     STRATA_FSYNC_INTERVAL = 1,
     /* Never fsync: the page cache decides. Survives a process crash, not a power loss. */
     STRATA_FSYNC_NONE = 2,

@@ -389,6 +389,30 @@ static void test_fsync_always_group_commit(void **state)
     test_rmtree(dir);
 }
 
+static void test_fsync_interval_waits_for_group_commit(void **state)
+{
+    (void)state;
+    char dir[512];
+    assert_int_equal(test_tmpdir(dir, sizeof dir, "db-interval"), 0);
+    strata_db *db;
+    char err[STRATA_ERRMSG_SIZE];
+    strata_options o;
+    strata_options_init(&o);
+    o.fsync = STRATA_FSYNC_INTERVAL;
+    o.fsync_interval_ms = 50;
+    assert_int_equal(strata_open(dir, &o, &db, err), 0);
+    uint64_t t0 = clock_mono_ns();
+    for (int i = 1; i <= 5; i++) assert_int_equal(write1(db, "m", "a", i * 1000, i, err), 0);
+    uint64_t took_ms = (clock_mono_ns() - t0) / 1000000;
+    db_stats st;
+    db_get_stats(db, &st);
+    /* Each write waited for the next periodic fsync, and every one was covered by one. */
+    assert_true(took_ms >= 5 * 20);
+    assert_true(st.wal_fsyncs >= 5);
+    strata_close(db);
+    test_rmtree(dir);
+}
+
 static void test_validation_limits(void **state)
 {
     (void)state;
@@ -464,6 +488,7 @@ int main(void)
         cmocka_unit_test(test_second_open_is_refused),
         cmocka_unit_test(test_fsync_always_group_commit),
         cmocka_unit_test(test_validation_limits),
+        cmocka_unit_test(test_fsync_interval_waits_for_group_commit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
