@@ -30,6 +30,10 @@ typedef struct serve_opts {
     unsigned http_threads;
     unsigned max_queries;
     int64_t lim[7]; /* the --ingest-* limits, in the order of the OPT_LIM_* options; -1 unset */
+    char grpc_listen[300];
+    char grpc_cert[1024];
+    char grpc_key[1024];
+    uint64_t grpc_max_msg;
 } serve_opts;
 
 enum {
@@ -52,6 +56,10 @@ enum {
     OPT_LIM_SERIES_METRIC,
     OPT_LIM_AGE,
     OPT_LIM_FUTURE,
+    OPT_GRPC_LISTEN,
+    OPT_GRPC_MAX_MSG,
+    OPT_GRPC_CERT,
+    OPT_GRPC_KEY,
     OPT_HELP,
 };
 
@@ -75,6 +83,10 @@ static const struct option serve_longopts[] = {
     {"ingest-max-series-per-metric", required_argument, NULL, OPT_LIM_SERIES_METRIC},
     {"ingest-max-sample-age", required_argument, NULL, OPT_LIM_AGE},
     {"ingest-max-sample-future", required_argument, NULL, OPT_LIM_FUTURE},
+    {"grpc-listen", required_argument, NULL, OPT_GRPC_LISTEN},
+    {"grpc-max-message-bytes", required_argument, NULL, OPT_GRPC_MAX_MSG},
+    {"grpc-tls-cert", required_argument, NULL, OPT_GRPC_CERT},
+    {"grpc-tls-key", required_argument, NULL, OPT_GRPC_KEY},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -103,6 +115,10 @@ static void serve_usage(FILE *f)
             "  --http-threads N               HTTP worker threads (default: number of CPUs)\n"
             "  --query-max-concurrency N      queries evaluated at once; more wait for a slot\n"
             "                                 up to the query timeout (default 20)\n"
+            "  --grpc-listen HOST:PORT        gRPC address for the strata.v1 API and OTLP/gRPC\n"
+            "                                 (default 127.0.0.1:4317; \"off\" turns gRPC off)\n"
+            "  --grpc-max-message-bytes N     largest gRPC message accepted (default 16777216)\n"
+            "  --grpc-tls-cert FILE, --grpc-tls-key FILE   PEM certificate and key: gRPC over TLS\n"
             "  --ingest-max-labels N          labels per series; a write with a new series over it\n"
             "                                 is rejected whole (default 64; 0 = no limit)\n"
             "  --ingest-max-label-name-length N   bytes (default 1024; 0 = no limit)\n"
@@ -159,6 +175,17 @@ static int apply_opt(serve_opts *o, int id, const char *v)
         o->query_max_samples = strtoull(v, &end, 10);
         if (errno || *end || !*v) {
             fprintf(stderr, "strata serve: --query-max-samples: not a number: \"%s\"\n", v);
+            return -1;
+        }
+        return 0;
+    case OPT_GRPC_LISTEN: snprintf(o->grpc_listen, sizeof o->grpc_listen, "%s", v); return 0;
+    case OPT_GRPC_CERT: snprintf(o->grpc_cert, sizeof o->grpc_cert, "%s", v); return 0;
+    case OPT_GRPC_KEY: snprintf(o->grpc_key, sizeof o->grpc_key, "%s", v); return 0;
+    case OPT_GRPC_MAX_MSG:
+        errno = 0;
+        o->grpc_max_msg = strtoull(v, &end, 10);
+        if (errno || *end || !*v || o->grpc_max_msg < 1024 || o->grpc_max_msg > (1u << 30)) {
+            fprintf(stderr, "strata serve: --grpc-max-message-bytes: expected 1024..1073741824, got \"%s\"\n", v);
             return -1;
         }
         return 0;
@@ -262,6 +289,7 @@ static int cmd_serve(int argc, char **argv)
     o.lookback_ms = 300000;
     o.query_max_samples = 50000000;
     for (int i = 0; i < 7; i++) o.lim[i] = -1;
+    snprintf(o.grpc_listen, sizeof o.grpc_listen, "127.0.0.1:4317");
 
     bool set_by_flag[OPT_HELP - OPT_DATA_DIR + 1] = {0};
     optind = 1;
@@ -320,6 +348,17 @@ static int cmd_serve(int argc, char **argv)
     sc.query_max_samples = o.query_max_samples;
     if (o.http_threads) sc.threads = o.http_threads;
     if (o.max_queries) sc.max_concurrent_queries = o.max_queries;
+    sc.grpc_listen = o.grpc_listen;
+    sc.grpc_max_message_bytes = (size_t)o.grpc_max_msg;
+    if (o.grpc_cert[0] || o.grpc_key[0]) {
+        if (!o.grpc_cert[0] || !o.grpc_key[0]) {
+            strata_log(LOG_ERROR, "--grpc-tls-cert and --grpc-tls-key go together");
+            strata_close(db);
+            return 2;
+        }
+        sc.grpc_tls_cert = o.grpc_cert;
+        sc.grpc_tls_key = o.grpc_key;
+    }
     server *srv;
     rc = server_start(db, &sc, &srv, err);
     if (rc) {
@@ -327,8 +366,8 @@ static int cmd_serve(int argc, char **argv)
         strata_close(db);
         return 1;
     }
-    strata_log(LOG_INFO, "strata %s serving %s on http://%s", STRATA_VERSION, o.data_dir,
-               server_address(srv));
+    strata_log(LOG_INFO, "strata %s serving %s on http://%s, gRPC %s", STRATA_VERSION, o.data_dir,
+               server_address(srv), server_grpc_address(srv) ? server_grpc_address(srv) : "off");
     int sig = 0;
     sigwait(&sigs, &sig);
     strata_log(LOG_INFO, "received %s, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");

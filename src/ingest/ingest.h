@@ -125,4 +125,138 @@ int ingest_remote_write(strata_db *db, const uint8_t *body, size_t len,
  */
 int ingest_rw_encode(const write_series *series, size_t n, bool compress, buf *out, char *err);
 
+/* ==== OTLP metrics over HTTP (POST /v1/metrics) ============================================== */
+/*
+ * OpenTelemetry's OTLP/HTTP metrics export, mapped to series the way Prometheus' OTLP receiver
+ * maps it (storage/remote/otlptranslator), then stored with db_write. Implemented in otlp.c
+ * (headers, gzip, protobuf, translation, response) and otlp_json.c (OTLP/JSON).
+ *
+ * What a sender sees:
+ *  - Content-Type application/x-protobuf or application/json (parameters such as charset are
+ *    allowed), Content-Encoding gzip or none (absent, empty or "identity"). Anything else:
+ *    STRATA_EUNSUPPORTED, HTTP 415, with a message naming what to send.
+ *  - A body over OTLP_MAX_DECODED bytes after gzip, or one whose decoded form would need more
+ *    memory than its budget (hostile repetition): STRATA_ELIMIT, HTTP 413. Corrupt gzip,
+ *    undecodable protobuf or JSON, strings that are not UTF-8 or hold a NUL byte, nesting deeper
+ *    than OTLP_MAX_DEPTH: STRATA_EINVAL, HTTP 400, nothing stored. An empty body is an empty
+ *    request: HTTP 200.
+ *  - Otherwise HTTP 200 with an ExportMetricsServiceResponse in the request's format. Points that
+ *    cannot be stored are counted in partial_success.rejected_data_points with the reasons in
+ *    error_message, and everything else is stored: delta temporality, exponential histograms
+ *    (native histograms are not stored yet), unspecified temporality, points without a value or
+ *    a timestamp, attribute names that translate to nothing, non-increasing histogram bounds,
+ *    label sets the database refuses (limits), and samples the database skips (out of order,
+ *    conflicting, too old, over a series limit; each such sample counts as one point).
+ *  - Database failures: HTTP 500 (ENOMEM, EIO: retried by OTLP clients only on 5xx they know)
+ *    or 503 (ECLOSED, ETIMEOUT: retryable).
+ *
+ * Mapping (defaults = Prometheus 3.x defaults, UTF-8 names off): names are translated to the
+ * legacy character set with unit and type suffixes (http.server.duration + "s" + histogram ->
+ * http_server_duration_seconds_bucket/_sum/_count; monotonic cumulative Sum -> *_total; Gauge
+ * with unit "1" -> *_ratio); resource service.namespace/service.name -> job, service.instance.id
+ * -> instance, the other resource attributes -> target_info{job, instance, ...} = 1; point
+ * attributes -> labels (sanitised; colliding names have their values joined with ';').
+ * NO_RECORDED_VALUE -> Prometheus' staleness marker. Timestamps ns -> ms.
+ */
+
+/* The largest request accepted after gzip: OTLP's recommended 64 MiB. */
+#define OTLP_MAX_DECODED ((size_t)64 << 20)
+/* Deepest nesting accepted: protobuf message levels, or JSON object/array levels. An attribute
+ * value may nest arrays and maps without end on the wire; nothing legitimate nests this deep. */
+#define OTLP_MAX_DEPTH 64
+
+typedef enum otlp_format {
+    OTLP_FORMAT_PROTOBUF = 1, /* application/x-protobuf */
+    OTLP_FORMAT_JSON = 2,     /* application/json (OTLP/JSON) */
+} otlp_format;
+
+/* Translation choices; all zero (or a NULL pointer) gives Prometheus' defaults. */
+typedef struct otlp_options {
+    bool allow_utf8;     /* keep metric and label names as sent (needs a database opened with
+                          * STRATA_NAMES_UTF8), as Prometheus' NoUTF8EscapingWithSuffixes */
+    bool no_suffixes;    /* do not add unit, _total and _ratio suffixes */
+    bool promote_scope;  /* add otel_scope_name, otel_scope_version, otel_scope_schema_url and
+                          * otel_scope_<attribute> labels */
+    bool no_target_info; /* do not write target_info series */
+} otlp_options;
+
+/* What one POST /v1/metrics did. */
+typedef struct otlp_result {
+    strata_write_result write; /* what the database did, target_info writes included */
+    uint64_t rejected_points;  /* partial_success.rejected_data_points */
+    /* partial_success.error_message when the call returns 0 (empty when nothing was rejected);
+     * the error message (as in err) when it does not. */
+    char partial_message[512];
+    int http_status; /* 200, 400, 413, 415, 500 or 503 */
+} otlp_result;
+
+/* The protobuf-c message of a decoded request (defined in the generated otlp_metrics_service.pb-c.h;
+ * only a pointer is needed here). */
+typedef struct Opentelemetry__Proto__Collector__Metrics__V1__ExportMetricsServiceRequest
+    otlp_export_request;
+
+/* Checks the Content-Type and Content-Encoding of an OTLP/HTTP request (NULL = absent) and says
+ * which format and whether the body is gzipped. STRATA_EUNSUPPORTED with a message otherwise. */
+int otlp_check_headers(const char *content_type, const char *content_encoding, otlp_format *fmt,
+                       bool *gzip, char *err);
+
+/* Gunzips in (one or more concatenated gzip members) and appends the bytes to out, which the
+ * caller owns. STRATA_EINVAL for corrupt or truncated input, STRATA_ELIMIT past limit bytes. */
+int otlp_gunzip(const uint8_t *in, size_t len, size_t limit, buf *out, char *err);
+
+/* Decodes a binary ExportMetricsServiceRequest. Every allocation comes from a (so *out is owned
+ * by the arena and dies with it), capped at a budget proportional to len. STRATA_EINVAL with the
+ * reason (truncated, wrong wire type, invalid UTF-8, too deep) or STRATA_ELIMIT. */
+int otlp_decode_pb(const uint8_t *pb, size_t len, arena *a, otlp_export_request **out, char *err);
+
+/* Decodes an OTLP/JSON ExportMetricsServiceRequest into the same protobuf-c structures (owned by
+ * a). Keys are lowerCamelCase (the proto field names are accepted too, unknown keys ignored),
+ * 64-bit integers are strings or numbers, enums integers (or their names), traceId/spanId hex,
+ * other bytes base64. STRATA_EINVAL with the reason, or STRATA_ELIMIT for a body whose parse tree
+ * would be too large. */
+int otlp_decode_json(const uint8_t *json, size_t len, arena *a, otlp_export_request **out,
+                     char *err);
+
+/* A translated request: what to hand to db_write. Everything is owned by the batch. */
+typedef struct otlp_batch {
+    arena mem;               /* labels, label strings, series */
+    strata_sample *samples;  /* every sample, series after series (malloc'd) */
+    write_series *series;    /* the data series; each one's samples in time order */
+    size_t n_series;
+    write_series *info;      /* the target_info series */
+    size_t n_info;
+    uint64_t n_points;        /* OTLP data points seen */
+    uint64_t n_samples;       /* samples produced from them (target_info excluded) */
+    uint64_t rejected_points; /* points refused by the translation */
+    char message[512];        /* why, when rejected_points > 0 */
+} otlp_batch;
+
+void otlp_batch_init(otlp_batch *b);
+/* Frees everything the batch holds and leaves it empty (initialised) again. */
+void otlp_batch_free(otlp_batch *b);
+
+/* Translates a decoded request into series (opts may be NULL). source_bytes, the size of the body
+ * it was decoded from, sets the memory budget of the translation (STRATA_ELIMIT past it). */
+int otlp_translate(const otlp_export_request *req, const otlp_options *opts, size_t source_bytes,
+                   otlp_batch *b, char *err);
+
+/* Handles one POST /v1/metrics body with Prometheus' default mapping: headers, gzip, decoding,
+ * translation, db_write. res (required) receives the counts, the partial-success message and the
+ * HTTP status; err the message of a failure. Returns 0 when the answer is 200 (partial success
+ * included), else the STRATA_E* code of the failure. */
+int otlp_http_metrics(strata_db *db, const uint8_t *body, size_t len, const char *content_type,
+                      const char *content_encoding, otlp_result *res, char *err);
+/* As otlp_http_metrics with translation options (NULL = defaults). */
+int otlp_http_metrics_opts(strata_db *db, const uint8_t *body, size_t len,
+                           const char *content_type, const char *content_encoding,
+                           const otlp_options *opts, otlp_result *res, char *err);
+
+/* The response body to send for res: for 200 an ExportMetricsServiceResponse (partial_success
+ * set when points were rejected or there is a message), otherwise a google.rpc.Status with the
+ * message; protobuf or JSON to match the request's content_type (the failure body of a request
+ * whose type was refused is text/plain). *body is malloc'd and the caller frees it; *len may be
+ * 0; *resp_content_type is a static string. STRATA_ENOMEM on allocation failure. */
+int otlp_http_response(const otlp_result *res, const char *content_type, uint8_t **body,
+                       size_t *len, const char **resp_content_type);
+
 #endif

@@ -922,6 +922,17 @@ int server_start(strata_db *db, const server_config *cfg, server **out, char *er
     const char *colon = strrchr(cfg->listen, ':');
     snprintf(host, sizeof host, "%.*s", (int)(colon - cfg->listen), cfg->listen);
     snprintf(s->address, sizeof s->address, "%s:%u", host, port);
+    if (cfg->grpc_listen && cfg->grpc_listen[0] && strcmp(cfg->grpc_listen, "off") != 0) {
+        rc = grpc_srv_start(s, cfg->grpc_listen, cfg->grpc_max_message_bytes, cfg->grpc_tls_cert,
+                            cfg->grpc_tls_key, &s->grpc, err);
+        if (rc) {
+            MHD_stop_daemon(s->mhd);
+            s->mhd = NULL;
+            pthread_mutex_destroy(&s->scratch_mu);
+            free(s);
+            return rc;
+        }
+    }
     rc = selfscrape_start(s, err);
     if (rc) {
         server_stop(s);
@@ -936,10 +947,16 @@ const char *server_address(const server *s)
     return s->address;
 }
 
+const char *server_grpc_address(const server *s)
+{
+    return s->grpc ? grpc_srv_address(s->grpc) : NULL;
+}
+
 void server_stop(server *s)
 {
     if (!s) return;
     selfscrape_stop(s);
+    if (s->grpc) grpc_srv_stop(s->grpc);
     if (s->mhd) MHD_stop_daemon(s->mhd);
     for (size_t i = 0; i < s->n_scratch; i++) ingest_scratch_free(s->scratch[i]);
     pthread_mutex_destroy(&s->scratch_mu);

@@ -17,6 +17,10 @@ typedef struct server_config {
     uint64_t query_max_samples;     /* default 50 M */
     size_t max_request_bytes;       /* largest accepted request body; default 64 MiB */
     unsigned max_concurrent_queries; /* queries evaluated at once; default 20 */
+    const char *grpc_listen;        /* HOST:PORT for gRPC (strata.v1, OTLP); NULL or "off": none */
+    size_t grpc_max_message_bytes;  /* default 16 MiB */
+    const char *grpc_tls_cert;      /* PEM paths; both set: TLS */
+    const char *grpc_tls_key;
 } server_config;
 
 void server_config_init(server_config *c);
@@ -32,5 +36,7 @@ void server_stop(server *s);
 
 /* The address actually bound (useful with port 0). */
 const char *server_address(const server *s);
+/* The gRPC address actually bound, or NULL when gRPC is off. */
+const char *server_grpc_address(const server *s);
 
 #endif

@@ -30,6 +30,8 @@ typedef struct server_metrics {
 
 #define SERVER_MAX_SCRATCH 64
 
+typedef struct grpc_srv grpc_srv;
+
 struct server {
     strata_db *db;
     server_config cfg;
@@ -43,6 +45,7 @@ struct server {
     pthread_mutex_t query_mu;
     pthread_cond_t query_cv;
     unsigned queries_running;
+    grpc_srv *grpc;
     /* self-ingestion */
     pthread_t scraper;
     bool scraper_running;
@@ -68,6 +71,14 @@ int selfscrape_once(server *s, int64_t t, char *err);
  * *streamed). STRATA_EINVAL / STRATA_ELIMIT for the sender's mistakes, others are ours. */
 int remote_read_handle(server *s, const uint8_t *body, size_t len, buf *out, bool *streamed,
                        char *err);
+
+/* The gRPC server (grpc_server.c): strata.v1 and OTLP/gRPC on the gRPC C core. */
+/* Starts serving on listen (HOST:PORT; port 0 picks one). TLS when cert and key paths are given.
+ * *out is owned by the caller and stopped with grpc_srv_stop. */
+int grpc_srv_start(server *http, const char *listen, size_t max_message_bytes, const char *tls_cert,
+                   const char *tls_key, grpc_srv **out, char *err);
+const char *grpc_srv_address(const grpc_srv *g);
+void grpc_srv_stop(grpc_srv *g);
 
 /* JSON string literal with Go's escaping (<, >, & as \u003c...). */
 void json_escape(buf *b, const char *s, size_t n);

@@ -79,6 +79,7 @@ class Strata:
         self.data_dir = data_dir or tempfile.mkdtemp(prefix=name + "-", dir=_tmp_base())
         self.extra_args = list(extra_args)
         self.port = free_port()
+        self.grpc_port = free_port()
         self.proc = None
         self.log_path = os.path.join(self.data_dir + ".log")
         self.session = requests.Session()
@@ -91,6 +92,8 @@ class Strata:
         log = open(self.log_path, "ab")
         args = [STRATA_BIN, "serve", "--data-dir", self.data_dir,
                 "--listen", "127.0.0.1:%d" % self.port] + self.extra_args
+        if "--grpc-listen" not in self.extra_args:
+            args += ["--grpc-listen", "127.0.0.1:%d" % self.grpc_port]
         self.proc = subprocess.Popen(args, stdout=log, stderr=log, start_new_session=True)
         log.close()
         deadline = time.time() + timeout
