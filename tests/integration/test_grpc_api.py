@@ -102,7 +102,7 @@ class GrpcApiTest(unittest.TestCase):
         self.assertEqual(len(r[2]), 2)
         s = parse(self.call("Series", _field_bytes(1, b"grpc_metric")))
         self.assertEqual(len(s.get(1, [])), 2)
-        names = parse(self.call("LabelNames", b""))
+        names = parse(self.call("LabelNames", _field_bytes(2, b"grpc_metric")))
         self.assertEqual(names[1], [b"__name__", b"host"])
         vals = parse(self.call("LabelValues", _field_bytes(1, b"host")))
         self.assertEqual(vals[1], [b"a", b"b"])
@@ -120,6 +120,18 @@ class GrpcApiTest(unittest.TestCase):
         self.assertEqual(resp.get(1, [0]), [0])
         self.assertEqual(resp[2], [1])
         self.assertIn(b"out of order", resp[3][0])
+
+    def test_c_client_library_example(self):
+        import subprocess
+        from strata_harness import STRATA_BIN
+        example = os.path.join(os.path.dirname(STRATA_BIN), "client_example")
+        if not os.path.exists(example):
+            self.skipTest("examples/client_example was not built next to strata")
+        out = subprocess.run([example, "127.0.0.1:%d" % self.s.grpc_port], capture_output=True,
+                             text=True, timeout=30)
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+        self.assertIn("written 2, rejected 0", out.stdout)
+        self.assertIn("vector room=kitchen -> 21.75", out.stdout)
 
     def test_errors_are_status_codes(self):
         with self.assertRaises(grpc.RpcError) as e:
