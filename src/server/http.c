@@ -747,6 +747,44 @@ static enum MHD_Result handle_metrics(server *s, struct MHD_Connection *c)
     return respond(c, 200, "text/plain; version=0.0.4; charset=utf-8", &b);
 }
 
+static void json_cards(buf *b, const char *key, const db_card *v, size_t n)
+{
+    buf_printf(b, ",\"%s\":[", key);
+    for (size_t i = 0; i < n; i++) {
+        if (i) buf_putc(b, ',');
+        buf_append(b, "{\"name\":", 8);
+        json_escape(b, v[i].name, strlen(v[i].name));
+        buf_printf(b, ",\"value\":%llu}", (unsigned long long)v[i].count);
+    }
+    buf_putc(b, ']');
+}
+
+/* /api/v1/status/tsdb: cardinality statistics in Prometheus' shape (limit= top entries, 10). */
+static enum MHD_Result handle_tsdb_status(server *s, struct MHD_Connection *c, request *r)
+{
+    char err[STRATA_ERRMSG_SIZE] = "";
+    const char *lim = get_param(r, "limit");
+    long limit = lim ? strtol(lim, NULL, 10) : 10;
+    if (limit <= 0 || limit > 10000)
+        return api_error(s, c, H_OTHER, STRATA_EINVAL, "limit must be a positive number up to 10000");
+    db_tsdb_status st;
+    int rc = db_tsdb_status_get(s->db, (size_t)limit, &st, err);
+    if (rc) return api_error(s, c, H_OTHER, rc, err);
+    buf data = {0};
+    buf_printf(&data,
+               "{\"headStats\":{\"numSeries\":%llu,\"numLabelPairs\":%llu,\"chunkCount\":%llu,"
+               "\"minTime\":%lld,\"maxTime\":%lld}",
+               (unsigned long long)st.num_series, (unsigned long long)st.num_label_pairs,
+               (unsigned long long)st.chunk_count, (long long)st.min_time, (long long)st.max_time);
+    json_cards(&data, "seriesCountByMetricName", st.series_by_metric, st.n_series_by_metric);
+    json_cards(&data, "labelValueCountByLabelName", st.values_by_label, st.n_values_by_label);
+    json_cards(&data, "memoryInBytesByLabelName", st.bytes_by_label, st.n_bytes_by_label);
+    json_cards(&data, "seriesCountByLabelValuePair", st.series_by_pair, st.n_series_by_pair);
+    buf_putc(&data, '}');
+    db_tsdb_status_free(&st);
+    return api_success(s, c, H_OTHER, &data);
+}
+
 static enum MHD_Result handle_buildinfo(server *s, struct MHD_Connection *c)
 {
     buf data = {0};
@@ -808,6 +846,7 @@ static enum MHD_Result dispatch(server *s, struct MHD_Connection *c, const char 
         }
     }
     if (strcmp(url, "/api/v1/status/buildinfo") == 0) return handle_buildinfo(s, c);
+    if (strcmp(url, "/api/v1/status/tsdb") == 0) return handle_tsdb_status(s, c, r);
     if (strcmp(url, "/metrics") == 0) return handle_metrics(s, c);
     if (strcmp(url, "/-/healthy") == 0) return text_response(s, c, H_HEALTH, 200, "Strata is Healthy.\n");
     if (strcmp(url, "/-/ready") == 0) return text_response(s, c, H_HEALTH, 200, "Strata is Ready.\n");

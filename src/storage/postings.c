@@ -316,3 +316,21 @@ uint64_t postings_count(postings_index *p, const char *name, uint32_t nlen, cons
     pthread_rwlock_unlock(&p->mu);
     return n;
 }
+
+int postings_walk(postings_index *p, postings_visit visit, void *ctx)
+{
+    pthread_rwlock_rdlock(&p->mu);
+    int rc = 0;
+    for (uint32_t i = 0; i < p->cap && !rc; i++) {
+        name_entry *ne = &p->names[i];
+        if (!ne->name) continue;
+        for (uint32_t k = 0; k < ne->cap && !rc; k++) {
+            value_entry *ve = &ne->values[k];
+            if (!ve->value) continue;
+            uint64_t n = roaring_bitmap_get_cardinality(ve->refs);
+            if (n) rc = visit(ctx, ne->name, ne->len, ve->value, ve->len, n);
+        }
+    }
+    pthread_rwlock_unlock(&p->mu);
+    return rc;
+}

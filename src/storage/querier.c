@@ -399,3 +399,121 @@ int strata_read(strata_db *db, const strata_label *labels, size_t n_labels, int6
     *n = k;
     return 0;
 }
+
+/* ---- cardinality statistics ------------------------------------------------------------------ */
+
+typedef struct card_list {
+    db_card *v;
+    size_t n, cap;
+} card_list;
+
+static int card_add(card_list *l, const char *name, size_t len, uint64_t count)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (strlen(l->v[i].name) == len && memcmp(l->v[i].name, name, len) == 0) {
+            l->v[i].count += count;
+            return 0;
+        }
+    if (l->n == l->cap) {
+        size_t nc = l->cap ? l->cap * 2 : 64;
+        db_card *nv = realloc(l->v, nc * sizeof *nv);
+        if (!nv) return STRATA_ENOMEM;
+        l->v = nv;
+        l->cap = nc;
+    }
+    l->v[l->n].name = strndup(name, len);
+    if (!l->v[l->n].name) return STRATA_ENOMEM;
+    l->v[l->n++].count = count;
+    return 0;
+}
+
+typedef struct card_ctx {
+    card_list metrics, values, bytes, pairs;
+    uint64_t pairs_total;
+} card_ctx;
+
+static int card_visit(void *arg, const char *name, uint32_t nlen, const char *value, uint32_t vlen,
+                      uint64_t n_series)
+{
+    card_ctx *c = arg;
+    c->pairs_total++;
+    int rc = 0;
+    if (nlen == 8 && memcmp(name, LABEL_METRIC_NAME, 8) == 0)
+        rc = card_add(&c->metrics, value, vlen, n_series);
+    if (!rc) rc = card_add(&c->values, name, nlen, 1);
+    if (!rc) rc = card_add(&c->bytes, name, nlen, vlen);
+    if (!rc) {
+        char pair[512];
+        int n = snprintf(pair, sizeof pair, "%.*s=%.*s", (int)(nlen > 200 ? 200 : nlen), name,
+                         (int)(vlen > 300 ? 300 : vlen), value);
+        /* Pairs are distinct by construction: append without the linear search. */
+        card_list *l = &c->pairs;
+        if (l->n == l->cap) {
+            size_t nc = l->cap ? l->cap * 2 : 64;
+            db_card *nv = realloc(l->v, nc * sizeof *nv);
+            if (!nv) return STRATA_ENOMEM;
+            l->v = nv;
+            l->cap = nc;
+        }
+        l->v[l->n].name = strndup(pair, (size_t)n);
+        if (!l->v[l->n].name) return STRATA_ENOMEM;
+        l->v[l->n++].count = n_series;
+    }
+    return rc;
+}
+
+static int cmp_card_desc(const void *a, const void *b)
+{
+    const db_card *x = a, *y = b;
+    if (x->count != y->count) return x->count > y->count ? -1 : 1;
+    return strcmp(x->name, y->name);
+}
+
+static void card_top(card_list *l, size_t limit, db_card **out, size_t *n)
+{
+    qsort(l->v, l->n, sizeof *l->v, cmp_card_desc);
+    size_t keep = l->n < limit ? l->n : limit;
+    for (size_t i = keep; i < l->n; i++) free(l->v[i].name);
+    *out = l->v;
+    *n = keep;
+}
+
+int db_tsdb_status_get(strata_db *db, size_t limit, db_tsdb_status *out, char *err)
+{
+    memset(out, 0, sizeof *out);
+    card_ctx c;
+    memset(&c, 0, sizeof c);
+    int rc = postings_walk(db->head.index, card_visit, &c);
+    if (rc) {
+        db_tsdb_status tmp = {0};
+        card_top(&c.metrics, 0, &tmp.series_by_metric, &tmp.n_series_by_metric);
+        card_top(&c.values, 0, &tmp.values_by_label, &tmp.n_values_by_label);
+        card_top(&c.bytes, 0, &tmp.bytes_by_label, &tmp.n_bytes_by_label);
+        card_top(&c.pairs, 0, &tmp.series_by_pair, &tmp.n_series_by_pair);
+        db_tsdb_status_free(&tmp);
+        return strata_errf(err, rc, "out of memory collecting statistics");
+    }
+    db_stats st;
+    db_get_stats(db, &st);
+    out->num_series = st.series;
+    out->num_label_pairs = c.pairs_total;
+    out->chunk_count = st.head_chunks;
+    out->min_time = st.series ? st.min_time : 0;
+    out->max_time = st.series ? st.max_time : 0;
+    card_top(&c.metrics, limit, &out->series_by_metric, &out->n_series_by_metric);
+    card_top(&c.values, limit, &out->values_by_label, &out->n_values_by_label);
+    card_top(&c.bytes, limit, &out->bytes_by_label, &out->n_bytes_by_label);
+    card_top(&c.pairs, limit, &out->series_by_pair, &out->n_series_by_pair);
+    return 0;
+}
+
+void db_tsdb_status_free(db_tsdb_status *s)
+{
+    db_card *lists[] = {s->series_by_metric, s->values_by_label, s->bytes_by_label, s->series_by_pair};
+    size_t ns[] = {s->n_series_by_metric, s->n_values_by_label, s->n_bytes_by_label, s->n_series_by_pair};
+    for (int k = 0; k < 4; k++) {
+        for (size_t i = 0; i < ns[k]; i++) free(lists[k][i].name);
+        free(lists[k]);
+    }
+    memset(s, 0, sizeof *s);
+}

@@ -104,4 +104,30 @@ typedef struct db_stats {
 
 void db_get_stats(strata_db *db, db_stats *st);
 
+/* Cardinality statistics, as Prometheus' /api/v1/status/tsdb reports them: the top `limit`
+ * entries of each list, by count, descending. Strings are copies the caller frees with
+ * db_tsdb_status_free. */
+typedef struct db_card {
+    char *name;
+    uint64_t count;
+} db_card;
+
+typedef struct db_tsdb_status {
+    uint64_t num_series;
+    uint64_t num_label_pairs;
+    uint64_t chunk_count;
+    int64_t min_time, max_time;
+    db_card *series_by_metric; /* series per metric name */
+    size_t n_series_by_metric;
+    db_card *values_by_label;  /* distinct values per label name */
+    size_t n_values_by_label;
+    db_card *bytes_by_label;   /* bytes of all values per label name */
+    size_t n_bytes_by_label;
+    db_card *series_by_pair;   /* series per name=value pair */
+    size_t n_series_by_pair;
+} db_tsdb_status;
+
+int db_tsdb_status_get(strata_db *db, size_t limit, db_tsdb_status *out, char *err);
+void db_tsdb_status_free(db_tsdb_status *s);
+
 #endif

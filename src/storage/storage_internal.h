@@ -120,6 +120,12 @@ int postings_select(postings_index *p, const matcher *const *ms, size_t n, roari
                     char *err);
 /* Sorted distinct label names, or values of one name; strings are interned (owned by the head). */
 int postings_label_names(postings_index *p, const sym ***out, size_t *n);
+/* Calls visit for every label pair with its series count, under the index's read lock (visit
+ * must not call back into the index). A non-zero return stops the walk and is returned. */
+typedef int (*postings_visit)(void *ctx, const char *name, uint32_t nlen, const char *value,
+                              uint32_t vlen, uint64_t series);
+int postings_walk(postings_index *p, postings_visit visit, void *ctx);
+
 /* Series with the label name=value (0 if none): the per-metric series count. */
 uint64_t postings_count(postings_index *p, const char *name, uint32_t nlen, const char *value,
                         uint32_t vlen);

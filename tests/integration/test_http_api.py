@@ -101,6 +101,16 @@ class HttpApiTest(unittest.TestCase):
         code, body = self.api("/api/v1/series")
         self.assertEqual(code, 400)
 
+    def test_tsdb_status(self):
+        code, body = self.api("/api/v1/status/tsdb", limit="2")
+        self.assertEqual(code, 200)
+        d = body["data"]
+        self.assertGreaterEqual(d["headStats"]["numSeries"], 4)
+        self.assertEqual(d["seriesCountByMetricName"][0], {"name": "up", "value": 3})
+        self.assertLessEqual(len(d["seriesCountByLabelValuePair"]), 2)
+        names = {x["name"]: x["value"] for x in d["labelValueCountByLabelName"]}
+        self.assertIn("__name__", names)
+
     def test_explain(self):
         code, body = self.api("/api/v1/query", query='sum by (job) (rate(up{job=~"a.*"}[5m]))',
                               time=str(T0 / 1000), explain="1")
