@@ -101,6 +101,8 @@ sym_table *sym_table_new(void);
 void sym_table_free(sym_table *t);
 /* Returns the interned copy of s, creating it; owned by the table. NULL on ENOMEM. Thread-safe. */
 const sym *sym_intern(sym_table *t, const char *s, uint32_t len);
+/* The interned copy of s if there is one, without creating it; NULL otherwise. Thread-safe. */
+const sym *sym_lookup(sym_table *t, const char *s, uint32_t len);
 size_t sym_table_count(sym_table *t);
 size_t sym_table_bytes(sym_table *t);
 

@@ -99,6 +99,25 @@ const sym *sym_intern(sym_table *t, const char *str, uint32_t len)
     return y;
 }
 
+const sym *sym_lookup(sym_table *t, const char *str, uint32_t len)
+{
+    uint32_t h = (uint32_t)XXH3_64bits(str, len);
+    sym_stripe *s = &t->stripes[h & (SYM_STRIPES - 1)];
+    const sym *found = NULL;
+    pthread_mutex_lock(&s->mu);
+    if (s->cap) {
+        size_t k = (h >> 6) & (s->cap - 1);
+        for (sym *y; (y = s->slots[k]); k = (k + 1) & (s->cap - 1)) {
+            if (y->hash == h && y->len == len && memcmp(y->str, str, len) == 0) {
+                found = y;
+                break;
+            }
+        }
+    }
+    pthread_mutex_unlock(&s->mu);
+    return found;
+}
+
 size_t sym_table_count(sym_table *t)
 {
     size_t n = 0;

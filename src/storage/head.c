@@ -17,7 +17,7 @@ int head_init(head *h, uint32_t max_samples_per_chunk, int64_t chunk_range_ms)
     memset(h, 0, sizeof *h);
     h->syms = sym_table_new();
     h->pages = calloc(SERIES_MAX_PAGES, sizeof *h->pages);
-    h->index = postings_new();
+    h->index = h->syms ? postings_new(h->syms) : NULL;
     if (!h->syms || !h->pages || !h->index) {
         head_destroy(h);
         return STRATA_ENOMEM;

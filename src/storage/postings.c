@@ -29,6 +29,7 @@ typedef struct name_entry {
 
 struct postings_index {
     pthread_rwlock_t mu;
+    sym_table *syms; /* names and values are interned here: lookups by bytes go through it */
     name_entry *names; /* open addressing by pointer */
     uint32_t cap;
     uint32_t count;
@@ -44,10 +45,11 @@ static inline uint32_t ptr_hash(const void *p)
     return (uint32_t)x;
 }
 
-postings_index *postings_new(void)
+postings_index *postings_new(sym_table *syms)
 {
     postings_index *p = calloc(1, sizeof *p);
     if (!p) return NULL;
+    p->syms = syms;
     p->all = roaring_bitmap_create();
     if (!p->all) {
         free(p);
@@ -162,14 +164,19 @@ int postings_add(postings_index *p, uint32_t ref, const label *labels, size_t n)
     return rc;
 }
 
-/* Finds a name by its bytes (the matcher's name is not interned). */
+/* Finds a name by its bytes (the matcher's name is not interned): through the symbol table, so
+ * the lookup is two hash probes whatever the number of names. */
 static name_entry *find_name_bytes(postings_index *p, const char *name, uint32_t len)
 {
-    for (uint32_t i = 0; i < p->cap; i++) {
-        name_entry *n = &p->names[i];
-        if (n->name && n->len == len && memcmp(n->name, name, len) == 0) return n;
-    }
-    return NULL;
+    const sym *y = sym_lookup(p->syms, name, len);
+    return y ? find_name(p, y->str) : NULL;
+}
+
+static value_entry *find_value_bytes(postings_index *p, name_entry *ne, const char *value,
+                                     uint32_t len)
+{
+    const sym *y = sym_lookup(p->syms, value, len);
+    return y ? find_value(ne, y->str) : NULL;
 }
 
 /* The series matching one matcher; caller owns the result. */
@@ -177,13 +184,8 @@ static roaring_bitmap_t *select_one(postings_index *p, const matcher *m)
 {
     name_entry *ne = find_name_bytes(p, m->name, m->name_len);
     if (m->type == STRATA_MATCH_EQUAL && m->value_len > 0) {
-        if (!ne) return roaring_bitmap_create();
-        for (uint32_t k = 0; k < ne->cap; k++) {
-            value_entry *ve = &ne->values[k];
-            if (ve->value && ve->len == m->value_len && memcmp(ve->value, m->value, ve->len) == 0)
-                return roaring_bitmap_copy(ve->refs);
-        }
-        return roaring_bitmap_create();
+        value_entry *ve = ne ? find_value_bytes(p, ne, m->value, m->value_len) : NULL;
+        return ve ? roaring_bitmap_copy(ve->refs) : roaring_bitmap_create();
     }
     /* Gather the values on the side that is cheaper to express. */
     bool invert = m->matches_empty;
@@ -212,6 +214,14 @@ static int matcher_rank(const matcher *m)
     return 2;
 }
 
+/* The series count of an equality matcher's postings list (rank 0 matchers only). */
+static uint64_t eq_cardinality(postings_index *p, const matcher *m)
+{
+    name_entry *ne = find_name_bytes(p, m->name, m->name_len);
+    value_entry *ve = ne ? find_value_bytes(p, ne, m->value, m->value_len) : NULL;
+    return ve ? roaring_bitmap_get_cardinality(ve->refs) : 0;
+}
+
 int postings_select(postings_index *p, const matcher *const *ms, size_t n, roaring_bitmap_t **out,
                     char *err)
 {
@@ -224,6 +234,16 @@ int postings_select(postings_index *p, const matcher *const *ms, size_t n, roari
             if (matcher_rank(ms[i]) == rank) ord[k++] = ms[i];
 
     pthread_rwlock_rdlock(&p->mu);
+    /* Equality matchers in order of their postings' size: the smallest list first, so every
+     * intersection after it is cheap and an empty one ends the work at once. */
+    size_t n_eq = 0;
+    while (n_eq < k && matcher_rank(ord[n_eq]) == 0) n_eq++;
+    for (size_t i = 1; i < n_eq; i++)
+        for (size_t j = i; j > 0 && eq_cardinality(p, ord[j - 1]) > eq_cardinality(p, ord[j]); j--) {
+            const matcher *t = ord[j];
+            ord[j] = ord[j - 1];
+            ord[j - 1] = t;
+        }
     roaring_bitmap_t *res = NULL;
     int rc = 0;
     for (size_t i = 0; i < n; i++) {

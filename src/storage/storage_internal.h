@@ -6,6 +6,7 @@
  *   db->commit_mu  (one writer commits samples to head + WAL at a time: WAL order = head order)
  *   stripe->mu     (a series' map slot, its chunks and open chunk; readers take it to snapshot)
  *   index->mu      (rwlock over postings; written only when a series is created)
+ *   sym stripe mu  (a leaf: taken under the postings lock to look names and values up)
  *   wal->sync_mu   (group commit of fsyncs; held without commit_mu)
  */
 #ifndef STRATA_STORAGE_INTERNAL_H
@@ -112,7 +113,8 @@ int head_series_chunks(head *h, series *s, int64_t mint, int64_t maxt, chunk_ref
 
 /* ---- postings index ------------------------------------------------------------------------ */
 
-postings_index *postings_new(void);
+/* A postings index over labels interned in syms (which it reads, never owns). */
+postings_index *postings_new(sym_table *syms);
 void postings_free(postings_index *p);
 int postings_add(postings_index *p, uint32_t ref, const label *labels, size_t n);
 /* Series refs matching all matchers; the caller owns *out (roaring_bitmap_free). */
