@@ -135,3 +135,20 @@ void arena_free(arena *a)
     a->head = NULL;
     a->total = 0;
 }
+
+void arena_adopt(arena *dst, arena *src)
+{
+    if (!src->head) return;
+    /* Append src's blocks behind dst's newest one, so dst keeps allocating where it was. */
+    arena_block *last = src->head;
+    while (last->next) last = last->next;
+    if (dst->head) {
+        last->next = dst->head->next;
+        dst->head->next = src->head;
+    } else {
+        dst->head = src->head;
+    }
+    dst->total += src->total;
+    src->head = NULL;
+    src->total = 0;
+}

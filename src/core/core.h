@@ -123,6 +123,9 @@ void *arena_alloc(arena *a, size_t size);
 char *arena_strndup(arena *a, const char *s, size_t n);
 /* Frees every block but the first, keeping one for reuse. */
 void arena_reset(arena *a);
+/* Moves every block of src into dst (src is left empty): memory allocated from src now lives as
+ * long as dst. For joining the arenas of parallel workers. */
+void arena_adopt(arena *dst, arena *src);
 void arena_free(arena *a);
 
 /* ---- growable byte buffer ----------------------------------------------------------------- */

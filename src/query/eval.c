@@ -46,8 +46,8 @@ int eval_check(eval_ctx *c)
 
 int eval_count_samples(eval_ctx *c, size_t n)
 {
-    c->samples += n;
-    if (c->samples > c->o->max_samples)
+    uint64_t total = atomic_fetch_add(c->samples, n) + n;
+    if (total > c->o->max_samples)
         return strata_errf(c->err, STRATA_ELIMIT,
                            "query processing would load too many samples into memory in query "
                            "execution");
@@ -205,6 +205,25 @@ static int corrupt(eval_ctx *c, int rc)
     return rc;
 }
 
+/* One series of an instant selector: its value at every step. */
+static int vector_series(eval_ctx *c, void *arg, const label *ls, size_t nl,
+                         const strata_sample *ss, size_t ns, value *out, size_t *cap)
+{
+    const promql_expr *e = arg;
+    int rc = eval_count_samples(c, ns);
+    if (rc || (rc = eval_check(c))) return rc;
+    vseries *vs = NULL;
+    for (size_t i = 0; i < c->n_steps; i++) {
+        int64_t st = eval_selector_time(c, e, step_time(c, i));
+        ssize_t k = newest_at(ss, ns, st);
+        if (k < 0 || ss[k].t <= st - c->o->lookback_ms || value_is_stale(ss[k].v)) continue;
+        if (!vs && !(vs = vec_add(c, out, cap, ls, nl))) return STRATA_ENOMEM;
+        vs->v[i] = ss[k].v;
+        vs->has[i] = 1;
+    }
+    return 0;
+}
+
 static int eval_vector_selector(eval_ctx *c, const promql_expr *e, value *out)
 {
     int64_t lo = eval_selector_time(c, e, c->start), hi = eval_selector_time(c, e, c->end);
@@ -213,28 +232,9 @@ static int eval_vector_selector(eval_ctx *c, const promql_expr *e, value *out)
                        hi, &set, c->err);
     if (rc) return rc;
     out->type = V_VECTOR;
-    size_t cap = 0;
-    const label *ls;
-    size_t nl, ns;
-    const strata_sample *ss;
-    while ((rc = series_set_next(set, &ls, &nl, &ss, &ns)) == 1) {
-        if ((rc = eval_count_samples(c, ns)) || (rc = eval_check(c))) break;
-        vseries *vs = NULL;
-        for (size_t i = 0; i < c->n_steps; i++) {
-            int64_t st = eval_selector_time(c, e, step_time(c, i));
-            ssize_t k = newest_at(ss, ns, st);
-            if (k < 0 || ss[k].t <= st - c->o->lookback_ms || value_is_stale(ss[k].v)) continue;
-            if (!vs && !(vs = vec_add(c, out, &cap, ls, nl))) {
-                rc = STRATA_ENOMEM;
-                break;
-            }
-            vs->v[i] = ss[k].v;
-            vs->has[i] = 1;
-        }
-        if (rc) break;
-    }
+    rc = eval_parallel_series(c, set, vector_series, (void *)e, out);
     series_set_free(set);
-    return rc < 0 ? corrupt(c, rc) : 0;
+    return corrupt(c, rc);
 }
 
 /* The raw samples of a range selector over the whole query: (first window start, last end]. */
@@ -301,7 +301,6 @@ static int eval_subquery_samples(eval_ctx *c, const promql_expr *e, value *out)
     value inner;
     memset(&inner, 0, sizeof inner);
     int rc = eval_node(&sub, e->inner, &inner);
-    c->samples = sub.samples;
     if (rc) return rc;
     out->type = V_MATRIX;
     if (inner.type == V_SCALAR) {
@@ -557,7 +556,9 @@ static int evaluate(strata_db *db, const char *q, int64_t start, int64_t end, in
         return strata_errf(err, STRATA_ENOMEM, "out of memory");
     }
     arena_init(&r->mem, 64 * 1024);
+    _Atomic uint64_t samples = 0;
     eval_ctx c = {.db = db, .o = o, .start = start, .end = end, .step = step > 0 ? step : 1,
+                  .samples = &samples,
                   .query_start = start, .query_end = end, .query_step = step, .mem = &r->mem,
                   .err = err,
                   .deadline_ns = clock_mono_ns() +

@@ -43,7 +43,7 @@ typedef struct eval_ctx {
     int64_t query_start, query_end; /* for @ start() / end() inside subqueries */
     int64_t query_step;             /* the outer query's step (0 for an instant query) */
     uint64_t deadline_ns;
-    uint64_t samples;
+    _Atomic uint64_t *samples; /* shared by the query's subqueries and parallel workers */
     arena *mem;
     char *err;
     int depth;
@@ -73,6 +73,15 @@ label *labels_set(eval_ctx *c, const label *ls, size_t n, const char *name, cons
                   size_t vlen, size_t *out_n);
 /* Fails with the Prometheus message if two series of v have the same labels at one step. */
 int vec_check_duplicates(eval_ctx *c, const value *v);
+
+/* Per-series work for eval_parallel_series: turn one series' samples into zero or one output
+ * series of out (through vec_add on wc, the worker's context). */
+typedef int (*series_fn)(eval_ctx *wc, void *arg, const label *ls, size_t nl,
+                         const strata_sample *ss, size_t ns, value *out, size_t *cap);
+
+/* Runs fn over every series of set, split across worker threads when there are enough series to
+ * pay for them, and appends the outputs to out (a V_VECTOR) in the set's order. */
+int eval_parallel_series(eval_ctx *c, series_set *set, series_fn fn, void *arg, value *out);
 
 int eval_call(eval_ctx *c, const promql_expr *e, value *out);
 int eval_aggregation(eval_ctx *c, const promql_expr *e, value *out);

@@ -535,6 +535,61 @@ static arg_type static_type(const promql_expr *e)
 
 /* ---- evaluation ------------------------------------------------------------------------------------ */
 
+typedef struct range_job {
+    const fn_def *f;
+    const range_arg *ra;
+    const double *p1, *p2;
+} range_job;
+
+/* One series of a range function: slide each step's window over its samples. */
+static int range_series(eval_ctx *c, void *arg, const label *ls, size_t nl,
+                        const strata_sample *ss, size_t ns, value *out, size_t *cap)
+{
+    const range_job *j = arg;
+    int rc = eval_count_samples(c, ns);
+    if (rc || (rc = eval_check(c))) return rc;
+    /* Stale markers never enter a window; they are rare, so copy only when there is one. */
+    strata_sample *clean = NULL;
+    const strata_sample *pts = ss;
+    size_t n = ns;
+    for (size_t i = 0; i < ns; i++)
+        if (value_is_stale(ss[i].v)) {
+            clean = malloc(ns * sizeof *clean);
+            if (!clean) return STRATA_ENOMEM;
+            n = 0;
+            for (size_t k = 0; k < ns; k++)
+                if (!value_is_stale(ss[k].v)) clean[n++] = ss[k];
+            pts = clean;
+            break;
+        }
+    vseries *os = NULL;
+    size_t lo = 0, hi = 0;
+    for (size_t i = 0; i < c->n_steps; i++) {
+        int64_t t = eval_selector_time(c, j->ra->node, step_time(c, i));
+        if (lo > 0 && lo < n && pts[lo - 1].t > t - j->ra->range_ms) lo = hi = 0;
+        while (lo < n && pts[lo].t <= t - j->ra->range_ms) lo++;
+        if (hi < lo) hi = lo;
+        while (hi < n && pts[hi].t <= t) hi++;
+        window w = {.s = pts + lo, .n = hi - lo, .t = t, .step_t = step_time(c, i),
+                    .range_ms = j->ra->range_ms, .p1 = j->p1 ? j->p1[i] : 0,
+                    .p2 = j->p2 ? j->p2[i] : 0};
+        double r;
+        if (!j->f->range(&w, &r)) continue;
+        if (!os) {
+            size_t nl2 = nl;
+            label *l2 = j->f->keep_name ? (label *)ls : labels_drop_name(c, ls, nl, &nl2);
+            if (!l2 || !(os = vec_add(c, out, cap, l2, nl2))) {
+                free(clean);
+                return STRATA_ENOMEM;
+            }
+        }
+        os->v[i] = r;
+        os->has[i] = 1;
+    }
+    free(clean);
+    return 0;
+}
+
 static int eval_range_function(eval_ctx *c, const promql_expr *e, const fn_def *f,
                                const promql_expr *marg, const double *p1, const double *p2,
                                value *out)
@@ -565,6 +620,14 @@ static int eval_range_function(eval_ctx *c, const promql_expr *e, const fn_def *
     if (absent && !any) {
         series_set_free(set);
         return STRATA_ENOMEM;
+    }
+    if (set && !absent) {
+        range_job job = {.f = f, .ra = &ra, .p1 = p1, .p2 = p2};
+        rc = eval_parallel_series(c, set, range_series, &job, out);
+        series_set_free(set);
+        if (rc == STRATA_ECORRUPT) return strata_errf(c->err, rc, "corrupt chunk in storage");
+        if (rc) return rc;
+        return f->keep_name ? 0 : vec_check_duplicates(c, out);
     }
     strata_sample *clean = NULL; /* a series' samples without stale markers */
     size_t clean_cap = 0;

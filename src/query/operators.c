@@ -631,6 +631,8 @@ static int agg_limit_ratio(eval_ctx *c, const value *in, const double *ratio, va
 {
     out->type = V_VECTOR;
     size_t cap = 0;
+    for (size_t i = 0; i < c->n_steps; i++)
+        if (isnan(ratio[i])) return strata_errf(c->err, STRATA_EEXEC, "Ratio value is NaN");
     for (size_t k = 0; k < in->n; k++) {
         double off = (double)prom_labels_hash(in->s[k].labels, in->s[k].n_labels) / 18446744073709551615.0;
         vseries *os = NULL;

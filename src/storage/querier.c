@@ -99,37 +99,38 @@ int db_select_labels_only(strata_db *db, const matcher *const *ms, size_t n, int
     return select_series(db, ms, n, mint, maxt, true, out, err);
 }
 
-/* Decodes the samples of s within the set's range into the set's reusable array. */
-static int load_samples(series_set *set, series *s, size_t *count)
+/* Decodes the samples of s within [mint, maxt] into *out (grown as needed). */
+static int decode_series(strata_db *db, series *s, int64_t mint, int64_t maxt, strata_sample **out,
+                         size_t *cap, size_t *count)
 {
     chunk_ref *chunks;
     size_t nc;
     uint8_t *open_copy;
     *count = 0;
-    int rc = head_series_chunks(&set->db->head, s, set->mint, set->maxt, &chunks, &nc, &open_copy);
+    int rc = head_series_chunks(&db->head, s, mint, maxt, &chunks, &nc, &open_copy);
     if (rc) return rc;
     size_t k = 0;
     for (size_t c = 0; c < nc && !rc; c++) {
         xor_iter it;
         rc = xor_iter_init(&it, chunks[c].data, chunks[c].len);
         if (rc) break;
-        int more = chunks[c].mint < set->mint ? xor_iter_seek(&it, set->mint) : xor_iter_next(&it);
+        int more = chunks[c].mint < mint ? xor_iter_seek(&it, mint) : xor_iter_next(&it);
         for (; more == 1; more = xor_iter_next(&it)) {
             int64_t t;
             double v;
             xor_iter_at(&it, &t, &v);
-            if (t > set->maxt) break;
-            if (k == set->cap) {
-                size_t ncap = set->cap ? set->cap * 2 : 256;
-                strata_sample *ns = realloc(set->samples, ncap * sizeof *ns);
+            if (t > maxt) break;
+            if (k == *cap) {
+                size_t ncap = *cap ? *cap * 2 : 256;
+                strata_sample *ns = realloc(*out, ncap * sizeof *ns);
                 if (!ns) {
                     rc = STRATA_ENOMEM;
                     break;
                 }
-                set->samples = ns;
-                set->cap = ncap;
+                *out = ns;
+                *cap = ncap;
             }
-            set->samples[k++] = (strata_sample){.t = t, .v = v};
+            (*out)[k++] = (strata_sample){.t = t, .v = v};
         }
         if (more < 0) rc = more;
     }
@@ -137,6 +138,25 @@ static int load_samples(series_set *set, series *s, size_t *count)
     free(open_copy);
     *count = k;
     return rc;
+}
+
+static int load_samples(series_set *set, series *s, size_t *count)
+{
+    return decode_series(set->db, s, set->mint, set->maxt, &set->samples, &set->cap, count);
+}
+
+int series_set_read(const series_set *set, size_t i, const label **labels, size_t *n_labels,
+                    strata_sample **out, size_t *cap, size_t *n)
+{
+    if (i >= set->n) return 0;
+    series *s = set->v[i];
+    *labels = s->labels;
+    *n_labels = s->n_labels;
+    *n = 0;
+    if (set->labels_only) return 1;
+    int rc = decode_series(set->db, s, set->mint, set->maxt, out, cap, n);
+    if (rc < 0) return rc;
+    return *n > 0;
 }
 
 int series_set_next(series_set *set, const label **labels, size_t *n_labels,

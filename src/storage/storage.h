@@ -65,6 +65,12 @@ int db_select_labels_only(strata_db *db, const matcher *const *matchers, size_t 
 int series_set_next(series_set *s, const label **labels, size_t *n_labels,
                     const strata_sample **samples, size_t *n_samples);
 size_t series_set_count(const series_set *s);
+
+/* Random access for parallel readers (any number of threads at once): the i-th series' labels,
+ * and its samples in range decoded into *out (grown with realloc as needed; the caller owns and
+ * frees it). Returns 1 when the series has samples in range, 0 when not, or a negative error. */
+int series_set_read(const series_set *s, size_t i, const label **labels, size_t *n_labels,
+                    strata_sample **out, size_t *cap, size_t *n);
 void series_set_free(series_set *s);
 
 /* Label names (or the values of one name), sorted and distinct, of series matching the matchers
