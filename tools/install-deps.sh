@@ -7,7 +7,8 @@ set -euo pipefail
 pkgs=(build-essential cmake pkg-config clang libclang-rt-14-dev
       libmicrohttpd-dev libprotobuf-c-dev protobuf-c-compiler libsnappy-dev libzstd-dev
       libpcre2-dev libroaring-dev libxxhash-dev libcmocka-dev libcurl4-openssl-dev libgrpc-dev
-      prometheus python3 python3-requests python3-snappy python3-protobuf python3-grpcio)
+      prometheus python3 python3-requests python3-snappy python3-protobuf python3-grpcio
+      libjson-c-dev zlib1g-dev)
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -147,8 +147,8 @@ int ingest_rw_encode(const write_series *series, size_t n, bool compress, buf *o
  *    a timestamp, attribute names that translate to nothing, non-increasing histogram bounds,
  *    label sets the database refuses (limits), and samples the database skips (out of order,
  *    conflicting, too old, over a series limit; each such sample counts as one point).
- *  - Database failures: HTTP 500 (ENOMEM, EIO: retried by OTLP clients only on 5xx they know)
- *    or 503 (ECLOSED, ETIMEOUT: retryable).
+ *  - Database failures: HTTP 500 (ENOMEM, EIO; OTLP clients do not retry it) or 503 (ECLOSED,
+ *    ETIMEOUT; OTLP clients retry it with backoff).
  *
  * Mapping (defaults = Prometheus 3.x defaults, UTF-8 names off): names are translated to the
  * legacy character set with unit and type suffixes (http.server.duration + "s" + histogram ->
@@ -190,8 +190,8 @@ typedef struct otlp_result {
     int http_status; /* 200, 400, 413, 415, 500 or 503 */
 } otlp_result;
 
-/* The protobuf-c message of a decoded request (defined in the generated otlp_metrics_service.pb-c.h;
- * only a pointer is needed here). */
+/* The protobuf-c message of a decoded request (defined in the generated
+ * otlp_metrics_service.pb-c.h; only a pointer is needed here). */
 typedef struct Opentelemetry__Proto__Collector__Metrics__V1__ExportMetricsServiceRequest
     otlp_export_request;
 
@@ -239,6 +239,27 @@ void otlp_batch_free(otlp_batch *b);
  * it was decoded from, sets the memory budget of the translation (STRATA_ELIMIT past it). */
 int otlp_translate(const otlp_export_request *req, const otlp_options *opts, size_t source_bytes,
                    otlp_batch *b, char *err);
+
+/* -- shared by otlp.c and otlp_json.c -- */
+
+/* The most memory the json-c parse tree of one body may take (estimated before parsing, since
+ * json-c has no allocator hook): 1 GiB, about a 25 MiB OTLP/JSON body of typical content. */
+#define OTLP_JSON_MAX_TREE ((size_t)1 << 30)
+
+/* The memory budget of one decode: allocations from an arena that fail once the arena has grown
+ * past limit bytes (1 MiB plus 32 bytes per source byte, at most 2 GiB), so hostile repetition
+ * (millions of empty sub-messages) fails with STRATA_ELIMIT instead of exhausting memory. */
+typedef struct otlp_budget {
+    arena *a;
+    size_t limit;
+    bool exceeded; /* an allocation failed because of the limit (not ENOMEM) */
+} otlp_budget;
+
+void otlp_budget_init(otlp_budget *b, arena *a, size_t source_bytes);
+/* n bytes from the arena (owned by it), or NULL past the budget or on ENOMEM. */
+void *otlp_budget_alloc(otlp_budget *b, size_t n);
+/* The error for a failed otlp_budget_alloc: STRATA_ELIMIT or STRATA_ENOMEM, with a message. */
+int otlp_budget_error(const otlp_budget *b, char *err);
 
 /* Handles one POST /v1/metrics body with Prometheus' default mapping: headers, gzip, decoding,
  * translation, db_write. res (required) receives the counts, the partial-success message and the

@@ -23,6 +23,7 @@
 #include <time.h>
 
 #define GRPC_THREADS 2
+#define OTLP_EXPORT "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export"
 
 typedef enum { CALL_ACCEPTING, CALL_RECEIVING, CALL_FINISHING } call_state;
 
@@ -398,6 +399,22 @@ static int handle_message(grpc_call_ctx *ctx, const uint8_t *p, size_t n, char *
         promql_result_free(r);
         return rc;
     }
+    if (!strcmp(m, OTLP_EXPORT)) {
+        /* OTLP/gRPC carries the same ExportMetricsServiceRequest as OTLP/HTTP's protobuf body. */
+        otlp_result res;
+        int rc = otlp_http_metrics(s->db, p, n, "application/x-protobuf", NULL, &res, err);
+        counter_add(&s->m.otlp_requests, 1);
+        counter_add(&s->m.otlp_samples, res.write.samples_written);
+        counter_add(&s->m.otlp_rejected_points, res.rejected_points);
+        if (rc) return rc;
+        uint8_t *body = NULL;
+        size_t len = 0;
+        const char *rtype;
+        if (otlp_http_response(&res, "application/x-protobuf", &body, &len, &rtype)) return STRATA_ENOMEM;
+        ctx->send = make_buffer(body ? body : (const uint8_t *)"", len);
+        free(body);
+        return 0;
+    }
     if (!strcmp(m, "/strata.v1.Strata/Series")) return handle_series(ctx, p, n, err);
     if (!strcmp(m, "/strata.v1.Strata/LabelNames")) return handle_labels(ctx, p, n, false, err);
     if (!strcmp(m, "/strata.v1.Strata/LabelValues")) return handle_labels(ctx, p, n, true, err);
@@ -424,6 +441,10 @@ static int handle_message(grpc_call_ctx *ctx, const uint8_t *p, size_t n, char *
 
 static bool known_method(const char *m, bool *streaming)
 {
+    if (!strcmp(m, OTLP_EXPORT)) {
+        *streaming = false;
+        return true;
+    }
     static const char *unary[] = {"/strata.v1.Strata/Write",       "/strata.v1.Strata/Query",
                                   "/strata.v1.Strata/QueryRange",  "/strata.v1.Strata/Series",
                                   "/strata.v1.Strata/LabelNames",  "/strata.v1.Strata/LabelValues",

@@ -399,6 +399,34 @@ static enum MHD_Result handle_write(server *s, struct MHD_Connection *c, request
 static int query_slot_acquire(server *s, char *err);
 static void query_slot_release(server *s);
 
+/* POST /v1/metrics: OTLP/HTTP metrics export, protobuf or JSON, optionally gzipped. */
+static enum MHD_Result handle_otlp(server *s, struct MHD_Connection *c, request *r)
+{
+    char err[STRATA_ERRMSG_SIZE] = "";
+    const char *ctype = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
+    const char *enc = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Encoding");
+    otlp_result res;
+    int rc = otlp_http_metrics(s->db, r->body.data, r->body.len, ctype, enc, &res, err);
+    counter_add(&s->m.otlp_requests, 1);
+    counter_add(&s->m.otlp_samples, res.write.samples_written);
+    counter_add(&s->m.otlp_rejected_points, res.rejected_points);
+    uint8_t *body = NULL;
+    size_t len = 0;
+    const char *rtype = "text/plain; charset=utf-8";
+    if (otlp_http_response(&res, ctype, &body, &len, &rtype)) return MHD_NO;
+    unsigned status = res.http_status ? (unsigned)res.http_status : (rc ? 500 : 200);
+    server_count_request(s, H_OTHER, status);
+    struct MHD_Response *resp =
+        len ? MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE)
+            : MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    if (!len) free(body);
+    if (!resp) return MHD_NO;
+    MHD_add_response_header(resp, "Content-Type", rtype);
+    enum MHD_Result ret = MHD_queue_response(c, status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
 static enum MHD_Result handle_read(server *s, struct MHD_Connection *c, request *r)
 {
     char err[STRATA_ERRMSG_SIZE] = "";
@@ -809,13 +837,18 @@ static enum MHD_Result dispatch(server *s, struct MHD_Connection *c, const char 
     const char *ctype = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
     bool form = ctype && strncmp(ctype, "application/x-www-form-urlencoded", 33) == 0;
     if (strcmp(method, "POST") == 0 && form && strcmp(url, "/api/v1/write") != 0 &&
-        strcmp(url, "/api/v1/read") != 0) {
+        strcmp(url, "/api/v1/read") != 0 && strcmp(url, "/v1/metrics") != 0) {
         if (parse_form(r)) return text_response(s, c, H_OTHER, 500, "out of memory\n");
     }
     if (strcmp(url, "/api/v1/write") == 0) {
         if (strcmp(method, "POST") != 0)
             return text_response(s, c, H_WRITE, 405, "method not allowed: use POST\n");
         return handle_write(s, c, r);
+    }
+    if (strcmp(url, "/v1/metrics") == 0) {
+        if (strcmp(method, "POST") != 0)
+            return text_response(s, c, H_OTHER, 405, "method not allowed: use POST\n");
+        return handle_otlp(s, c, r);
     }
     if (strcmp(url, "/api/v1/read") == 0) {
         if (strcmp(method, "POST") != 0)

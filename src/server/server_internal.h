@@ -24,6 +24,9 @@ typedef struct server_metrics {
     metric_counter rw_requests;
     metric_counter rw_rejected_requests;
     metric_counter rw_samples;
+    metric_counter otlp_requests;
+    metric_counter otlp_samples;
+    metric_counter otlp_rejected_points;
     metric_counter selfscrape_runs;
     metric_counter selfscrape_failures;
 } server_metrics;

@@ -94,6 +94,13 @@ void server_collect_metrics(server *s, const metrics_sink *k)
     emit_u(k, "strata_remote_write_samples_total", "counter", "Samples stored from remote write.",
            (double)counter_get(&s->m.rw_samples));
 
+    emit_u(k, "strata_otlp_requests_total", "counter", "OTLP metrics export requests (HTTP and gRPC).",
+           (double)counter_get(&s->m.otlp_requests));
+    emit_u(k, "strata_otlp_samples_total", "counter", "Samples stored from OTLP.",
+           (double)counter_get(&s->m.otlp_samples));
+    emit_u(k, "strata_otlp_rejected_points_total", "counter",
+           "OTLP data points rejected (reported to the sender as partial success).",
+           (double)counter_get(&s->m.otlp_rejected_points));
     metrics_emit_family(k, "strata_http_requests_total", "counter",
                         "HTTP requests by handler and status code.");
     for (int h = 0; h < H_COUNT; h++) {

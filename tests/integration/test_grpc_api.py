@@ -133,6 +133,20 @@ class GrpcApiTest(unittest.TestCase):
         self.assertIn("written 2, rejected 0", out.stdout)
         self.assertIn("vector room=kitchen -> 21.75", out.stdout)
 
+    def test_otlp_grpc_export(self):
+        import time
+        from test_otlp_http import metric, number_point, request
+        t_ms = (int(time.time()) - 30) * 1000
+        body = request([("service.name", "grpc-svc"), ("service.instance.id", "i-1")],
+                       [metric("queue.depth", "1", "gauge", [number_point(t_ms * 1_000_000, 17.0)])])
+        export = self.ch.unary_unary("/opentelemetry.proto.collector.metrics.v1.MetricsService/Export")
+        self.assertEqual(export(body, timeout=10), b"")  # an empty response is full success
+        r = self.s.query('queue_depth_ratio{job="grpc-svc",instance="i-1"}', t="%.3f" % (t_ms / 1000))
+        self.assertEqual(r.json()["data"]["result"][0]["value"][1], "17")
+        with self.assertRaises(grpc.RpcError) as e:
+            export(b"\x0a\xff", timeout=10)
+        self.assertEqual(e.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)
+
     def test_errors_are_status_codes(self):
         with self.assertRaises(grpc.RpcError) as e:
             self.call("Query", _field_bytes(1, b"sum(up"))
