@@ -214,18 +214,61 @@ static bool over_series_limit(strata_db *db, const label *ls, size_t n, const ch
 
 /* Finds every series of the batch, validating and creating the ones the head has not seen.
  * All label sets are checked before any series is created, so a bad one rejects the batch. */
+/* The metric router: orders a batch's entries by head stripe (a stable counting sort, so entries
+ * of one series keep their order), so lookups and appends take each stripe's lock once for all
+ * the entries that fall into it. order receives the entry indexes; bounds[k]..bounds[k+1] are
+ * the entries of the k-th non-empty stripe, whose number is returned. */
+static size_t route_by_stripe(const resolved *res, size_t n, size_t *order, size_t *bounds,
+                              uint32_t *stripes)
+{
+    uint32_t *count = calloc(HEAD_STRIPES + 1, sizeof *count);
+    if (!count) { /* no memory for the router: one group per entry, in request order */
+        for (size_t i = 0; i < n; i++) {
+            order[i] = i;
+            bounds[i] = i;
+            stripes[i] = head_stripe_of(res[i].hash);
+        }
+        bounds[n] = n;
+        return n;
+    }
+    for (size_t i = 0; i < n; i++) count[head_stripe_of(res[i].hash) + 1]++;
+    for (size_t k = 0; k < HEAD_STRIPES; k++) count[k + 1] += count[k];
+    size_t groups = 0;
+    for (size_t k = 0; k < HEAD_STRIPES; k++)
+        if (count[k + 1] > count[k]) {
+            bounds[groups] = count[k];
+            stripes[groups++] = (uint32_t)k;
+        }
+    bounds[groups] = n;
+    for (size_t i = 0; i < n; i++) order[count[head_stripe_of(res[i].hash)]++] = i;
+    free(count);
+    return groups;
+}
+
 static int resolve_series(strata_db *db, write_series *ws, size_t n, bool require_sorted,
-                          resolved *res, const char **limit_reason, char *err)
+                          resolved *res, size_t *order, size_t *bounds, uint32_t *stripes,
+                          size_t *groups, const char **limit_reason, char *err)
 {
     label_rules rules = {.names = db->opts.names, .require_sorted = require_sorted};
+    /* The common case: a label set the head already holds is canonical by construction, so an
+     * exact match needs no validation at all. Look every entry up, a stripe at a time. */
+    for (size_t i = 0; i < n; i++) {
+        res[i].hash = labels_hash(ws[i].labels, ws[i].n_labels);
+        res[i].s = NULL;
+        res[i].over_limit = false;
+    }
+    *groups = route_by_stripe(res, n, order, bounds, stripes);
+    for (size_t g = 0; g < *groups; g++) {
+        head_stripe_lock(&db->head, stripes[g]);
+        for (size_t k = bounds[g]; k < bounds[g + 1]; k++) {
+            size_t i = order[k];
+            res[i].s = head_lookup_locked(&db->head, stripes[g], ws[i].labels, ws[i].n_labels,
+                                          res[i].hash);
+        }
+        head_stripe_unlock(&db->head, stripes[g]);
+    }
     bool missing = false;
     for (size_t i = 0; i < n; i++) {
-        /* The common case: a label set the head already holds is canonical by construction, so
-         * an exact match needs no validation at all. */
-        uint64_t h = labels_hash(ws[i].labels, ws[i].n_labels);
-        res[i].s = head_lookup(&db->head, ws[i].labels, ws[i].n_labels, h);
-        res[i].hash = h;
-        res[i].over_limit = false;
         if (res[i].s) continue;
         int rc = labels_normalize(ws[i].labels, &ws[i].n_labels, &rules, err);
         if (!rc) {
@@ -240,18 +283,24 @@ static int resolve_series(strata_db *db, write_series *ws, size_t n, bool requir
         res[i].s = head_lookup(&db->head, ws[i].labels, ws[i].n_labels, res[i].hash);
         if (!res[i].s) missing = true;
     }
-    if (!missing) return 0;
-    for (size_t i = 0; i < n; i++) {
-        if (res[i].s || ws[i].n_samples == 0) continue;
-        if (over_series_limit(db, ws[i].labels, ws[i].n_labels, limit_reason)) {
-            res[i].over_limit = true;
-            continue;
+    if (missing) {
+        for (size_t i = 0; i < n; i++) {
+            if (res[i].s || ws[i].n_samples == 0) continue;
+            if (over_series_limit(db, ws[i].labels, ws[i].n_labels, limit_reason)) {
+                res[i].over_limit = true;
+                continue;
+            }
+            bool created;
+            int rc = head_get_or_create(&db->head, ws[i].labels, ws[i].n_labels, res[i].hash, 0,
+                                        &res[i].s, &created);
+            if (rc) return strata_errf(err, rc, "cannot create series: out of memory");
         }
-        bool created;
-        int rc = head_get_or_create(&db->head, ws[i].labels, ws[i].n_labels, res[i].hash, 0,
-                                    &res[i].s, &created);
-        if (rc) return strata_errf(err, rc, "cannot create series: out of memory");
     }
+    /* Normalisation may have changed hashes (unsorted input): route again for the commit, by the
+     * stripe each series actually lives in. */
+    for (size_t i = 0; i < n; i++)
+        if (res[i].s) res[i].hash = res[i].s->hash;
+    *groups = route_by_stripe(res, n, order, bounds, stripes);
     return 0;
 }
 
@@ -276,9 +325,18 @@ int db_write(strata_db *db, write_series *ws, size_t n, bool require_sorted,
 
     resolved stack[256];
     resolved *rs = n <= 256 ? stack : malloc(n * sizeof *rs);
-    if (!rs) return strata_errf(err, STRATA_ENOMEM, "out of memory");
+    size_t *order = malloc((n + 1) * sizeof *order);
+    size_t *bounds = malloc((n + 2) * sizeof *bounds);
+    uint32_t *stripes = malloc((n + 1) * sizeof *stripes);
+    size_t groups = 0;
+    int rc = 0;
+    if (!rs || !order || !bounds || !stripes) {
+        rc = strata_errf(err, STRATA_ENOMEM, "out of memory");
+        goto out;
+    }
     const char *limit_reason = NULL;
-    int rc = resolve_series(db, ws, n, require_sorted, rs, &limit_reason, err);
+    rc = resolve_series(db, ws, n, require_sorted, rs, order, bounds, stripes, &groups,
+                        &limit_reason, err);
     if (rc) goto out;
     int64_t now = (db->opts.max_sample_age_ms || db->opts.max_sample_future_ms) ? clock_now_ms() : 0;
     int64_t oldest = db->opts.max_sample_age_ms ? now - db->opts.max_sample_age_ms : INT64_MIN;
@@ -296,7 +354,13 @@ int db_write(strata_db *db, write_series *ws, size_t n, bool require_sorted,
     uint8_t *p = samples_rec.data;
     int64_t prev_ref = 0, prev_t = 0;
     bool first = true;
-    for (size_t i = 0; i < n && !rc; i++) {
+    int64_t app_min = INT64_MAX, app_max = INT64_MIN;
+    uint64_t appended = 0;
+    for (size_t g = 0; g < groups && !rc; g++) {
+        /* Every entry of the group lives in this stripe: one lock for all their samples. */
+        head_stripe_lock(&db->head, stripes[g]);
+        for (size_t q = bounds[g]; q < bounds[g + 1] && !rc; q++) {
+        size_t i = order[q];
         series *s = rs[i].s;
         if (rs[i].over_limit) {
             res->samples_series_limit += ws[i].n_samples;
@@ -333,8 +397,11 @@ int db_write(strata_db *db, write_series *ws, size_t n, bool require_sorted,
                 }
                 continue;
             }
-            int ar = head_append(&db->head, s, t, v, &last);
+            int ar = head_append_locked(&db->head, s, t, v, &last);
             if (ar == 0) {
+                appended++;
+                if (t < app_min) app_min = t;
+                if (t > app_max) app_max = t;
                 p += put_varint(p, first ? (int64_t)s->ref : (int64_t)s->ref - prev_ref);
                 p += put_varint(p, first ? t : t - prev_t);
                 memcpy(p, &v, 8);
@@ -357,6 +424,9 @@ int db_write(strata_db *db, write_series *ws, size_t n, bool require_sorted,
             }
         }
     }
+        head_stripe_unlock(&db->head, stripes[g]);
+    }
+    head_note_appended(&db->head, appended, app_min, app_max);
     samples_rec.len = (size_t)(p - samples_rec.data);
     uint64_t pos = 0;
     if (!rc && series_rec.len) rc = wal_frame(&frame, WAL_REC_SERIES, series_rec.data, series_rec.len);
@@ -399,6 +469,9 @@ int db_write(strata_db *db, write_series *ws, size_t n, bool require_sorted,
     }
 out:
     if (rs != stack) free(rs);
+    free(order);
+    free(bounds);
+    free(stripes);
     return rc;
 }
 

@@ -225,46 +225,66 @@ static void update_bounds(head *h, int64_t t)
     }
 }
 
-int head_append(head *h, series *s, int64_t t, double v, int64_t *last_t)
+int head_append_locked(head *h, series *s, int64_t t, double v, int64_t *last_t)
 {
     uint64_t bits;
     memcpy(&bits, &v, sizeof bits);
-    head_stripe *st = &h->stripes[s->stripe];
-    pthread_mutex_lock(&st->mu);
-    int rc = 0;
     if (s->has_samples) {
         if (last_t) *last_t = s->last_t;
-        if (t < s->last_t) {
-            rc = STRATA_EOUTOFORDER;
-            goto out;
-        }
-        if (t == s->last_t) {
-            rc = bits == s->last_v_bits ? 1 : STRATA_EDUPLICATE;
-            goto out;
-        }
+        if (t < s->last_t) return STRATA_EOUTOFORDER;
+        if (t == s->last_t) return bits == s->last_v_bits ? 1 : STRATA_EDUPLICATE;
     }
     if (s->open_count &&
         (s->open_count >= h->max_samples_per_chunk ||
          t / h->chunk_range_ms != s->open_mint / h->chunk_range_ms)) {
-        rc = cut_open_chunk(h, s);
-        if (rc) goto out;
+        int rc = cut_open_chunk(h, s);
+        if (rc) return rc;
     }
     if (!s->open_count) {
-        rc = xor_appender_init(&s->open);
-        if (rc) goto out;
+        int rc = xor_appender_init(&s->open);
+        if (rc) return rc;
         s->open_mint = t;
     }
-    rc = xor_append(&s->open, t, v);
-    if (rc) goto out;
+    int rc = xor_append(&s->open, t, v);
+    if (rc) return rc;
     s->open_count++;
     s->has_samples = true;
     s->last_t = t;
     s->last_v_bits = bits;
-    atomic_fetch_add_explicit(&h->samples_appended, 1, memory_order_relaxed);
-out:
+    return 0;
+}
+
+void head_note_appended(head *h, uint64_t n, int64_t mint, int64_t maxt)
+{
+    if (!n) return;
+    atomic_fetch_add_explicit(&h->samples_appended, n, memory_order_relaxed);
+    update_bounds(h, mint);
+    update_bounds(h, maxt);
+}
+
+int head_append(head *h, series *s, int64_t t, double v, int64_t *last_t)
+{
+    head_stripe *st = &h->stripes[s->stripe];
+    pthread_mutex_lock(&st->mu);
+    int rc = head_append_locked(h, s, t, v, last_t);
     pthread_mutex_unlock(&st->mu);
-    if (rc == 0) update_bounds(h, t);
+    if (rc == 0) head_note_appended(h, 1, t, t);
     return rc;
+}
+
+series *head_lookup_locked(head *h, uint32_t stripe, const label *labels, size_t n, uint64_t hash)
+{
+    return stripe_find(&h->stripes[stripe], labels, n, hash);
+}
+
+void head_stripe_lock(head *h, uint32_t stripe)
+{
+    pthread_mutex_lock(&h->stripes[stripe].mu);
+}
+
+void head_stripe_unlock(head *h, uint32_t stripe)
+{
+    pthread_mutex_unlock(&h->stripes[stripe].mu);
 }
 
 int head_series_chunks(head *h, series *s, int64_t mint, int64_t maxt, chunk_ref **out, size_t *n,

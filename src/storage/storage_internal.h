@@ -94,6 +94,21 @@ int head_get_or_create(head *h, const label *labels, size_t n, uint64_t hash, ui
                        series **out, bool *created);
 series *head_series_by_ref(head *h, uint32_t ref);
 
+/* The metric router's primitives: a write batch takes each stripe's lock once for all its series
+ * (lookups, then appends) instead of once per sample. */
+static inline uint32_t head_stripe_of(uint64_t hash)
+{
+    return (uint32_t)(hash & (HEAD_STRIPES - 1));
+}
+void head_stripe_lock(head *h, uint32_t stripe);
+void head_stripe_unlock(head *h, uint32_t stripe);
+/* head_lookup with the stripe lock held by the caller. */
+series *head_lookup_locked(head *h, uint32_t stripe, const label *labels, size_t n, uint64_t hash);
+/* head_append with the series' stripe lock held by the caller; the caller then reports what it
+ * appended with head_note_appended (counts and time bounds, once per batch). */
+int head_append_locked(head *h, series *s, int64_t t, double v, int64_t *last_t);
+void head_note_appended(head *h, uint64_t n, int64_t mint, int64_t maxt);
+
 /* Appends one sample under the series' stripe lock. Returns 0 when stored, 1 for an identical
  * duplicate (accepted, not stored), STRATA_EOUTOFORDER, STRATA_EDUPLICATE (same t, other value)
  * or STRATA_ENOMEM. *last_t receives the series' newest timestamp for messages. */
