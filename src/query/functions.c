@@ -439,6 +439,7 @@ static const fn_def functions[] = {
     {"exp", {A_VECTOR}, 1, 0, false, A_VECTOR, NULL, false},
     {"first_over_time", {A_MATRIX}, 1, 0, false, A_VECTOR, fn_first_over, true},
     {"floor", {A_VECTOR}, 1, 0, false, A_VECTOR, NULL, false},
+    {"histogram_fraction", {A_SCALAR, A_SCALAR, A_VECTOR}, 3, 0, false, A_VECTOR, NULL, false},
     {"histogram_quantile", {A_SCALAR, A_VECTOR}, 2, 0, false, A_VECTOR, NULL, false},
     {"holt_winters", {A_MATRIX, A_SCALAR, A_SCALAR}, 3, 0, false, A_VECTOR, fn_holt_winters, false},
     {"hour", {A_VECTOR}, 0, 1, false, A_VECTOR, NULL, false},
@@ -791,7 +792,59 @@ static double bucket_quantile(double q, bucket *b, size_t n)
     return start + (end - start) * (rank / count);
 }
 
-static int eval_histogram_quantile(eval_ctx *c, const double *q, value *in, value *out)
+/* The fraction of observations between lower and upper, interpolating linearly inside buckets
+ * (the first bucket starts at 0 when its bound is positive, as histogram_quantile assumes). */
+static double bucket_fraction(double lower, double upper, bucket *b, size_t n)
+{
+    qsort(b, n, sizeof *b, cmp_bucket);
+    if (n == 0 || !isinf(b[n - 1].upper) || b[n - 1].upper < 0) return NAN;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (k && b[k - 1].upper == b[i].upper) b[k - 1].count += b[i].count;
+        else b[k++] = b[i];
+    }
+    n = k;
+    double max = -INFINITY;
+    for (size_t i = 0; i < n; i++) {
+        if (b[i].count > max) max = b[i].count;
+        else b[i].count = max;
+    }
+    double count = b[n - 1].count;
+    if (count == 0 || isnan(lower) || isnan(upper)) return NAN;
+    if (lower >= upper) return 0;
+    double rank = 0, lower_rank = 0, upper_rank = 0;
+    bool lower_set = false, upper_set = false;
+    for (size_t i = 0; i < n; i++) {
+        double lb = i > 0 ? b[i - 1].upper : (b[0].upper > 0 ? 0 : -INFINITY);
+        double ub = b[i].upper;
+        if (!lower_set && lb >= lower) {
+            lower_rank = rank;
+            lower_set = true;
+        }
+        if (!upper_set && lb >= upper) {
+            upper_rank = rank;
+            upper_set = true;
+        }
+        if (lower_set && upper_set) break;
+        if (!lower_set && lb < lower && ub > lower) {
+            lower_rank = isinf(lb) || isinf(ub) ? rank : rank + (b[i].count - rank) * (lower - lb) / (ub - lb);
+            lower_set = true;
+        }
+        if (!upper_set && lb < upper && ub > upper) {
+            upper_rank = isinf(lb) || isinf(ub) ? (isinf(ub) ? rank : b[i].count)
+                                                : rank + (b[i].count - rank) * (upper - lb) / (ub - lb);
+            upper_set = true;
+        }
+        if (lower_set && upper_set) break;
+        rank = b[i].count;
+    }
+    if (!lower_set || lower_rank > count) lower_rank = count;
+    if (!upper_set || upper_rank > count) upper_rank = count;
+    return (upper_rank - lower_rank) / count;
+}
+
+static int eval_histogram_buckets(eval_ctx *c, const double *q, const double *q2, bool fraction,
+                                  value *in, value *out)
 {
     out->type = V_VECTOR;
     size_t cap = 0;
@@ -845,7 +898,7 @@ static int eval_histogram_quantile(eval_ctx *c, const double *q, value *in, valu
                 if (group[k] == g && in->s[k].has[i])
                     bk[m++] = (bucket){upper[k], in->s[k].v[i]};
             if (!m) continue;
-            os->v[i] = bucket_quantile(q[i], bk, m);
+            os->v[i] = fraction ? bucket_fraction(q[i], q2[i], bk, m) : bucket_quantile(q[i], bk, m);
             os->has[i] = 1;
         }
     }
@@ -1188,7 +1241,9 @@ int eval_call(eval_ctx *c, const promql_expr *e, value *out)
         return 0;
     }
     if (!strcmp(name, "histogram_quantile"))
-        return eval_histogram_quantile(c, args[0].scalar, &args[1], out);
+        return eval_histogram_buckets(c, args[0].scalar, NULL, false, &args[1], out);
+    if (!strcmp(name, "histogram_fraction"))
+        return eval_histogram_buckets(c, args[0].scalar, args[1].scalar, true, &args[2], out);
     if (!strcmp(name, "label_replace"))
         return eval_label_replace(c, &args[0], args[1].str, args[2].str, args[3].str, args[4].str, out);
     if (!strcmp(name, "label_join")) {
