@@ -132,32 +132,39 @@ remote_write:
         self.target.shutdown()
         self.target.server_close()
         time.sleep(4)
-        t = "%.3f" % time.time()
+        # Compare at a time a few seconds back: a scrape's samples carry the scrape's start time
+        # but appear when it ends (a failing scrape can take up to its timeout), so the newest
+        # second is not final in Prometheus yet, let alone sent to Strata.
+        t = "%.3f" % (time.time() - 5)
         span = int(time.time() - start) + 30
         selectors = ['{job="target"}', "test_requests_total", '{__name__=~"test_.*", code!="500"}',
                      "test_latency_seconds_bucket", "up", "scrape_duration_seconds"]
-        # Remote write lags behind by up to a few seconds; wait until Strata has it all.
-        deadline = time.time() + 40
-        while True:
-            prom, strata = self.both("/api/v1/query", query='{job="target"}[%ds]' % span, time=t)
-            if prom == strata or time.time() > deadline:
-                break
-            time.sleep(1)
+
+        def converge(path, **params):
+            # Remote write lags behind by up to a few seconds: poll until both sides agree.
+            deadline = time.time() + 40
+            while True:
+                prom, strata = self.both(path, **params)
+                if prom == strata or time.time() > deadline:
+                    return prom, strata
+                time.sleep(1)
+
+        prom, strata = converge("/api/v1/query", query='{job="target"}[%ds]' % span, time=t)
         self.assertGreater(len(prom), 8)
         n_series = len(prom)
         samples = sum(len(v) for v in prom.values())
         self.assertGreater(samples, 8 * (SCRAPE_SECONDS - 5))
         for sel in selectors:
             with self.subTest(selector=sel):
-                prom, strata = self.both("/api/v1/query", query="%s[%ds]" % (sel, span), time=t)
+                prom, strata = converge("/api/v1/query", query="%s[%ds]" % (sel, span), time=t)
                 self.assertTrue(prom, "prometheus returned nothing for " + sel)
                 self.assertEqual(sorted(prom), sorted(strata), "label sets differ for " + sel)
                 for k in prom:
                     self.assertEqual(prom[k], strata[k], "samples differ for %s %s" % (sel, k))
                 # Instant vectors, evaluated every second over the range, with lookback and
                 # staleness handling.
-                pr, sr = self.both("/api/v1/query_range", query=sel, start="%.3f" % (start + 1),
-                                   end=t, step="1s")
+                pr, sr = converge("/api/v1/query_range", query=sel, start="%.3f" % (start + 1),
+                                  end=t, step="1s")
                 self.assertEqual(pr, sr, "query_range differs for " + sel)
         # Series and label APIs agree too.
         pj = self.query(self.prom_url, "/api/v1/series", **{"match[]": '{job="target"}', "start": str(start), "end": t})
