@@ -536,6 +536,38 @@ static arg_type static_type(const promql_expr *e)
 
 /* ---- evaluation ------------------------------------------------------------------------------------ */
 
+/* The labels absent() and absent_over_time() give their result: the equality matchers of a plain
+ * selector (not __name__, and not a label matched twice), sorted by name; none otherwise. */
+static int absent_labels(eval_ctx *c, const promql_expr *sel, label **out, size_t *n)
+{
+    while (sel->kind == N_PAREN) sel = sel->inner;
+    *out = NULL;
+    *n = 0;
+    if (sel->kind != N_VECTOR && sel->kind != N_MATRIX) return 0;
+    label *ls = eval_alloc(c, (sel->n_ms + 1) * sizeof *ls);
+    if (!ls) return STRATA_ENOMEM;
+    size_t nl = 0;
+    for (size_t m = 0; m < sel->n_ms; m++) {
+        const matcher *mt = sel->ms[m];
+        if (mt->type != STRATA_MATCH_EQUAL || !strcmp(mt->name, LABEL_METRIC_NAME)) continue;
+        bool dup = false;
+        for (size_t m2 = 0; m2 < sel->n_ms; m2++)
+            if (m2 != m && !strcmp(sel->ms[m2]->name, mt->name)) dup = true;
+        if (dup) continue;
+        size_t pos = nl++;
+        while (pos > 0 && label_str_compare(ls[pos - 1].name, ls[pos - 1].name_len, mt->name,
+                                            mt->name_len) > 0) {
+            ls[pos] = ls[pos - 1];
+            pos--;
+        }
+        ls[pos] = (label){.name = mt->name, .value = mt->value, .name_len = mt->name_len,
+                          .value_len = mt->value_len};
+    }
+    *out = ls;
+    *n = nl;
+    return 0;
+}
+
 typedef struct range_job {
     const fn_def *f;
     const range_arg *ra;
@@ -622,126 +654,60 @@ static int eval_range_function(eval_ctx *c, const promql_expr *e, const fn_def *
         series_set_free(set);
         return STRATA_ENOMEM;
     }
-    if (set && !absent) {
+    if (!absent) {
         range_job job = {.f = f, .ra = &ra, .p1 = p1, .p2 = p2};
-        rc = eval_parallel_series(c, set, range_series, &job, out);
-        series_set_free(set);
+        if (set) {
+            rc = eval_parallel_series(c, set, range_series, &job, out);
+            series_set_free(set);
+        } else {
+            /* A subquery's series are already materialised: slide the same windows over them. */
+            for (size_t k = 0; k < ra.series.n && !rc; k++)
+                rc = range_series(c, &job, ra.series.s[k].labels, ra.series.s[k].n_labels,
+                                  ra.series.s[k].pts, ra.series.s[k].n_pts, out, &cap);
+        }
         if (rc == STRATA_ECORRUPT) return strata_errf(c->err, rc, "corrupt chunk in storage");
         if (rc) return rc;
         return f->keep_name ? 0 : vec_check_duplicates(c, out);
     }
-    strata_sample *clean = NULL; /* a series' samples without stale markers */
-    size_t clean_cap = 0;
+    /* absent_over_time: which steps have at least one (non-stale) sample in any series' window. */
     for (size_t k = 0;; k++) {
-        vseries one;
-        vseries *in = &one;
+        const strata_sample *pts;
+        size_t n;
         if (set) {
             const label *ls;
-            size_t nl, ns;
-            const strata_sample *ss;
-            int more = series_set_next(set, &ls, &nl, &ss, &ns);
+            size_t nl;
+            int more = series_set_next(set, &ls, &nl, &pts, &n);
             if (more <= 0) {
-                if (more < 0) rc = more == STRATA_ECORRUPT ? strata_errf(c->err, more, "corrupt chunk in storage") : more;
+                if (more < 0) rc = strata_errf(c->err, more, "corrupt chunk in storage");
                 break;
             }
-            if ((rc = eval_count_samples(c, ns))) break;
-            if (ns > clean_cap) {
-                strata_sample *nc = realloc(clean, ns * sizeof *nc);
-                if (!nc) {
-                    rc = STRATA_ENOMEM;
-                    break;
-                }
-                clean = nc;
-                clean_cap = ns;
-            }
-            size_t m = 0;
-            for (size_t i = 0; i < ns; i++)
-                if (!value_is_stale(ss[i].v)) clean[m++] = ss[i];
-            one = (vseries){.labels = (label *)ls, .n_labels = nl, .pts = clean, .n_pts = m};
         } else {
             if (k >= ra.series.n) break;
-            in = &ra.series.s[k];
+            pts = ra.series.s[k].pts;
+            n = ra.series.s[k].n_pts;
         }
-        vseries *os = NULL;
-        size_t lo = 0, hi = 0;
         for (size_t i = 0; i < c->n_steps; i++) {
+            if (any[i]) continue;
             int64_t t = eval_selector_time(c, ra.node, step_time(c, i));
-            /* Windows move forward with the steps (unless @ pins them), so the bounds only
-             * advance; recompute from scratch when they would move back. */
-            if (lo > 0 && lo < in->n_pts && in->pts[lo - 1].t > t - ra.range_ms) lo = hi = 0;
-            while (lo < in->n_pts && in->pts[lo].t <= t - ra.range_ms) lo++;
-            if (hi < lo) hi = lo;
-            while (hi < in->n_pts && in->pts[hi].t <= t) hi++;
-            window w = {.s = in->pts + lo, .n = hi - lo, .t = t, .step_t = step_time(c, i), .range_ms = ra.range_ms,
-                        .p1 = p1 ? p1[i] : 0, .p2 = p2 ? p2[i] : 0};
-            if (absent) {
-                if (w.n) any[i] = 1;
-                continue;
-            }
-            double r;
-            if (!f->range(&w, &r)) continue;
-            if (!os) {
-                size_t nl = in->n_labels;
-                label *ls = f->keep_name ? in->labels : labels_drop_name(c, in->labels, in->n_labels, &nl);
-                if (!ls || !(os = vec_add(c, out, &cap, ls, nl))) {
-                    rc = STRATA_ENOMEM;
-                    break;
-                }
-            }
-            os->v[i] = r;
-            os->has[i] = 1;
+            for (size_t j = 0; j < n && !any[i]; j++)
+                if (pts[j].t > t - ra.range_ms && pts[j].t <= t && !value_is_stale(pts[j].v)) any[i] = 1;
         }
-        if (rc || (rc = eval_check(c))) break;
+        if ((rc = eval_check(c))) break;
     }
-    free(clean);
     series_set_free(set);
-    if (rc) {
-        free(any);
-        return rc;
-    }
-    if (absent) {
-        /* absent_over_time: 1 where nothing was in the window, labelled from the equality
-         * matchers of a plain selector. */
-        const promql_expr *sel = ra.node;
-        label *ls = NULL;
-        size_t nl = 0;
-        if (sel->kind == N_MATRIX) {
-            ls = eval_alloc(c, (sel->n_ms + 1) * sizeof *ls);
-            if (!ls) {
-                free(any);
-                return STRATA_ENOMEM;
-            }
-            for (size_t m = 0; m < sel->n_ms; m++) {
-                const matcher *mt = sel->ms[m];
-                if (mt->type != STRATA_MATCH_EQUAL || !strcmp(mt->name, LABEL_METRIC_NAME)) continue;
-                bool dup = false;
-                for (size_t m2 = 0; m2 < sel->n_ms; m2++)
-                    if (m2 != m && !strcmp(sel->ms[m2]->name, mt->name)) dup = true;
-                if (dup) continue;
-                ls[nl++] = (label){.name = mt->name, .value = mt->value, .name_len = mt->name_len,
-                                   .value_len = mt->value_len};
-            }
-            for (size_t a = 1; a < nl; a++)
-                for (size_t b = a; b > 0 && label_str_compare(ls[b - 1].name, ls[b - 1].name_len, ls[b].name, ls[b].name_len) > 0; b--) {
-                    label x = ls[b];
-                    ls[b] = ls[b - 1];
-                    ls[b - 1] = x;
-                }
-        }
-        vseries *os = vec_add(c, out, &cap, ls, nl);
-        if (!os) {
-            free(any);
-            return STRATA_ENOMEM;
-        }
-        for (size_t i = 0; i < c->n_steps; i++) {
+    if (!rc) {
+        label *ls;
+        size_t nl;
+        rc = absent_labels(c, ra.node, &ls, &nl);
+        vseries *os = rc ? NULL : vec_add(c, out, &cap, ls, nl);
+        if (!rc && !os) rc = STRATA_ENOMEM;
+        for (size_t i = 0; !rc && i < c->n_steps; i++) {
             os->v[i] = 1;
             os->has[i] = !any[i];
         }
-        free(any);
-        return 0;
     }
-    if (rc) return rc;
-    return f->keep_name ? 0 : vec_check_duplicates(c, out);
+    free(any);
+    return rc;
 }
 
 /* histogram_quantile over classic buckets: series grouped by their labels without le. */
@@ -1206,32 +1172,11 @@ int eval_call(eval_ctx *c, const promql_expr *e, value *out)
     if (!strcmp(name, "absent")) {
         out->type = V_VECTOR;
         size_t cap = 0;
-        const promql_expr *a = e->args[0];
-        while (a->kind == N_PAREN) a = a->inner;
-        label *ls = NULL;
-        size_t nl = 0;
-        if (a->kind == N_VECTOR) {
-            ls = eval_alloc(c, (a->n_ms + 1) * sizeof *ls);
-            if (!ls) return STRATA_ENOMEM;
-            for (size_t m = 0; m < a->n_ms; m++) {
-                const matcher *mt = a->ms[m];
-                if (mt->type != STRATA_MATCH_EQUAL || !strcmp(mt->name, LABEL_METRIC_NAME)) continue;
-                bool dup = false;
-                for (size_t m2 = 0; m2 < a->n_ms; m2++)
-                    if (m2 != m && !strcmp(a->ms[m2]->name, mt->name)) dup = true;
-                if (dup) continue;
-                size_t pos = nl;
-                while (pos > 0 && label_str_compare(ls[pos - 1].name, ls[pos - 1].name_len, mt->name, mt->name_len) > 0) {
-                    ls[pos] = ls[pos - 1];
-                    pos--;
-                }
-                ls[pos] = (label){.name = mt->name, .value = mt->value, .name_len = mt->name_len,
-                                  .value_len = mt->value_len};
-                nl++;
-            }
-        }
-        vseries *os = vec_add(c, out, &cap, ls, nl);
-        if (!os) return STRATA_ENOMEM;
+        label *ls;
+        size_t nl;
+        int rc = absent_labels(c, e->args[0], &ls, &nl);
+        vseries *os = rc ? NULL : vec_add(c, out, &cap, ls, nl);
+        if (!os) return rc ? rc : STRATA_ENOMEM;
         for (size_t i = 0; i < c->n_steps; i++) {
             bool any = false;
             for (size_t k = 0; k < args[0].n && !any; k++) any = args[0].s[k].has[i];
