@@ -1220,7 +1220,7 @@ int eval_call(eval_ctx *c, const promql_expr *e, value *out)
     }
     if (!strcmp(name, "sort") || !strcmp(name, "sort_desc")) {
         *out = args[0];
-        if (c->n_steps == 1)
+        if (c->n_steps == 1 && out->n > 1)
             qsort(out->s, out->n, sizeof *out->s, !strcmp(name, "sort") ? cmp_vs_value : cmp_vs_value_desc);
         out->ordered = true;
         return 0;
@@ -1231,7 +1231,7 @@ int eval_call(eval_ctx *c, const promql_expr *e, value *out)
         sc.names = eval_alloc(c, (sc.n + 1) * sizeof *sc.names);
         if (!sc.names) return STRATA_ENOMEM;
         for (size_t i = 1; i < e->n_args && i < 6; i++) sc.names[i - 1] = args[i].str;
-        qsort_r(out->s, out->n, sizeof *out->s, cmp_vs_labels, &sc);
+        if (out->n > 1) qsort_r(out->s, out->n, sizeof *out->s, cmp_vs_labels, &sc);
         out->ordered = true;
         return 0;
     }

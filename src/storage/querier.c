@@ -208,7 +208,7 @@ static int cmp_cstr(const void *a, const void *b)
 /* Sorts, removes duplicates, and copies. */
 static int strings_finish(const char **v, size_t n, char ***out, size_t *count)
 {
-    qsort(v, n, sizeof *v, cmp_cstr);
+    if (n > 1) qsort(v, n, sizeof *v, cmp_cstr);
     char **res = calloc(n ? n : 1, sizeof *res);
     if (!res) return STRATA_ENOMEM;
     size_t k = 0;
@@ -491,7 +491,7 @@ static int cmp_card_desc(const void *a, const void *b)
 
 static void card_top(card_list *l, size_t limit, db_card **out, size_t *n)
 {
-    qsort(l->v, l->n, sizeof *l->v, cmp_card_desc);
+    if (l->n > 1) qsort(l->v, l->n, sizeof *l->v, cmp_card_desc);
     size_t keep = l->n < limit ? l->n : limit;
     for (size_t i = keep; i < l->n; i++) free(l->v[i].name);
     *out = l->v;
