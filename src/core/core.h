@@ -169,12 +169,13 @@ static inline bool refcount_put(refcount *r)
 
 /* ---- number formatting -------------------------------------------------------------------- */
 
-/* Formats a double as Go's strconv.FormatFloat(v, 'f', -1, 64) does (shortest text that reads
- * back to the same double, no exponent), with "NaN", "+Inf" and "-Inf" as Prometheus writes them.
- * buf needs 400 bytes for the extreme values. Returns the length. */
+/* Formats a double as Prometheus' JSON does (Go's shortest round-trip digits; 'f' form, or 'e'
+ * form below 1e-6 and from 1e21), with "NaN", "+Inf" and "-Inf". buf needs 400 bytes. Returns the
+ * length. */
 int format_float(double v, char *buf, size_t len);
 
-/* Formats a millisecond timestamp as Prometheus' JSON does: seconds with up to three decimals. */
+/* Formats a millisecond timestamp as Prometheus' JSON does: seconds, and ".mmm" (always three
+ * digits) when not whole. */
 int format_timestamp(int64_t ms, char *buf, size_t len);
 
 

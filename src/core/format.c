@@ -1,9 +1,11 @@
 /*
  * format.c: numbers as Prometheus' JSON writes them.
  *
- * Prometheus renders sample values with Go's strconv.FormatFloat(v, 'f', -1, 64): the shortest
- * decimal that reads back to the same double, never in exponent form. We find the shortest
- * significant-digit count with %.*e round trips, then lay the digits out positionally.
+ * Prometheus renders sample values as Go's encoding/json does: strconv.AppendFloat with the
+ * shortest digits that read back to the same double, in 'f' form, or in 'e' form ("1e-07",
+ * "1.5e+22") when the magnitude is below 1e-6 or at least 1e21. We find the shortest
+ * significant-digit count with %.*e round trips, then lay the digits out in the right form.
+ * Timestamps are seconds with exactly three decimals when there is a fraction ("1.120").
  */
 #include "core/core.h"
 
@@ -35,6 +37,20 @@ int format_float(double v, char *out, size_t len)
         if (*p >= '0' && *p <= '9') digits[nd++] = *p;
     int exp10 = atoi(p + 1);
     while (nd > 1 && digits[nd - 1] == '0') nd--;
+    double av = fabs(v);
+    if (av < 1e-6 || av >= 1e21) {
+        /* Go's 'e' form: d[.ddd]e±XX, at least two exponent digits. */
+        char tmpe[64];
+        size_t o = 0;
+        if (neg) tmpe[o++] = '-';
+        tmpe[o++] = digits[0];
+        if (nd > 1) {
+            tmpe[o++] = '.';
+            for (int i = 1; i < nd; i++) tmpe[o++] = digits[i];
+        }
+        tmpe[o] = '\0';
+        return snprintf(out, len, "%se%c%02d", tmpe, exp10 < 0 ? '-' : '+', exp10 < 0 ? -exp10 : exp10);
+    }
     /* value = 0.d1d2d3... * 10^(exp10+1) */
     int point = exp10 + 1;
     char tmp[400];
@@ -58,23 +74,10 @@ int format_float(double v, char *out, size_t len)
 
 int format_timestamp(int64_t ms, char *out, size_t len)
 {
-    int64_t sec = ms / 1000, frac = ms % 1000;
-    if (frac < 0) {
-        frac += 1000;
-        sec -= 1;
-    }
-    if (frac == 0) return snprintf(out, len, "%lld", (long long)sec);
-    if (sec < 0 && frac) {
-        /* Negative times: print the value itself, -1.5 not -2.500 */
-        int64_t a = -ms;
-        int64_t s2 = a / 1000, f2 = a % 1000;
-        char fr[8];
-        snprintf(fr, sizeof fr, "%03lld", (long long)f2);
-        for (int i = 2; i > 0 && fr[i] == '0'; i--) fr[i] = '\0';
-        return snprintf(out, len, "-%lld.%s", (long long)s2, fr);
-    }
-    char fr[8];
-    snprintf(fr, sizeof fr, "%03lld", (long long)frac);
-    for (int i = 2; i > 0 && fr[i] == '0'; i--) fr[i] = '\0';
-    return snprintf(out, len, "%lld.%s", (long long)sec, fr);
+    /* As Prometheus' MarshalTimestamp: sign, whole seconds, then ".mmm" when not whole. */
+    const char *sign = ms < 0 ? "-" : "";
+    uint64_t a = ms < 0 ? (uint64_t)0 - (uint64_t)ms : (uint64_t)ms;
+    if (a % 1000 == 0) return snprintf(out, len, "%s%llu", sign, (unsigned long long)(a / 1000));
+    return snprintf(out, len, "%s%llu.%03llu", sign, (unsigned long long)(a / 1000),
+                    (unsigned long long)(a % 1000));
 }

@@ -140,8 +140,14 @@ static void test_format_float(void **state)
     assert_string_equal(ff(1), "1");
     assert_string_equal(ff(0.1), "0.1");
     assert_string_equal(ff(-2.5), "-2.5");
-    assert_string_equal(ff(1e21), "1000000000000000000000");
-    assert_string_equal(ff(1e-7), "0.0000001");
+    assert_string_equal(ff(1e21), "1e+21");
+    assert_string_equal(ff(9.99e20), "999000000000000000000");
+    assert_string_equal(ff(1e-7), "1e-07");
+    assert_string_equal(ff(0.000001), "0.000001");
+    assert_string_equal(ff(9.99e-7), "9.99e-07");
+    assert_string_equal(ff(5e-324), "5e-324");
+    assert_string_equal(ff(1.7976931348623157e308), "1.7976931348623157e+308");
+    assert_string_equal(ff(-1e25), "-1e+25");
     assert_string_equal(ff(123456789.123), "123456789.123");
     assert_string_equal(ff(0.30000000000000004), "0.30000000000000004");
     assert_string_equal(ff(NAN), "NaN");
@@ -155,9 +161,13 @@ static void test_format_float(void **state)
     format_timestamp(1000, b, sizeof b);
     assert_string_equal(b, "1");
     format_timestamp(1500, b, sizeof b);
-    assert_string_equal(b, "1.5");
+    assert_string_equal(b, "1.500");
+    format_timestamp(1700000001120, b, sizeof b);
+    assert_string_equal(b, "1700000001.120");
+    format_timestamp(1005, b, sizeof b);
+    assert_string_equal(b, "1.005");
     format_timestamp(-1500, b, sizeof b);
-    assert_string_equal(b, "-1.5");
+    assert_string_equal(b, "-1.500");
 }
 
 static void test_durations_and_times(void **state)
