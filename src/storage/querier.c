@@ -261,14 +261,16 @@ static int collect_from_series(strata_db *db, const char *name, const matcher *c
     return rc;
 }
 
-int db_label_names(strata_db *db, const matcher *const *ms, size_t n, int64_t mint, int64_t maxt,
-                   char ***out, size_t *count, char *err)
+/* Label names (name NULL) or one name's values of every series in the head, straight from the
+ * postings index, when no matcher narrows them. */
+static int index_strings(strata_db *db, const char *name, int64_t mint, int64_t maxt, char ***out,
+                         size_t *count)
 {
-    if (n) return collect_from_series(db, NULL, ms, n, mint, maxt, out, count, err);
     if (!head_overlaps(db, mint, maxt)) return strings_finish(NULL, 0, out, count);
     const sym **v;
     size_t k;
-    int rc = postings_label_names(db->head.index, &v, &k);
+    int rc = name ? postings_label_values(db->head.index, name, &v, &k)
+                  : postings_label_names(db->head.index, &v, &k);
     if (rc) return rc;
     const char **s = malloc((k ? k : 1) * sizeof *s);
     if (!s) {
@@ -282,25 +284,18 @@ int db_label_names(strata_db *db, const matcher *const *ms, size_t n, int64_t mi
     return rc;
 }
 
+int db_label_names(strata_db *db, const matcher *const *ms, size_t n, int64_t mint, int64_t maxt,
+                   char ***out, size_t *count, char *err)
+{
+    if (n) return collect_from_series(db, NULL, ms, n, mint, maxt, out, count, err);
+    return index_strings(db, NULL, mint, maxt, out, count);
+}
+
 int db_label_values(strata_db *db, const char *name, const matcher *const *ms, size_t n,
                     int64_t mint, int64_t maxt, char ***out, size_t *count, char *err)
 {
     if (n) return collect_from_series(db, name, ms, n, mint, maxt, out, count, err);
-    if (!head_overlaps(db, mint, maxt)) return strings_finish(NULL, 0, out, count);
-    const sym **v;
-    size_t k;
-    int rc = postings_label_values(db->head.index, name, &v, &k);
-    if (rc) return rc;
-    const char **s = malloc((k ? k : 1) * sizeof *s);
-    if (!s) {
-        free(v);
-        return STRATA_ENOMEM;
-    }
-    for (size_t i = 0; i < k; i++) s[i] = v[i]->str;
-    rc = strings_finish(s, k, out, count);
-    free(s);
-    free(v);
-    return rc;
+    return index_strings(db, name, mint, maxt, out, count);
 }
 
 /* ---- the public C API over the querier ----------------------------------------------------- */
