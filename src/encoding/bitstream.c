@@ -1,7 +1,10 @@
 /*
  * bitstream.c: varints and most-significant-bit-first bit streams, the raw material of the chunk
- * codecs. The reader checks every read against the end of its buffer, because chunks come from
- * disk and the network and must never make a decoder read past them.
+ * codecs. Varints are Go's encoding/binary ones because Prometheus' formats (chunks, WAL, index)
+ * use them; the bit order is Prometheus' bstream's so that our chunks are byte-identical to its.
+ * The reader checks every read against the end of its buffer, because chunks come from disk and
+ * the network and must never make a decoder read past them; the writer's buffer grows
+ * geometrically from a small start because the head keeps one open stream per series.
  */
 #include "encoding/encoding_internal.h"
 
@@ -21,115 +24,111 @@ size_t varint_put_u64(uint8_t *p, uint64_t v)
 
 size_t varint_put_i64(uint8_t *p, int64_t v)
 {
-    return varint_put_u64(p, ((uint64_t)v << 1) ^ (uint64_t)(v >> 63));
+    return varint_put_u64(p, varint_zigzag(v));
 }
 
 int varint_get_u64(const uint8_t **p, const uint8_t *end, uint64_t *v)
 {
+    const uint8_t *q = *p;
     uint64_t x = 0;
-    for (unsigned shift = 0; shift < 70; shift += 7) {
-        if (*p >= end) return -1;
-        uint8_t b = *(*p)++;
-        if (shift == 63 && b > 1) return -1; /* overflow, as Go's Uvarint reports */
-        x |= (uint64_t)(b & 0x7f) << shift;
+    for (unsigned i = 0; i < VARINT_MAX_LEN; i++) {
+        if (q >= end) return STRATA_ECORRUPT;
+        uint8_t b = *q++;
+        /* The 10th byte carries bit 63 only; anything more overflows, as Go's Uvarint says. */
+        if (i == VARINT_MAX_LEN - 1 && b > 1) return STRATA_ECORRUPT;
+        x |= (uint64_t)(b & 0x7f) << (7 * i);
         if (!(b & 0x80)) {
             *v = x;
+            *p = q;
             return 0;
         }
     }
-    return -1;
+    return STRATA_ECORRUPT;
 }
 
 int varint_get_i64(const uint8_t **p, const uint8_t *end, int64_t *v)
 {
     uint64_t u;
-    if (varint_get_u64(p, end, &u)) return -1;
-    *v = (int64_t)(u >> 1) ^ -(int64_t)(u & 1);
+    int rc = varint_get_u64(p, end, &u);
+    if (rc) return rc;
+    *v = varint_unzigzag(u);
     return 0;
 }
 
-/* The writer keeps every byte past len zero, so a write can OR its bits into a 64-bit window
- * without reading garbage; reserve always leaves 8 spare zero bytes after the last one in use. */
-int bw_init(bit_writer *w, uint32_t cap)
+int bit_writer_init(bit_writer *w, uint32_t cap_hint)
 {
-    w->data = calloc(1, cap < 16 ? 16 : cap);
-    if (!w->data) return STRATA_ENOMEM;
-    w->cap = cap < 16 ? 16 : cap;
-    w->len = 0;
-    w->free = 0;
-    return 0;
+    memset(w, 0, sizeof *w);
+    return cap_hint ? bitw_grow(w, cap_hint) : 0;
 }
 
-void bw_free(bit_writer *w)
+void bit_writer_free(bit_writer *w)
 {
     free(w->data);
-    w->data = NULL;
-    w->len = w->cap = 0;
-    w->free = 0;
+    memset(w, 0, sizeof *w);
 }
 
-int bw_reserve(bit_writer *w, uint32_t extra)
+int bitw_grow(bit_writer *w, size_t need)
 {
-    uint32_t need = w->len + extra + 8;
     if (need <= w->cap) return 0;
-    uint32_t cap = w->cap ? w->cap : 32;
-    while (cap < need) cap *= 2;
+    /* The chunk header caps a chunk far below this; a larger stream is a caller's bug. */
+    if (need > UINT32_MAX / 2) return STRATA_ENOMEM;
+    size_t cap = w->cap ? w->cap : 32;
+    while (cap < need)
+        cap *= 2;
     uint8_t *p = realloc(w->data, cap);
     if (!p) return STRATA_ENOMEM;
     memset(p + w->cap, 0, cap - w->cap);
     w->data = p;
-    w->cap = cap;
+    w->cap = (uint32_t)cap;
     return 0;
 }
 
-int bw_write_bits(bit_writer *w, uint64_t v, unsigned n)
+int bit_write(bit_writer *w, uint64_t v, unsigned n)
 {
-    if (bw_reserve(w, n / 8 + 2)) return STRATA_ENOMEM;
-    bw_put_bits(w, v, n);
+    if (n > 64) return STRATA_EINVAL;
+    if (n == 0) return 0;
+    uint64_t end = (uint64_t)w->nbits + n;
+    if (end > UINT32_MAX) return STRATA_ENOMEM;
+    if (ENC_UNLIKELY(bitw_need(end) > w->cap)) {
+        int rc = bitw_grow(w, bitw_need(end));
+        if (rc) return rc;
+    }
+    bitw_put(w, v, n);
     return 0;
 }
 
-int bw_write_bytes_aligned(bit_writer *w, const uint8_t *p, uint32_t n)
+const uint8_t *bit_writer_bytes(const bit_writer *w, size_t *len)
 {
-    /* Callers only use this at byte boundaries (the chunk header). */
-    if (bw_reserve(w, n)) return STRATA_ENOMEM;
-    memcpy(w->data + w->len, p, n);
-    w->len += n;
-    w->free = 0;
-    return 0;
+    *len = ((size_t)w->nbits + 7) >> 3;
+    return w->data;
 }
 
-void br_init(bit_reader *r, const uint8_t *data, size_t len)
+void bit_reader_init(bit_reader *r, const uint8_t *data, size_t len)
 {
     r->data = data;
-    r->len = len;
+    r->len = data ? len : 0;
     r->pos = 0;
 }
 
-int br_read_bits(bit_reader *r, unsigned n, uint64_t *out)
+uint64_t bitr_peek_slow(const bit_reader *r)
 {
-    if (n > 64 || r->pos + n > r->len * 8) return -1;
     size_t byte = r->pos >> 3;
-    unsigned off = (unsigned)(r->pos & 7);
-    if (n > 0 && n <= 56 && byte + 8 <= r->len) {
-        /* Fast path: one unaligned 64-bit load covers off + n <= 63 bits. */
-        uint64_t window = bw_load_be64(r->data + byte);
-        *out = (window << off) >> (64 - n);
-        r->pos += n;
-        return 0;
-    }
-    uint64_t v = 0;
-    while (n > 0) {
-        byte = r->pos >> 3;
-        off = (unsigned)(r->pos & 7);
-        unsigned avail = 8 - off;
-        unsigned take = n < avail ? n : avail;
-        uint8_t b = (uint8_t)(r->data[byte] << off);
-        v = (v << take) | (uint64_t)(b >> (8 - take));
-        r->pos += take;
-        n -= take;
-    }
-    *out = v;
-    return 0;
+    unsigned off = r->pos & 7;
+    uint8_t tmp[9] = {0};
+    size_t avail = r->len > byte ? r->len - byte : 0;
+    if (avail > sizeof tmp) avail = sizeof tmp;
+    if (avail) memcpy(tmp, r->data + byte, avail);
+    return (be64_get(tmp) << off) | ((uint64_t)tmp[8] >> (8 - off));
 }
 
+int bit_read(bit_reader *r, unsigned n, uint64_t *out)
+{
+    if (n > 64 || n > bit_reader_remaining(r)) return STRATA_ECORRUPT;
+    if (n == 0) {
+        *out = 0;
+        return 0;
+    }
+    *out = bitr_peek(r) >> (64 - n);
+    r->pos += n;
+    return 0;
+}

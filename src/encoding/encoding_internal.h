@@ -1,67 +1,71 @@
 /*
- * encoding_internal.h: bit-stream primitives shared by the codecs of the encoding module.
+ * encoding_internal.h: the inline hot paths of the bit streams, shared by the codecs of the
+ * encoding module and not meant for other modules (they use the checked calls in encoding.h).
+ *
+ * Writes are one unaligned 64-bit read-modify-write plus one byte store, which is why the writer
+ * keeps its bytes past the end zero and reserves 9 spare bytes; reads peek 64 bits at a time and
+ * commit only after checking the bits they consumed were really there.
  */
 #ifndef STRATA_ENCODING_INTERNAL_H
 #define STRATA_ENCODING_INTERNAL_H
 
 #include "encoding/encoding.h"
 
-#include <string.h>
+#define ENC_LIKELY(x) __builtin_expect(!!(x), 1)
+#define ENC_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
-int bw_init(bit_writer *w, uint32_t cap);
-void bw_free(bit_writer *w);
-/* Makes room for extra more bytes, so the writes that follow cannot fail. */
-int bw_reserve(bit_writer *w, uint32_t extra);
-/* Appends the low n bits of v (n <= 64), most significant first. 0 or STRATA_ENOMEM. */
-int bw_write_bits(bit_writer *w, uint64_t v, unsigned n);
-int bw_write_bytes_aligned(bit_writer *w, const uint8_t *p, uint32_t n);
-
-static inline uint64_t bw_load_be64(const uint8_t *p)
+/* Bytes a writer must have allocated before bits are written up to bit position end: a write
+ * starting in byte b touches bytes b .. b + 8. */
+static inline size_t bitw_need(uint64_t end_bit)
 {
-    uint64_t v;
-    memcpy(&v, p, 8);
-    return __builtin_bswap64(v);
+    return (size_t)(end_bit >> 3) + 9;
 }
 
-static inline void bw_store_be64(uint8_t *p, uint64_t v)
+/* Grows the buffer (doubling from 32 bytes) to at least need bytes, zero-filled. 0 or
+ * STRATA_ENOMEM. */
+int bitw_grow(bit_writer *w, size_t need);
+
+/* Appends the low n bits of v (1 <= n <= 64) without checking room: the caller has made
+ * cap >= bitw_need(nbits + n). Bits of v above n are ignored. */
+static inline void bitw_put(bit_writer *w, uint64_t v, unsigned n)
 {
-    v = __builtin_bswap64(v);
-    memcpy(p, &v, 8);
+    uint32_t pos = w->nbits;
+    uint8_t *p = w->data + (pos >> 3);
+    unsigned off = pos & 7;
+    uint64_t x = v << (64 - n); /* left-aligned */
+    be64_put(p, be64_get(p) | (x >> off));
+    p[8] = (uint8_t)(x << (8 - off)); /* the off low bits that did not fit; 0 when off is 0 */
+    w->nbits = pos + n;
 }
 
-/* Appends the low n bits of v (n <= 64) into room the caller reserved with bw_reserve (n/8 + 2
- * bytes): the hot path of the chunk encoders, with no allocation check per call. The 8 zero
- * bytes bw_reserve keeps past the end let each write be one 64-bit read-modify-write. */
-static inline void bw_put_bits(bit_writer *w, uint64_t v, unsigned n)
+/* Appends n zero bits: the bytes past the end are already zero. */
+static inline void bitw_zeros(bit_writer *w, unsigned n)
 {
-    if (n == 0) return;
-    if (n > 32) {
-        bw_put_bits(w, v >> 32, n - 32);
-        v &= 0xffffffffull;
-        n = 32;
-    } else if (n < 64) {
-        v &= (1ull << n) - 1;
+    w->nbits += n;
+}
+
+/* The next 64 bits, left-aligned, with zeros past the end of the data. */
+uint64_t bitr_peek_slow(const bit_reader *r);
+static inline uint64_t bitr_peek(const bit_reader *r)
+{
+    size_t byte = r->pos >> 3;
+    if (ENC_LIKELY(byte + 9 <= r->len)) {
+        const uint8_t *p = r->data + byte;
+        unsigned off = r->pos & 7;
+        return (be64_get(p) << off) | ((uint64_t)p[8] >> (8 - off));
     }
-    uint64_t pos = (uint64_t)w->len * 8 - w->free;
-    size_t byte = (size_t)(pos >> 3);
-    unsigned off = (unsigned)(pos & 7);
-    uint64_t window = bw_load_be64(w->data + byte);
-    window |= (v << (64 - n)) >> off;
-    bw_store_be64(w->data + byte, window);
-    pos += n;
-    w->len = (uint32_t)((pos + 7) >> 3);
-    w->free = (uint8_t)(w->len * 8 - pos);
+    return bitr_peek_slow(r);
 }
 
-void br_init(bit_reader *r, const uint8_t *data, size_t len);
-/* Reads n bits (n <= 64); -1 when fewer remain. */
-int br_read_bits(bit_reader *r, unsigned n, uint64_t *out);
-static inline int br_read_bit(bit_reader *r, unsigned *bit)
+/* Consumes n bits a peek looked at; false (and nothing consumed) if fewer than n remain. */
+static inline bool bitr_skip(bit_reader *r, size_t n)
 {
-    if (r->pos >= r->len * 8) return -1;
-    *bit = (r->data[r->pos >> 3] >> (7 - (r->pos & 7))) & 1;
-    r->pos++;
-    return 0;
+    if (ENC_UNLIKELY(r->pos + n > r->len * 8)) return false;
+    r->pos += n;
+    return true;
 }
+
+/* The codecs' table entries (codec.c lists them). */
+extern const chunk_codec chunk_codec_xor;
 
 #endif

@@ -359,10 +359,10 @@ static int eval_scalar_const(eval_ctx *c, double v, value *out)
     return 0;
 }
 
-static int eval_negate(eval_ctx *c, const promql_expr *e, value *out)
+static int eval_unary(eval_ctx *c, const promql_expr *e, value *out)
 {
     int rc = eval_node(c, e->inner, out);
-    if (rc) return rc;
+    if (rc || e->op == T_ADD) return rc; /* unary plus changes nothing, not even __name__ */
     if (out->type == V_SCALAR) {
         for (size_t i = 0; i < c->n_steps; i++) out->scalar[i] = -out->scalar[i];
         return 0;
@@ -429,13 +429,37 @@ int eval_node(eval_ctx *c, const promql_expr *e, value *out)
             }
         }
         break;
-    case N_UNARY: rc = eval_negate(c, e, out); break;
+    case N_UNARY: rc = eval_unary(c, e, out); break;
     case N_CALL: rc = eval_call(c, e, out); break;
     case N_AGG: rc = eval_aggregation(c, e, out); break;
     case N_BINARY: rc = eval_binary(c, e, out); break;
+    case N_DURATION: /* only below selectors, resolved before evaluation */
     default: rc = strata_errf(c->err, STRATA_EUNSUPPORTED, "expression not supported");
     }
     c->depth--;
+    return rc;
+}
+
+/* Everything the parser accepts but this evaluator does not implement, found before any data is
+ * read: a query either runs completely or fails with a message naming what is missing. */
+static int check_supported(const promql_expr *e, char *err)
+{
+    if ((e->kind == N_VECTOR || e->kind == N_MATRIX) && (e->anchored || e->smoothed))
+        return strata_errf(err, STRATA_EUNSUPPORTED, "the %s modifier is not supported yet",
+                           e->anchored ? "anchored" : "smoothed");
+    if (e->kind == N_BINARY && (e->fill_lhs_set || e->fill_rhs_set))
+        return strata_errf(err, STRATA_EUNSUPPORTED,
+                           "fill modifiers on binary operators are not supported yet");
+    if (e->kind == N_BINARY && (e->op == T_TRIM_UPPER || e->op == T_TRIM_LOWER))
+        return strata_errf(err, STRATA_EUNSUPPORTED, "the %s operator is not supported yet",
+                           e->op == T_TRIM_UPPER ? "</" : ">/");
+    if (e->kind == N_CALL && !eval_function_supported(e->func))
+        return strata_errf(err, STRATA_EUNSUPPORTED, "function \"%s\" is not supported yet", e->func);
+    int rc = 0;
+    for (size_t i = 0; i < e->n_args && !rc; i++) rc = check_supported(e->args[i], err);
+    if (!rc && e->lhs) rc = check_supported(e->lhs, err);
+    if (!rc && e->rhs) rc = check_supported(e->rhs, err);
+    if (!rc && e->inner) rc = check_supported(e->inner, err);
     return rc;
 }
 
@@ -550,6 +574,12 @@ static int evaluate(strata_db *db, const char *q, int64_t start, int64_t end, in
     promql_expr *e;
     int rc = promql_parse(q, strlen(q), &e, err);
     if (rc) return rc;
+    rc = promql_resolve_durations(e, q, range ? step : 0, end - start, err);
+    if (!rc) rc = check_supported(e, err);
+    if (rc) {
+        promql_expr_free(e);
+        return rc;
+    }
     promql_result *r = calloc(1, sizeof *r);
     if (!r) {
         promql_expr_free(e);
@@ -614,22 +644,70 @@ int promql_eval_range(strata_db *db, const char *q, int64_t start_ms, int64_t en
     if (end_ms < start_ms) return strata_errf(err, STRATA_EINVAL, "end is before start");
     if ((end_ms - start_ms) / step_ms > 11000)
         return strata_errf(err, STRATA_EINVAL,
-                           "exceeded maximum resolution of 11,000 points per timeseries");
+                           "exceed maximum resolution of 11,000 points per timeseries. Try "
+                           "decreasing the query resolution (?step=XX)");
     return evaluate(db, q, start_ms, end_ms, step_ms, true, o, out, err);
 }
 
 /* ---- JSON -------------------------------------------------------------------------------------- */
 
-static void json_str(buf *b, const char *s, size_t n)
+/* The length of the valid UTF-8 sequence at s (n > 0 bytes left), 0 when it is invalid. */
+static size_t json_rune_width(const unsigned char *s, size_t n, uint32_t *cp)
+{
+    size_t need;
+    uint32_t c, min;
+    if (s[0] >= 0xc2 && s[0] <= 0xdf) {
+        need = 1;
+        c = s[0] & 0x1f;
+        min = 0x80;
+    } else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+        need = 2;
+        c = s[0] & 0x0f;
+        min = 0x800;
+    } else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+        need = 3;
+        c = s[0] & 0x07;
+        min = 0x10000;
+    } else {
+        return 0;
+    }
+    if (n <= need) return 0;
+    for (size_t i = 1; i <= need; i++) {
+        if ((s[i] & 0xc0) != 0x80) return 0;
+        c = (c << 6) | (s[i] & 0x3f);
+    }
+    if (c < min || c > 0x10ffff || (c >= 0xd800 && c < 0xe000)) return 0;
+    *cp = c;
+    return need + 1;
+}
+
+/* A JSON string as Go's encoding/json writes it (which Prometheus' API uses): ", \ and \n \r \t
+ * short, other control characters and < > & as \u00XX, U+2028 and U+2029 escaped, invalid UTF-8
+ * replaced by U+FFFD. */
+static int json_str(buf *b, const char *str, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
-    buf_putc(b, '"');
+    const unsigned char *s = (const unsigned char *)str;
+    int rc = buf_putc(b, '"');
     size_t run = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)s[i];
+    for (size_t i = 0; i < n && !rc;) {
+        unsigned char ch = s[i];
         char u[8];
         const char *esc = NULL;
-        if (ch == '"') esc = "\\\"";
+        size_t w = 1;
+        if (ch >= 0x80) {
+            uint32_t cp = 0;
+            w = json_rune_width(s + i, n - i, &cp);
+            if (!w) {
+                w = 1;
+                esc = "\xef\xbf\xbd";
+            } else if (cp == 0x2028 || cp == 0x2029) {
+                esc = cp == 0x2028 ? "\\u2028" : "\\u2029";
+            } else {
+                i += w;
+                continue;
+            }
+        } else if (ch == '"') esc = "\\\"";
         else if (ch == '\\') esc = "\\\\";
         else if (ch == '\n') esc = "\\n";
         else if (ch == '\r') esc = "\\r";
@@ -638,65 +716,70 @@ static void json_str(buf *b, const char *s, size_t n)
             snprintf(u, sizeof u, "\\u00%c%c", hex[ch >> 4], hex[ch & 15]);
             esc = u;
         }
-        if (!esc) continue;
-        buf_append(b, s + run, i - run);
-        buf_append(b, esc, strlen(esc));
-        run = i + 1;
+        if (!esc) {
+            i++;
+            continue;
+        }
+        rc = buf_append(b, s + run, i - run);
+        if (!rc) rc = buf_append(b, esc, strlen(esc));
+        i += w;
+        run = i;
     }
-    buf_append(b, s + run, n - run);
-    buf_putc(b, '"');
+    if (!rc) rc = buf_append(b, s + run, n - run);
+    return rc ? rc : buf_putc(b, '"');
 }
 
-static void json_point(buf *b, int64_t t, double v)
+static int json_point(buf *b, int64_t t, double v)
 {
     char ts[48], vs[400];
     format_timestamp(t, ts, sizeof ts);
     format_float(v, vs, sizeof vs);
-    buf_printf(b, "[%s,\"%s\"]", ts, vs);
+    return buf_printf(b, "[%s,\"%s\"]", ts, vs);
 }
 
 int promql_result_json(const promql_result *r, buf *b)
 {
     static const char *types[] = {"scalar", "vector", "matrix", "string"};
-    buf_printf(b, "{\"resultType\":\"%s\",\"result\":", types[r->type]);
+    int rc = buf_printf(b, "{\"resultType\":\"%s\",\"result\":", types[r->type]);
+    if (rc) return STRATA_ENOMEM;
     if (r->type == PROMQL_SCALAR) {
-        json_point(b, r->scalar.t, r->scalar.v);
+        rc = json_point(b, r->scalar.t, r->scalar.v);
     } else if (r->type == PROMQL_STRING) {
         char ts[48];
         format_timestamp(r->string_t, ts, sizeof ts);
-        buf_printf(b, "[%s,", ts);
-        json_str(b, r->string, strlen(r->string));
-        buf_putc(b, ']');
+        rc = buf_printf(b, "[%s,", ts);
+        if (!rc) rc = json_str(b, r->string, strlen(r->string));
+        if (!rc) rc = buf_putc(b, ']');
     } else {
-        buf_putc(b, '[');
-        for (size_t k = 0; k < r->n_series; k++) {
+        rc = buf_putc(b, '[');
+        for (size_t k = 0; k < r->n_series && !rc; k++) {
             const promql_series *s = &r->series[k];
-            if (k) buf_putc(b, ',');
-            buf_append(b, "{\"metric\":{", 11);
-            for (size_t i = 0; i < s->n_labels; i++) {
-                if (i) buf_putc(b, ',');
-                json_str(b, s->labels[i].name, s->labels[i].name_len);
-                buf_putc(b, ':');
-                json_str(b, s->labels[i].value, s->labels[i].value_len);
+            if (k) rc = buf_putc(b, ',');
+            if (!rc) rc = buf_append(b, "{\"metric\":{", 11);
+            for (size_t i = 0; i < s->n_labels && !rc; i++) {
+                if (i) rc = buf_putc(b, ',');
+                if (!rc) rc = json_str(b, s->labels[i].name, s->labels[i].name_len);
+                if (!rc) rc = buf_putc(b, ':');
+                if (!rc) rc = json_str(b, s->labels[i].value, s->labels[i].value_len);
             }
-            buf_putc(b, '}');
-            if (r->type == PROMQL_VECTOR) {
-                buf_append(b, ",\"value\":", 9);
-                json_point(b, s->points[0].t, s->points[0].v);
-            } else {
-                buf_append(b, ",\"values\":[", 11);
-                for (size_t i = 0; i < s->n_points; i++) {
-                    if (i) buf_putc(b, ',');
-                    json_point(b, s->points[i].t, s->points[i].v);
+            if (!rc) rc = buf_putc(b, '}');
+            if (!rc && r->type == PROMQL_VECTOR) {
+                rc = buf_append(b, ",\"value\":", 9);
+                if (!rc) rc = json_point(b, s->points[0].t, s->points[0].v);
+            } else if (!rc) {
+                rc = buf_append(b, ",\"values\":[", 11);
+                for (size_t i = 0; i < s->n_points && !rc; i++) {
+                    if (i) rc = buf_putc(b, ',');
+                    if (!rc) rc = json_point(b, s->points[i].t, s->points[i].v);
                 }
-                buf_putc(b, ']');
+                if (!rc) rc = buf_putc(b, ']');
             }
-            buf_putc(b, '}');
+            if (!rc) rc = buf_putc(b, '}');
         }
-        buf_putc(b, ']');
+        if (!rc) rc = buf_putc(b, ']');
     }
-    buf_putc(b, '}');
-    return b->data ? 0 : STRATA_ENOMEM;
+    if (!rc) rc = buf_putc(b, '}');
+    return rc ? STRATA_ENOMEM : 0;
 }
 
 int promql_exec_instant(strata_db *db, const char *q, int64_t t_ms, const promql_options *o,
@@ -719,31 +802,4 @@ int promql_exec_range(strata_db *db, const char *q, int64_t start_ms, int64_t en
     rc = promql_result_json(r, json);
     promql_result_free(r);
     return rc;
-}
-
-static int query_json(strata_db *db, const char *q, int64_t s, int64_t e, int64_t step,
-                      char **json, char *err)
-{
-    buf b = {0};
-    int rc = step ? promql_exec_range(db, q, s, e, step, NULL, &b, err)
-                  : promql_exec_instant(db, q, s, NULL, &b, err);
-    if (rc || !b.data) {
-        buf_free(&b);
-        *json = NULL;
-        return rc ? rc : STRATA_ENOMEM;
-    }
-    *json = (char *)b.data;
-    return 0;
-}
-
-int strata_query(strata_db *db, const char *promql, int64_t time_ms, char **json, char *err)
-{
-    return query_json(db, promql, time_ms, time_ms, 0, json, err);
-}
-
-int strata_query_range(strata_db *db, const char *promql, int64_t start_ms, int64_t end_ms,
-                       int64_t step_ms, char **json, char *err)
-{
-    if (step_ms <= 0) return strata_errf(err, STRATA_EINVAL, "step must be positive");
-    return query_json(db, promql, start_ms, end_ms, step_ms, json, err);
 }

@@ -84,6 +84,10 @@ typedef int (*series_fn)(eval_ctx *wc, void *arg, const label *ls, size_t nl,
 int eval_parallel_series(eval_ctx *c, series_set *set, series_fn fn, void *arg, value *out);
 
 int eval_call(eval_ctx *c, const promql_expr *e, value *out);
+/* Whether the evaluator implements the function (the parser knows more than it does). */
+bool eval_function_supported(const char *name);
+/* Whether the evaluator implements the function (the parser knows more than it does). */
+bool eval_function_supported(const char *name);
 int eval_aggregation(eval_ctx *c, const promql_expr *e, value *out);
 int eval_binary(eval_ctx *c, const promql_expr *e, value *out);
 

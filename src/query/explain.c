@@ -27,7 +27,12 @@ static const char *op_text(const promql_expr *e)
     case T_LTE: return "<=";
     case T_GTR: return ">";
     case T_GTE: return ">=";
-    case T_IDENT: return e->func;
+    case T_ATAN2:
+    case T_LAND:
+    case T_LOR:
+    case T_LUNLESS: return e->func;
+    case T_TRIM_UPPER: return "</";
+    case T_TRIM_LOWER: return ">/";
     default: return "?";
     }
 }
@@ -150,7 +155,7 @@ static void explain_node(buf *b, window_ctx *w, const promql_expr *e, int depth)
         return;
     case N_UNARY:
         indent(b, depth);
-        buf_printf(b, "Negate\n");
+        buf_printf(b, "%s\n", e->op == T_SUB ? "Negate" : "UnaryPlus");
         explain_node(b, w, e->inner, depth + 1);
         return;
     default: return;
@@ -168,6 +173,11 @@ int promql_explain(strata_db *db, const char *q, int64_t start_ms, int64_t end_m
     promql_expr *e;
     int rc = promql_parse(q, strlen(q), &e, err);
     if (rc) return rc;
+    rc = promql_resolve_durations(e, q, step_ms > 0 ? step_ms : 0, end_ms - start_ms, err);
+    if (rc) {
+        promql_expr_free(e);
+        return rc;
+    }
     char ts1[48], ts2[48];
     format_timestamp(start_ms, ts1, sizeof ts1);
     format_timestamp(end_ms, ts2, sizeof ts2);
@@ -175,6 +185,10 @@ int promql_explain(strata_db *db, const char *q, int64_t start_ms, int64_t end_m
         buf_printf(out, "Query range [%s, %s] step %llds: %lld steps, evaluated step-wise over all series\n",
                    ts1, ts2, (long long)(step_ms / 1000), (long long)((end_ms - start_ms) / step_ms + 1));
     else buf_printf(out, "Query instant at %s\n", ts1);
+    buf_printf(out, "Expression ");
+    if (promql_expr_format(e, out) == 0) buf_putc(out, '\n');
+    buf_printf(out, "Expression ");
+    if (promql_expr_format(e, out) == 0) buf_putc(out, '\n');
     window_ctx w = {.db = db, .o = o, .start = start_ms, .end = end_ms, .query_start = start_ms,
                     .query_end = end_ms};
     explain_node(out, &w, e, 1);

@@ -326,7 +326,7 @@ static bool fn_mad_over(const window *w, double *o)
     return true;
 }
 
-static bool fn_holt_winters(const window *w, double *o)
+static bool fn_double_exp_smoothing(const window *w, double *o)
 {
     double sf = w->p1, tf = w->p2;
     if (w->n < 2) return false;
@@ -435,13 +435,12 @@ static const fn_def functions[] = {
     {"deg", {A_VECTOR}, 1, 0, false, A_VECTOR, NULL, false},
     {"delta", {A_MATRIX}, 1, 0, false, A_VECTOR, fn_delta, false},
     {"deriv", {A_MATRIX}, 1, 0, false, A_VECTOR, fn_deriv, false},
-    {"double_exponential_smoothing", {A_MATRIX, A_SCALAR, A_SCALAR}, 3, 0, false, A_VECTOR, fn_holt_winters, false},
+    {"double_exponential_smoothing", {A_MATRIX, A_SCALAR, A_SCALAR}, 3, 0, false, A_VECTOR, fn_double_exp_smoothing, false},
     {"exp", {A_VECTOR}, 1, 0, false, A_VECTOR, NULL, false},
     {"first_over_time", {A_MATRIX}, 1, 0, false, A_VECTOR, fn_first_over, true},
     {"floor", {A_VECTOR}, 1, 0, false, A_VECTOR, NULL, false},
     {"histogram_fraction", {A_SCALAR, A_SCALAR, A_VECTOR}, 3, 0, false, A_VECTOR, NULL, false},
     {"histogram_quantile", {A_SCALAR, A_VECTOR}, 2, 0, false, A_VECTOR, NULL, false},
-    {"holt_winters", {A_MATRIX, A_SCALAR, A_SCALAR}, 3, 0, false, A_VECTOR, fn_holt_winters, false},
     {"hour", {A_VECTOR}, 0, 1, false, A_VECTOR, NULL, false},
     {"idelta", {A_MATRIX}, 1, 0, false, A_VECTOR, fn_idelta, false},
     {"increase", {A_MATRIX}, 1, 0, false, A_VECTOR, fn_increase, false},
@@ -507,9 +506,9 @@ static const char *type_name(vtype t)
     return t == V_SCALAR ? "scalar" : t == V_VECTOR ? "instant vector" : t == V_MATRIX ? "range vector" : "string";
 }
 
-static const char *arg_name(arg_type t)
+bool eval_function_supported(const char *name)
 {
-    return t == A_SCALAR ? "scalar" : t == A_VECTOR ? "instant vector" : t == A_MATRIX ? "range vector" : "string";
+    return find_fn(name) != NULL;
 }
 
 /* The static type of an expression, for argument checks before evaluation. */
@@ -1005,23 +1004,10 @@ static int cmp_vs_labels(const void *a, const void *b, void *arg)
 
 int eval_call(eval_ctx *c, const promql_expr *e, value *out)
 {
+    /* The parser checked the argument count and types against Prometheus' table. */
     const fn_def *f = find_fn(e->func);
     if (!f)
-        return strata_errf(c->err, STRATA_EPARSE, "unknown function with name \"%s\"", e->func);
-    int maxargs = f->n_args + f->n_optional;
-    if ((int)e->n_args < f->n_args || (!f->variadic && (int)e->n_args > maxargs))
-        return strata_errf(c->err, STRATA_EPARSE,
-                           "expected %d argument(s) in call to \"%s\", got %zu", f->n_args, f->name,
-                           e->n_args);
-    int last = f->n_args + f->n_optional - 1;
-    for (size_t i = 0; i < e->n_args; i++) {
-        arg_type want = f->args[(int)i <= last ? (int)i : last + (f->variadic ? 1 : 0)];
-        arg_type got = static_type(e->args[i]);
-        if (got != want)
-            return strata_errf(c->err, STRATA_EPARSE,
-                               "expected type %s in call to function \"%s\", got %s", arg_name(want),
-                               f->name, arg_name(got));
-    }
+        return strata_errf(c->err, STRATA_EUNSUPPORTED, "function \"%s\" is not supported yet", e->func);
     /* Scalar parameters, evaluated per step. */
     if (f->range) {
         const promql_expr *marg = NULL;
@@ -1037,7 +1023,7 @@ int eval_call(eval_ctx *c, const promql_expr *e, value *out)
             if (rc) return rc;
             if (np < 2) p[np++] = pv.scalar;
         }
-        if (!strcmp(f->name, "holt_winters") || !strcmp(f->name, "double_exponential_smoothing")) {
+        if (!strcmp(f->name, "double_exponential_smoothing")) {
             for (size_t i = 0; i < c->n_steps; i++) {
                 if (!(p[0][i] > 0 && p[0][i] < 1))
                     return strata_errf(c->err, STRATA_EEXEC,

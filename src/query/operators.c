@@ -63,13 +63,12 @@ typedef enum { OP_ARITH, OP_CMP, OP_AND, OP_OR, OP_UNLESS } op_class;
 
 static op_class classify(const promql_expr *e)
 {
-    if (e->op == T_IDENT) {
-        if (!strcmp(e->func, "and")) return OP_AND;
-        if (!strcmp(e->func, "or")) return OP_OR;
-        if (!strcmp(e->func, "unless")) return OP_UNLESS;
-        return OP_ARITH; /* atan2 */
+    switch (e->op) {
+    case T_LAND: return OP_AND;
+    case T_LOR: return OP_OR;
+    case T_LUNLESS: return OP_UNLESS;
+    default: return is_comparison(e->op) ? OP_CMP : OP_ARITH;
     }
-    return is_comparison(e->op) ? OP_CMP : OP_ARITH;
 }
 
 /* Applies an arithmetic or comparison operator. For comparisons *keep says whether the pair
@@ -84,7 +83,7 @@ static double apply_op(const promql_expr *e, double a, double b, bool *keep)
     case T_DIV: return a / b;
     case T_MOD: return fmod(a, b);
     case T_POW: return pow(a, b);
-    case T_IDENT: return atan2(a, b);
+    case T_ATAN2: return atan2(a, b);
     case T_EQLC: *keep = a == b; break;
     case T_NEQ: *keep = a != b; break;
     case T_LSS: *keep = a < b; break;

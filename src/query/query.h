@@ -1,10 +1,11 @@
 /*
  * query.h: the public face of the query module: PromQL text in, Prometheus API JSON out.
  *
- * The pipeline is lexer -> parser (AST) -> evaluator, reading storage only through db_select, so
- * head and (later) blocks look alike. This first slice evaluates literals, vector selectors with
- * every matcher, range selectors, offset and @; functions, operators, aggregations and subqueries
- * parse into the AST and answer STRATA_EUNSUPPORTED until the full engine lands.
+ * The pipeline is lexer -> parser (syntax tree, type-checked as Prometheus does) -> evaluator,
+ * reading storage only through db_select, so head and blocks look alike. The parser accepts all of
+ * PromQL as Prometheus 3.x documents it, experimental syntax included; what the evaluator does not
+ * implement (native-histogram functions, anchored/smoothed selectors, fill modifiers, ...) fails
+ * with STRATA_EUNSUPPORTED and a message naming it.
  */
 #ifndef STRATA_QUERY_H
 #define STRATA_QUERY_H
@@ -24,9 +25,14 @@ void promql_options_init(promql_options *o);
 typedef struct promql_expr promql_expr;
 
 /* Parses text; on success *out is an AST the caller frees with promql_expr_free. Errors are
- * STRATA_EPARSE with "LINE:COL: parse error: ..." in err. */
+ * STRATA_EPARSE with Prometheus' message, "LINE:COL: parse error: ..." (1-based, columns in
+ * bytes), in err; STRATA_ENOMEM when memory runs out. */
 int promql_parse(const char *text, size_t len, promql_expr **out, char *err);
 void promql_expr_free(promql_expr *e);
+
+/* Appends e as canonical PromQL text (Prometheus' String()) to out; parsing the text gives the
+ * same tree. 0 or STRATA_ENOMEM. */
+int promql_expr_format(const promql_expr *e, buf *out);
 
 /* Evaluates q at t_ms and appends Prometheus' /api/v1/query "data" object to json.
  * STRATA_EPARSE (400), STRATA_EEXEC / STRATA_ELIMIT / STRATA_EUNSUPPORTED (422), STRATA_ETIMEOUT
@@ -35,7 +41,8 @@ int promql_exec_instant(strata_db *db, const char *q, int64_t t_ms, const promql
                         buf *json, char *err);
 
 /* Evaluates q at every step in [start_ms, end_ms] and appends the /api/v1/query_range "data"
- * object (always a matrix) to json. */
+ * object (always a matrix) to json. STRATA_EINVAL for a step that is not positive, an end before
+ * the start or more than 11,000 steps (Prometheus' limit), besides the errors above. */
 int promql_exec_range(strata_db *db, const char *q, int64_t start_ms, int64_t end_ms,
                       int64_t step_ms, const promql_options *o, buf *json, char *err);
 
@@ -83,8 +90,10 @@ int promql_result_json(const promql_result *r, buf *json);
 int promql_explain(strata_db *db, const char *q, int64_t start_ms, int64_t end_ms,
                    int64_t step_ms, const promql_options *o, buf *out, char *err);
 
-/* Parses a series selector (a match[] parameter) into compiled matchers; the caller frees each
- * with matcher_free and the array with free(). */
+/* Parses a series selector (a match[] parameter: name{matchers}, name or {matchers}, nothing
+ * else) into compiled matchers; the caller frees each with matcher_free and the array with
+ * free(). STRATA_EPARSE also when no matcher selects anything (every one matches the empty
+ * string), as the API refuses such a match[]. */
 int promql_parse_selector(const char *text, matcher ***out, size_t *n, char *err);
 
 #endif
