@@ -179,6 +179,61 @@ int format_float(double v, char *buf, size_t len);
 int format_timestamp(int64_t ms, char *buf, size_t len);
 
 
+
+/* ---- native histograms -------------------------------------------------------------------- */
+
+/* A run of consecutive buckets: offset is the gap (in bucket indexes) from the end of the
+ * previous span, or the first bucket's index for the first span, as in Prometheus. */
+typedef struct hist_span {
+    int32_t offset;
+    uint32_t length;
+} hist_span;
+
+/* Prometheus' CounterResetHint. */
+typedef enum hist_reset_hint {
+    HIST_HINT_UNKNOWN = 0,
+    HIST_HINT_RESET = 1,
+    HIST_HINT_NOT_RESET = 2,
+    HIST_HINT_GAUGE = 3,
+} hist_reset_hint;
+
+/* The schema of native histograms with custom bucket boundaries (NHCB). Exponential schemas are
+ * -4..8. */
+#define HIST_SCHEMA_CUSTOM (-53)
+
+/*
+ * A native histogram in float form (Prometheus' FloatHistogram): bucket counts are absolute, not
+ * deltas. Integer histograms from clients are converted on decode; is_int records that every
+ * count is a whole number so storage can choose the integer chunk encoding and give the same
+ * histogram back. The arrays belong to whoever built the histogram (usually an arena); this
+ * struct never owns them.
+ */
+typedef struct native_histogram {
+    int32_t schema;
+    uint8_t reset_hint; /* hist_reset_hint */
+    bool is_int;
+    double zero_threshold;
+    double zero_count;
+    double count;
+    double sum;
+    hist_span *pos_spans;
+    hist_span *neg_spans;
+    uint32_t n_pos_spans;
+    uint32_t n_neg_spans;
+    double *pos_buckets;
+    double *neg_buckets;
+    uint32_t n_pos_buckets;
+    uint32_t n_neg_buckets;
+    double *custom_values; /* upper bounds, for HIST_SCHEMA_CUSTOM only */
+    uint32_t n_custom_values;
+} native_histogram;
+
+/* One histogram sample of a series. */
+typedef struct hist_sample {
+    int64_t t;
+    native_histogram h;
+} hist_sample;
+
 /* ---- label matchers ----------------------------------------------------------------------- */
 
 /* A compiled matcher: =, !=, =~, !~ against one label's value. A missing label matches as the
