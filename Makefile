@@ -5,12 +5,16 @@ JOBS ?= $(shell nproc)
 BUILD ?= build
 ARGS ?=
 
-.PHONY: all deps build run test test-plain test-asan test-tsan fuzz bench clean format
+.PHONY: all deps test-deps build run test test-plain test-asan test-tsan fuzz bench clean format
 
 all: build
 
 deps:
 	@bash tools/install-deps.sh
+
+# npm packages of the integration tests (the OpenTelemetry JS SDK), from the committed lockfile.
+test-deps: deps
+	@bash tools/install-test-deps.sh
 
 build: deps
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
@@ -20,8 +24,10 @@ run: build
 	./$(BUILD)/strata serve $(ARGS)
 
 # The whole suite: plain build, then AddressSanitizer+UBSan, then the concurrency
-# tests under ThreadSanitizer, then a short run of every fuzz target.
-test: deps test-plain test-asan test-tsan fuzz
+# tests under ThreadSanitizer, then a short run of every fuzz target. The OpenTelemetry JS SDK
+# is installed first and required: its test fails instead of skipping when it cannot run.
+test: deps test-deps test-plain test-asan test-tsan fuzz
+test: export STRATA_REQUIRE_OTEL_JS = 1
 
 test-plain:
 	@cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null

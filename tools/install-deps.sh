@@ -10,6 +10,13 @@ pkgs=(build-essential cmake pkg-config clang libclang-rt-14-dev
       prometheus python3 python3-requests python3-snappy python3-protobuf python3-grpcio
       libjson-c-dev zlib1g-dev)
 
+# Node.js and npm run the OpenTelemetry JS SDK in the integration tests (tests/integration/otel-js,
+# installed by tools/install-test-deps.sh). A node that is already on PATH (say from NodeSource,
+# whose nodejs package bundles npm) is kept: Debian's npm package would conflict with it.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    pkgs+=(nodejs npm)
+fi
+
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

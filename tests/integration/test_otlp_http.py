@@ -2,7 +2,10 @@
 WIRE-FORMATS.md section 2, so the server is checked against the wire format, not against its own
 encoder), OTLP/JSON and gzip bodies posted to /v1/metrics, the ExportMetricsServiceResponse read
 back, and every value checked through PromQL on /api/v1/query. Then, when npm can install it, the
-OpenTelemetry JavaScript SDK itself exports a counter, a gauge and a histogram to Strata."""
+OpenTelemetry JavaScript SDK itself exports a counter, a gauge and a histogram to Strata over
+OTLP/HTTP JSON, OTLP/HTTP protobuf and OTLP/gRPC. `make test` installs the SDK first (npm ci from
+tests/integration/otel-js/package-lock.json) and sets STRATA_REQUIRE_OTEL_JS=1, so there a missing
+SDK is a failure instead of a skip."""
 
 import gzip
 import json
@@ -311,7 +314,8 @@ class OtlpHttpTest(unittest.TestCase):
 
 def npm_install():
     """Installs the SDK from the committed lockfile if needed; returns a reason to skip or None."""
-    if os.path.isdir(os.path.join(OTEL_JS, "node_modules", "@opentelemetry", "sdk-metrics")):
+    if all(os.path.isdir(os.path.join(OTEL_JS, "node_modules", "@opentelemetry", p))
+           for p in ("sdk-metrics", "exporter-metrics-otlp-grpc")):
         return None
     if not shutil.which("node") or not shutil.which("npm"):
         return "node and npm are not installed"
@@ -330,6 +334,8 @@ class OtelJsSdkTest(unittest.TestCase):
     def setUpClass(cls):
         reason = npm_install()
         if reason:
+            if os.environ.get("STRATA_REQUIRE_OTEL_JS") == "1":
+                raise RuntimeError("the OpenTelemetry JS SDK is required here: " + reason)
             raise unittest.SkipTest(reason)
         cls.s = Strata(extra_args=["--self-scrape-interval", "0"], name="otlp-js").start()
 
@@ -341,10 +347,14 @@ class OtelJsSdkTest(unittest.TestCase):
             cls.s.cleanup()
 
     def test_sdk_exports(self):
-        for protocol in ("json", "protobuf"):
+        for protocol in ("json", "protobuf", "grpc"):
             with self.subTest(protocol=protocol):
-                r = subprocess.run(["node", os.path.join(OTEL_JS, "export.js"), self.s.url + "/v1/metrics",
-                                    protocol], capture_output=True, text=True, timeout=120)
+                # OTLP/HTTP posts to /v1/metrics; OTLP/gRPC calls MetricsService/Export on the
+                # gRPC listener (plaintext for an http:// URL).
+                url = ("http://127.0.0.1:%d" % self.s.grpc_port if protocol == "grpc"
+                       else self.s.url + "/v1/metrics")
+                r = subprocess.run(["node", os.path.join(OTEL_JS, "export.js"), url, protocol],
+                                   capture_output=True, text=True, timeout=120)
                 self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
                 t = "%.3f" % time.time()
                 svc = 'job="strata-test/otel-js-%s"' % protocol

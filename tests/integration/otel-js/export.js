@@ -1,6 +1,7 @@
-// export.js: the OpenTelemetry JavaScript SDK exporting one batch of metrics to an OTLP/HTTP
-// endpoint, as an instrumented Node service would. Run by tests/integration/test_otlp_http.py:
-//   node export.js <url of /v1/metrics> <json|protobuf>
+// export.js: the OpenTelemetry JavaScript SDK exporting one batch of metrics to an OTLP endpoint,
+// as an instrumented Node service would. Run by tests/integration/test_otlp_http.py:
+//   node export.js <url of /v1/metrics> <json|protobuf>     (OTLP/HTTP)
+//   node export.js http://<host>:<grpc port> grpc          (OTLP/gRPC, plaintext)
 // A counter, a gauge and a histogram with known values, cumulative temporality (the SDK's
 // default), one forced flush; exits non-zero when the export fails, so the test sees the reason.
 'use strict';
@@ -11,15 +12,19 @@ const { resourceFromAttributes } = require('@opentelemetry/resources');
 
 async function main() {
   const [url, protocol] = process.argv.slice(2);
-  if (!url || !['json', 'protobuf'].includes(protocol)) {
-    console.error('usage: node export.js <url> <json|protobuf>');
+  if (!url || !['json', 'protobuf', 'grpc'].includes(protocol)) {
+    console.error('usage: node export.js <url> <json|protobuf|grpc>');
     process.exit(2);
   }
   // Partial-success warnings from the exporter end up on stderr, which the test prints on failure.
   diag.setLogger(new DiagConsoleLogger(), DiagLogLevel.WARN);
-  const { OTLPMetricExporter } = protocol === 'protobuf'
-    ? require('@opentelemetry/exporter-metrics-otlp-proto')
-    : require('@opentelemetry/exporter-metrics-otlp-http');
+  const packages = {
+    json: '@opentelemetry/exporter-metrics-otlp-http',
+    protobuf: '@opentelemetry/exporter-metrics-otlp-proto',
+    grpc: '@opentelemetry/exporter-metrics-otlp-grpc',
+  };
+  const { OTLPMetricExporter } = require(packages[protocol]);
+  // For gRPC an http:// URL makes the exporter use plaintext credentials, which Strata serves.
   const exporter = new OTLPMetricExporter({ url });
   const reader = new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: 3600000 });
   const provider = new MeterProvider({
