@@ -23,6 +23,18 @@ static void check(bool ok, const char *what)
     }
 }
 
+/* The reference's strings end at the first NUL byte; ours keep their length. */
+static void compare_label(const label *l, const label *r)
+{
+    uint32_t nl = l->name_len, vl = l->value_len;
+    const char *nz = nl ? memchr(l->name, 0, nl) : NULL;
+    const char *vz = vl ? memchr(l->value, 0, vl) : NULL;
+    if (nz) nl = (uint32_t)(nz - l->name);
+    if (vz) vl = (uint32_t)(vz - l->value);
+    check(nl == r->name_len && memcmp(l->name, r->name, nl) == 0, "label name");
+    check(vl == r->value_len && memcmp(l->value, r->value, vl) == 0, "label value");
+}
+
 static void compare(const ingest_rw_request *a, const ingest_rw_request *b)
 {
     check(a->n_series == b->n_series, "series count");
@@ -36,21 +48,21 @@ static void compare(const ingest_rw_request *a, const ingest_rw_request *b)
         check(x->n_labels == y->n_labels, "labels per series");
         check(x->n_samples == y->n_samples, "samples per series");
         for (size_t k = 0; k < x->n_labels; k++) {
-            const label *l = &x->labels[k], *r = &y->labels[k];
-            /* The reference's strings end at the first NUL byte; ours keep their length. */
-            uint32_t nl = l->name_len, vl = l->value_len;
-            const char *nz = nl ? memchr(l->name, 0, nl) : NULL;
-            const char *vz = vl ? memchr(l->value, 0, vl) : NULL;
-            if (nz) nl = (uint32_t)(nz - l->name);
-            if (vz) vl = (uint32_t)(vz - l->value);
-            check(nl == r->name_len && memcmp(l->name, r->name, nl) == 0, "label name");
-            check(vl == r->value_len && memcmp(l->value, r->value, vl) == 0, "label value");
+            compare_label(&x->labels[k], &y->labels[k]);
         }
         for (size_t k = 0; k < x->n_samples; k++) {
             check(x->samples[k].t == y->samples[k].t, "sample timestamp");
             check(memcmp(&x->samples[k].v, &y->samples[k].v, sizeof(double)) == 0,
                   "sample value bits");
         }
+    }
+    for (size_t i = 0; i < a->n_exemplars; i++) {
+        const ingest_exemplar *x = &a->exemplars[i], *y = &b->exemplars[i];
+        check(x->series == y->series, "exemplar series");
+        check(x->n_labels == y->n_labels, "exemplar label count");
+        check(x->t == y->t, "exemplar timestamp");
+        check(memcmp(&x->v, &y->v, sizeof(double)) == 0, "exemplar value bits");
+        for (size_t k = 0; k < x->n_labels; k++) compare_label(&x->labels[k], &y->labels[k]);
     }
 }
 

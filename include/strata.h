@@ -114,6 +114,8 @@ typedef struct strata_options {
     uint64_t max_series_per_metric;    /* series of one metric name; default 0 (off) */
     int64_t max_sample_age_ms;         /* older than wall clock minus this; default 0 (off) */
     int64_t max_sample_future_ms;      /* newer than wall clock plus this; default 0 (off) */
+    uint32_t max_exemplars;            /* exemplars kept in memory (a circular buffer); default
+                                        * 100000, 0 turns exemplar storage off */
     int read_only;                     /* open without a WAL writer (tools) */
 } strata_options;
 

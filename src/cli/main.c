@@ -34,6 +34,7 @@ typedef struct serve_opts {
     char grpc_cert[1024];
     char grpc_key[1024];
     uint64_t grpc_max_msg;
+    int64_t max_exemplars; /* -1: the default */
 } serve_opts;
 
 enum {
@@ -60,6 +61,7 @@ enum {
     OPT_GRPC_MAX_MSG,
     OPT_GRPC_CERT,
     OPT_GRPC_KEY,
+    OPT_MAX_EXEMPLARS,
     OPT_HELP,
 };
 
@@ -87,6 +89,7 @@ static const struct option serve_longopts[] = {
     {"grpc-max-message-bytes", required_argument, NULL, OPT_GRPC_MAX_MSG},
     {"grpc-tls-cert", required_argument, NULL, OPT_GRPC_CERT},
     {"grpc-tls-key", required_argument, NULL, OPT_GRPC_KEY},
+    {"max-exemplars", required_argument, NULL, OPT_MAX_EXEMPLARS},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -129,6 +132,8 @@ static void serve_usage(FILE *f)
             "  --ingest-max-sample-age DUR    reject samples older than now minus DUR (default 0 =\n"
             "                                 off, so history can be backfilled)\n"
             "  --ingest-max-sample-future DUR reject samples later than now plus DUR (default 0 = off)\n"
+            "  --max-exemplars N              exemplars kept in memory (a circular buffer, the\n"
+            "                                 oldest dropped first; default 100000, 0 = off)\n"
             "  --help                         this text\n");
 }
 
@@ -202,6 +207,14 @@ static int apply_opt(serve_opts *o, int id, const char *v)
         o->lim[id - OPT_LIM_LABELS] = (int64_t)strtoull(v, &end, 10);
         if (errno || *end || !*v || o->lim[id - OPT_LIM_LABELS] < 0) {
             fprintf(stderr, "strata serve: expected a non-negative number, got \"%s\"\n", v);
+            return -1;
+        }
+        return 0;
+    case OPT_MAX_EXEMPLARS:
+        errno = 0;
+        o->max_exemplars = (int64_t)strtoull(v, &end, 10);
+        if (errno || *end || !*v || o->max_exemplars < 0 || o->max_exemplars > 100000000) {
+            fprintf(stderr, "strata serve: --max-exemplars: expected 0..100000000, got \"%s\"\n", v);
             return -1;
         }
         return 0;
@@ -289,6 +302,7 @@ static int cmd_serve(int argc, char **argv)
     o.lookback_ms = 300000;
     o.query_max_samples = 50000000;
     for (int i = 0; i < 7; i++) o.lim[i] = -1;
+    o.max_exemplars = -1;
     snprintf(o.grpc_listen, sizeof o.grpc_listen, "127.0.0.1:4317");
 
     bool set_by_flag[OPT_HELP - OPT_DATA_DIR + 1] = {0};
@@ -332,6 +346,7 @@ static int cmd_serve(int argc, char **argv)
     if (o.lim[4] >= 0) opts.max_series_per_metric = (uint64_t)o.lim[4];
     if (o.lim[5] >= 0) opts.max_sample_age_ms = o.lim[5];
     if (o.lim[6] >= 0) opts.max_sample_future_ms = o.lim[6];
+    if (o.max_exemplars >= 0) opts.max_exemplars = (uint32_t)o.max_exemplars;
     char err[STRATA_ERRMSG_SIZE] = "";
     strata_db *db;
     int rc = strata_open(o.data_dir, &opts, &db, err);

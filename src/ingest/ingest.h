@@ -24,8 +24,10 @@
  *    request are stored as usual, then the call returns STRATA_EUNSUPPORTED, HTTP 400, with
  *    "native histograms are not supported yet: ..." saying how many were dropped, so the loss is
  *    never silent (the sender logs it and does not retry).
- *  - Exemplars and metadata (WriteRequest.metadata) are checked for well-formedness and counted,
- *    then ignored; they are not errors.
+ *  - Exemplars are stored (db_write_exemplars, after the samples) in the exemplar store; one
+ *    that cannot be stored (too long, out of order, for a series without samples) is counted in
+ *    res->exemplars and logged, never an error for the request, as in Prometheus. Metadata
+ *    (WriteRequest.metadata) is checked for well-formedness and counted, then ignored.
  *  - Success: 0, HTTP 204.
  *
  * Threads: an ingest_scratch belongs to one thread at a time (the HTTP server keeps one per
@@ -57,6 +59,16 @@ ingest_scratch *ingest_scratch_new(void);
 /* Frees the scratch and everything a decode left in it. NULL is allowed. */
 void ingest_scratch_free(ingest_scratch *s);
 
+/* An exemplar of a decoded request: series is the index of its series in the request. Labels as
+ * the request sent them (owned like the series' labels). */
+typedef struct ingest_exemplar {
+    size_t series;
+    const label *labels;
+    size_t n_labels;
+    int64_t t;
+    double v;
+} ingest_exemplar;
+
 /* A decoded WriteRequest. Everything it points to (series, labels, samples, label bytes) is owned
  * by the scratch that decoded it and stays valid until the next decode with that scratch, or
  * ingest_scratch_free. Labels point into the decompressed body (not NUL-terminated). */
@@ -66,7 +78,8 @@ typedef struct ingest_rw_request {
     size_t n_labels;      /* over all series */
     size_t n_samples;     /* float samples over all series */
     size_t n_histograms;  /* native-histogram samples (not stored yet) */
-    size_t n_exemplars;   /* ignored */
+    size_t n_exemplars;   /* over all series */
+    ingest_exemplar *exemplars; /* n_exemplars of them, in request order */
     size_t n_metadata;    /* WriteRequest.metadata entries (ignored) */
     size_t decoded_bytes; /* size of the protobuf message */
 } ingest_rw_request;
@@ -102,6 +115,7 @@ typedef struct ingest_rw_result {
     int version;               /* 1 or 2 (proto=io.prometheus.write.v2.Request) */
     ingest_rw_request req;     /* the counts of the decoded request (its pointers are not valid
                                 * after the call) */
+    exemplar_write_result exemplars; /* what happened to the request's exemplars */
 } ingest_rw_result;
 
 /*

@@ -19,7 +19,16 @@ struct ingest_scratch {
     write_series *series; /* labels and samples pointers are set once the whole body is read,
                            * since the arrays above may move while they grow */
     size_t series_cap;
+    label *ex_labels; /* the labels of every exemplar, exemplar after exemplar */
+    size_t ex_labels_cap;
+    ingest_exemplar *exemplars; /* labels pointers set at the end, as for series */
+    size_t exemplars_cap;
 };
+
+/* Stores the exemplars of a decoded request whose samples db_write has taken (so the series'
+ * labels are canonical); counts go to res. 0, or the STRATA_E* of a store or WAL failure. */
+int ingest_store_exemplars(strata_db *db, const ingest_rw_request *req,
+                           exemplar_write_result *res, char *err);
 
 /* Decodes a snappy-compressed remote write 2.0 Request; everything lives in a. */
 int ingest_rw2_decode(const uint8_t *body, size_t len, arena *a, ingest_rw_request *out, char *err);

@@ -30,6 +30,8 @@ void ingest_scratch_free(ingest_scratch *s)
     free(s->labels);
     free(s->samples);
     free(s->series);
+    free(s->ex_labels);
+    free(s->exemplars);
     free(s);
 }
 
@@ -50,6 +52,16 @@ void ingest_scratch_trim(ingest_scratch *s)
         free(s->series);
         s->series = NULL;
         s->series_cap = 0;
+    }
+    if (s->ex_labels_cap * sizeof(label) > INGEST_SCRATCH_KEEP) {
+        free(s->ex_labels);
+        s->ex_labels = NULL;
+        s->ex_labels_cap = 0;
+    }
+    if (s->exemplars_cap * sizeof(ingest_exemplar) > INGEST_SCRATCH_KEEP) {
+        free(s->exemplars);
+        s->exemplars = NULL;
+        s->exemplars_cap = 0;
     }
 }
 
@@ -149,6 +161,34 @@ int ingest_rw_decode(const uint8_t *body, size_t len, ingest_scratch *s, ingest_
     return ingest_rw_decode_pb(s->body.data, ulen, s, out, err);
 }
 
+/* ---- exemplars ---------------------------------------------------------------------------- */
+
+int ingest_store_exemplars(strata_db *db, const ingest_rw_request *req,
+                           exemplar_write_result *res, char *err)
+{
+    memset(res, 0, sizeof *res);
+    if (!req->n_exemplars) return 0;
+    write_exemplar *v = malloc(req->n_exemplars * sizeof *v);
+    if (!v) return strata_errf(err, STRATA_ENOMEM, "out of memory storing exemplars");
+    size_t n = 0;
+    for (size_t i = 0; i < req->n_exemplars; i++) {
+        const ingest_exemplar *e = &req->exemplars[i];
+        const write_series *ws = &req->series[e->series];
+        v[n++] = (write_exemplar){.series = ws->labels,
+                                  .n_series = ws->n_labels,
+                                  .labels = e->labels,
+                                  .n_labels = e->n_labels,
+                                  .t = e->t,
+                                  .v = e->v};
+    }
+    int rc = db_write_exemplars(db, v, n, res, err);
+    free(v);
+    if (!rc && res->first_reason[0])
+        strata_log(LOG_DEBUG, "remote write: %llu exemplars not stored; first: %s",
+                   (unsigned long long)(res->invalid + res->out_of_order), res->first_reason);
+    return rc;
+}
+
 /* ---- the receiver ------------------------------------------------------------------------- */
 
 /* The answer for a status once the request was decoded. */
@@ -198,6 +238,16 @@ int ingest_remote_write(strata_db *db, const uint8_t *body, size_t len,
     res->req = req;
     res->req.series = NULL; /* owned by the scratch; not valid after this call */
     if (req.n_series) rc = db_write(db, req.series, req.n_series, true, &res->write, rej, err);
+    if (req.n_exemplars && (rc == 0 || rc == STRATA_EOUTOFORDER || rc == STRATA_EDUPLICATE ||
+                            rc == STRATA_ELIMIT)) {
+        /* The samples are in (some may have been skipped): their series exist now. */
+        char xerr[STRATA_ERRMSG_SIZE] = "";
+        int xrc = ingest_store_exemplars(db, &req, &res->exemplars, xerr);
+        if (xrc && !rc) {
+            rc = xrc;
+            if (err) snprintf(err, STRATA_ERRMSG_SIZE, "%s", xerr);
+        }
+    }
     if (req.n_histograms && (rc == 0 || rc == STRATA_EOUTOFORDER || rc == STRATA_EDUPLICATE)) {
         char first[STRATA_ERRMSG_SIZE] = "";
         if (rc && err) snprintf(first, sizeof first, "%s", err);

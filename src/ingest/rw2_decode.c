@@ -4,7 +4,8 @@
  * Version 2 interns every string in one symbol table and refers to labels by index, so a decoded
  * label is two pointers into the unpacked symbols. The message is unpacked with protobuf-c into
  * the request arena; float samples are stored, histograms are counted and refused (Strata has no
- * native histograms yet), exemplars and metadata are counted and ignored.
+ * native histograms yet), exemplars are decoded for the exemplar store, metadata is counted and
+ * ignored.
  */
 #include "ingest/ingest_internal.h"
 
@@ -23,6 +24,42 @@ static void arena_pb_free(void *data, void *ptr)
 {
     (void)data;
     (void)ptr; /* freed with the arena */
+}
+
+/* The exemplars of every series, their labels resolved through the symbol table. */
+static int decode_exemplars(const Io__Prometheus__Write__V2__Request *req, arena *a,
+                            ingest_rw_request *out, char *err)
+{
+    if (!out->n_exemplars) return 0;
+    out->exemplars = arena_alloc(a, out->n_exemplars * sizeof *out->exemplars);
+    if (!out->exemplars) return STRATA_ENOMEM;
+    size_t xi = 0;
+    for (size_t i = 0; i < req->n_timeseries; i++) {
+        const Io__Prometheus__Write__V2__TimeSeries *ts = req->timeseries[i];
+        for (size_t k = 0; k < ts->n_exemplars; k++) {
+            const Io__Prometheus__Write__V2__Exemplar *x = ts->exemplars[k];
+            if (x->n_labels_refs % 2)
+                return strata_errf(err, STRATA_EINVAL,
+                                   "series %zu: exemplar %zu: odd number of labels_refs", i, k);
+            size_t nl = x->n_labels_refs / 2;
+            label *ls = arena_alloc(a, (nl + 1) * sizeof *ls);
+            if (!ls) return STRATA_ENOMEM;
+            for (size_t j = 0; j < nl; j++) {
+                uint32_t nr = x->labels_refs[2 * j], vr = x->labels_refs[2 * j + 1];
+                if (nr >= req->n_symbols || vr >= req->n_symbols)
+                    return strata_errf(err, STRATA_EINVAL,
+                                       "series %zu: exemplar %zu: label reference %u is past the "
+                                       "%zu symbols",
+                                       i, k, nr >= req->n_symbols ? nr : vr, req->n_symbols);
+                ls[j] = (label){.name = req->symbols[nr], .value = req->symbols[vr],
+                                .name_len = (uint32_t)strlen(req->symbols[nr]),
+                                .value_len = (uint32_t)strlen(req->symbols[vr])};
+            }
+            out->exemplars[xi++] = (ingest_exemplar){
+                .series = i, .labels = ls, .n_labels = nl, .t = x->timestamp, .v = x->value};
+        }
+    }
+    return 0;
 }
 
 int ingest_rw2_decode(const uint8_t *body, size_t len, arena *a, ingest_rw_request *out, char *err)
@@ -76,5 +113,5 @@ int ingest_rw2_decode(const uint8_t *body, size_t len, arena *a, ingest_rw_reque
     }
     out->n_series = req->n_timeseries;
     out->decoded_bytes = ulen;
-    return 0;
+    return decode_exemplars(req, a, out, err);
 }

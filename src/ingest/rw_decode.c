@@ -7,8 +7,9 @@
  * arena, most of the server's budget of 500 ns per sample. This decoder reads the message once,
  * points labels straight into the message bytes and appends samples to one contiguous array that
  * is reused from request to request: about 22 ns and 700 instructions for the same series.
- * Exemplars, native histograms and metadata are not decoded, only checked against their schema (a
- * small table below) so that a malformed request is refused exactly as the reference refuses it.
+ * Native histograms and metadata are not decoded, only checked against their schema (a small
+ * table below) so that a malformed request is refused exactly as the reference refuses it;
+ * exemplars are checked the same way, then read (they are rare, so off the fast path).
  *
  * What is accepted is what protobuf-c 1.4/1.5 accepts for remote.proto, quirks included, and the
  * fuzzer (fuzz/fuzz_remote_write.c) checks the two agree on arbitrary bytes: a field key is at
@@ -151,6 +152,7 @@ typedef struct dec {
     const uint8_t *base; /* start of the message, for byte offsets in messages */
     ingest_scratch *s;
     size_t n_series, n_labels, n_samples, n_histograms, n_exemplars, n_metadata;
+    size_t n_ex_labels;
     char *err;
 } dec;
 
@@ -370,6 +372,73 @@ static int parse_sample(dec *d, const uint8_t *p, const uint8_t *end)
     return 0;
 }
 
+/* One Label inside an Exemplar already checked by check_msg: the last name and value win. */
+static void read_exemplar_label(const uint8_t *p, const uint8_t *end, label *l)
+{
+    *l = (label){.name = empty, .value = empty};
+    while (p < end) {
+        uint32_t f = 0;
+        unsigned wt = 0;
+        p = get_key(p, end, &f, &wt);
+        if ((f == 1 || f == 2) && wt == WT_LEN) {
+            size_t len = 0;
+            const uint8_t *v = get_len(p, end, &len);
+            if (f == 1) {
+                l->name = (const char *)v;
+                l->name_len = (uint32_t)len;
+            } else {
+                l->value = (const char *)v;
+                l->value_len = (uint32_t)len;
+            }
+            p = v + len;
+        } else {
+            p = skip_field(p, end, wt);
+        }
+    }
+}
+
+/* Exemplar {labels = 1, value = 2, timestamp = 3}: checked against its schema (so a malformed
+ * one is refused exactly as the reference refuses it), then read into the scratch. */
+static int parse_exemplar(dec *d, const char *where, const uint8_t *p, const uint8_t *end)
+{
+    int rc = check_msg(d, where, p, end, &spec_exemplar);
+    if (rc) return rc;
+    ingest_scratch *s = d->s;
+    if (d->n_exemplars == s->exemplars_cap &&
+        (rc = grow((void **)&s->exemplars, &s->exemplars_cap, sizeof(ingest_exemplar),
+                   d->n_exemplars + 1, d->err)))
+        return rc;
+    ingest_exemplar *e = &s->exemplars[d->n_exemplars];
+    *e = (ingest_exemplar){.series = d->n_series};
+    while (p < end) {
+        uint32_t f = 0;
+        unsigned wt = 0;
+        p = get_key(p, end, &f, &wt);
+        if (f == 1 && wt == WT_LEN) {
+            size_t len = 0;
+            const uint8_t *m = get_len(p, end, &len);
+            if (d->n_ex_labels == s->ex_labels_cap &&
+                (rc = grow((void **)&s->ex_labels, &s->ex_labels_cap, sizeof(label),
+                           d->n_ex_labels + 1, d->err)))
+                return rc;
+            read_exemplar_label(m, m + len, &s->ex_labels[d->n_ex_labels++]);
+            e->n_labels++;
+            p = m + len;
+        } else if (f == 2 && wt == WT_I64) {
+            e->v = get_double(p);
+            p += 8;
+        } else if (f == 3 && wt == WT_VARINT) {
+            uint64_t t = 0;
+            p = get_varint(p, end, &t);
+            e->t = (int64_t)t;
+        } else {
+            p = skip_field(p, end, wt);
+        }
+    }
+    d->n_exemplars++;
+    return 0;
+}
+
 /*
  * The shapes every encoder produces for a Label and a Sample, recognised in one step: a Label of
  * exactly {0x0a, n, name, 0x12, m, value} with n, m < 128, and a Sample of exactly {0x09, value,
@@ -443,8 +512,7 @@ static int parse_series(dec *d, const uint8_t *p, const uint8_t *end)
                 rc = parse_sample(d, m, m + len);
                 break;
             case 3:
-                rc = check_msg(d, SERIES_WHERE(d, where), m, m + len, &spec_exemplar);
-                d->n_exemplars++;
+                rc = parse_exemplar(d, SERIES_WHERE(d, where), m, m + len);
                 break;
             default:
                 rc = check_msg(d, SERIES_WHERE(d, where), m, m + len, &spec_histogram);
@@ -519,6 +587,12 @@ int ingest_rw_decode_pb(const uint8_t *pb, size_t len, ingest_scratch *s, ingest
         li += ws->n_labels;
         si += ws->n_samples;
     }
+    size_t xi = 0;
+    for (size_t i = 0; i < d.n_exemplars; i++) {
+        s->exemplars[i].labels = s->exemplars[i].n_labels ? s->ex_labels + xi : NULL;
+        xi += s->exemplars[i].n_labels;
+    }
+    out->exemplars = d.n_exemplars ? s->exemplars : NULL;
     out->series = s->series;
     out->n_series = d.n_series;
     out->n_labels = d.n_labels;

@@ -66,6 +66,28 @@ int ingest_rw_decode_reference(const uint8_t *pb, size_t len, arena *a, ingest_r
         for (size_t k = 0; k < ts->n_samples; k++, si++)
             sv[si] = (strata_sample){.t = ts->samples[k]->timestamp, .v = ts->samples[k]->value};
     }
+    if (out->n_exemplars) {
+        out->exemplars = arena_alloc(a, out->n_exemplars * sizeof *out->exemplars);
+        if (!out->exemplars)
+            return strata_errf(err, STRATA_ENOMEM, "out of memory decoding a WriteRequest");
+    }
+    size_t xi = 0;
+    for (size_t i = 0; i < wr->n_timeseries; i++)
+        for (size_t k = 0; k < wr->timeseries[i]->n_exemplars; k++) {
+            const Prometheus__Exemplar *x = wr->timeseries[i]->exemplars[k];
+            label *xl = arena_alloc(a, (x->n_labels + 1) * sizeof *xl);
+            if (!xl) return strata_errf(err, STRATA_ENOMEM, "out of memory decoding a WriteRequest");
+            for (size_t j = 0; j < x->n_labels; j++)
+                xl[j] = (label){.name = x->labels[j]->name,
+                                .value = x->labels[j]->value,
+                                .name_len = (uint32_t)strlen(x->labels[j]->name),
+                                .value_len = (uint32_t)strlen(x->labels[j]->value)};
+            out->exemplars[xi++] = (ingest_exemplar){.series = i,
+                                                     .labels = x->n_labels ? xl : NULL,
+                                                     .n_labels = x->n_labels,
+                                                     .t = x->timestamp,
+                                                     .v = x->value};
+        }
     out->series = ws;
     out->n_series = wr->n_timeseries;
     out->n_labels = n_labels;

@@ -361,7 +361,11 @@ static enum MHD_Result respond_rw2(server *s, struct MHD_Connection *c, int rc,
     snprintf(num, sizeof num, "%llu", (unsigned long long)res->write.samples_written);
     MHD_add_response_header(resp, "X-Prometheus-Remote-Write-Samples-Written", num);
     MHD_add_response_header(resp, "X-Prometheus-Remote-Write-Histograms-Written", "0");
-    MHD_add_response_header(resp, "X-Prometheus-Remote-Write-Exemplars-Written", "0");
+    /* Duplicates count as written, as Prometheus' appender accepts them silently. */
+    char ex_num[32];
+    snprintf(ex_num, sizeof ex_num, "%llu",
+             (unsigned long long)(res->exemplars.written + res->exemplars.duplicate));
+    MHD_add_response_header(resp, "X-Prometheus-Remote-Write-Exemplars-Written", ex_num);
     if (rc) MHD_add_response_header(resp, "Content-Type", "text/plain; charset=utf-8");
     enum MHD_Result ret = MHD_queue_response(c, status, resp);
     MHD_destroy_response(resp);
@@ -605,6 +609,28 @@ static enum MHD_Result handle_query_range(server *s, struct MHD_Connection *c, r
         return api_error(s, c, H_QUERY_RANGE, rc, err);
     }
     return api_success(s, c, H_QUERY_RANGE, &data);
+}
+
+/* /api/v1/query_exemplars: see exemplars_api.c. */
+static enum MHD_Result handle_query_exemplars(server *s, struct MHD_Connection *c, request *r)
+{
+    char err[STRATA_ERRMSG_SIZE] = "";
+    const char *q = get_param(r, "query");
+    if (!q) return api_error(s, c, H_OTHER, STRATA_EINVAL, "invalid parameter \"query\": missing");
+    int64_t start, end;
+    if (param_time(r, "start", MIN_TIME, &start, err) || param_time(r, "end", MAX_TIME, &end, err))
+        return api_error(s, c, H_OTHER, STRATA_EINVAL, err);
+    if (end < start)
+        return api_error(s, c, H_OTHER, STRATA_EINVAL,
+                         "end timestamp must not be before start time");
+    buf data = {0};
+    int rc = exemplars_api_query(s->db, q, start, end, &data, err);
+    if (rc) {
+        buf_free(&data);
+        if (rc == STRATA_EPARSE) strata_err_prefix(err, "invalid parameter \"query\": ");
+        return api_error(s, c, H_OTHER, rc, err);
+    }
+    return api_success(s, c, H_OTHER, &data);
 }
 
 static void json_labels(buf *b, const label *ls, size_t n)
@@ -859,6 +885,7 @@ static enum MHD_Result dispatch(server *s, struct MHD_Connection *c, const char 
         return api_error(s, c, H_OTHER, STRATA_EINVAL, "method not allowed");
     if (strcmp(url, "/api/v1/query") == 0) return handle_query(s, c, r);
     if (strcmp(url, "/api/v1/query_range") == 0) return handle_query_range(s, c, r);
+    if (strcmp(url, "/api/v1/query_exemplars") == 0) return handle_query_exemplars(s, c, r);
     if (strcmp(url, "/api/v1/series") == 0) return handle_series(s, c, r);
     if (strcmp(url, "/api/v1/labels") == 0) return handle_labels(s, c, r, NULL, H_LABELS);
     if (strncmp(url, "/api/v1/label/", 14) == 0) {

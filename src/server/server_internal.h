@@ -83,6 +83,12 @@ int grpc_srv_start(server *http, const char *listen, size_t max_message_bytes, c
 const char *grpc_srv_address(const grpc_srv *g);
 void grpc_srv_stop(grpc_srv *g);
 
+/* /api/v1/query_exemplars (exemplars_api.c): the "data" array for the exemplars of every series
+ * any selector of the PromQL expression query selects, in [start, end]. STRATA_EPARSE for a bad
+ * query (err has the parser's message). */
+int exemplars_api_query(strata_db *db, const char *query, int64_t start, int64_t end, buf *data,
+                        char *err);
+
 /* JSON string literal with Go's escaping (<, >, & as \u003c...). */
 void json_escape(buf *b, const char *s, size_t n);
 

@@ -86,6 +86,27 @@ void server_collect_metrics(server *s, const metrics_sink *k)
            "Samples identical to a stored one: accepted without storing them twice.",
            (double)st.samples_duplicate);
 
+    exemplar_stats ex;
+    db_get_exemplar_stats(s->db, &ex);
+    emit_u(k, "strata_exemplars_max", "gauge",
+           "Capacity of the in-memory exemplar store (--max-exemplars).", (double)ex.capacity);
+    emit_u(k, "strata_exemplars_in_storage", "gauge", "Exemplars held in the exemplar store.",
+           (double)ex.stored);
+    emit_u(k, "strata_exemplars_series_in_storage", "gauge",
+           "Series with at least one exemplar in the exemplar store.", (double)ex.series);
+    emit_u(k, "strata_exemplars_appended_total", "counter",
+           "Exemplars added to the exemplar store since start, WAL replay included.",
+           (double)ex.appended);
+    metrics_emit_family(k, "strata_exemplars_rejected_total", "counter",
+                        "Exemplars refused on write, by reason.");
+    label x1[] = {LABEL("reason", "out_of_order")};
+    metrics_emit(k, "strata_exemplars_rejected_total", x1, 1, (double)ex.out_of_order);
+    label x2[] = {LABEL("reason", "invalid")};
+    metrics_emit(k, "strata_exemplars_rejected_total", x2, 1, (double)ex.invalid);
+    if (ex.last_timestamp != INT64_MIN)
+        emit_u(k, "strata_exemplars_last_timestamp_seconds", "gauge",
+               "Timestamp of the newest exemplar added.", (double)ex.last_timestamp / 1000.0);
+
     emit_u(k, "strata_remote_write_requests_total", "counter", "Remote-write requests received.",
            (double)counter_get(&s->m.rw_requests));
     emit_u(k, "strata_remote_write_requests_rejected_total", "counter",

@@ -30,6 +30,7 @@ void strata_options_init(strata_options *o)
     o->max_labels_per_series = 64;
     o->max_label_name_bytes = 1024;
     o->max_label_value_bytes = 16384;
+    o->max_exemplars = 100000;
 }
 
 /* ---- WAL record encoding -------------------------------------------------------------------- */
@@ -107,9 +108,10 @@ int strata_open(const char *path, const strata_options *opts, strata_db **out, c
     db->lock_fd = -1;
     db->path = strdup(path);
     pthread_mutex_init(&db->commit_mu, NULL);
-    int rc = db->path ? head_init(&db->head, db->opts.max_samples_per_chunk,
-                                  db->opts.chunk_range_ms)
-                      : STRATA_ENOMEM;
+    db->exemplars = exemplar_store_new(db->opts.max_exemplars);
+    int rc = db->path && db->exemplars ? head_init(&db->head, db->opts.max_samples_per_chunk,
+                                                   db->opts.chunk_range_ms)
+                                       : STRATA_ENOMEM;
     if (rc) {
         strata_close(db);
         return strata_errf(err, rc, "out of memory");
@@ -130,7 +132,8 @@ int strata_open(const char *path, const strata_options *opts, strata_db **out, c
                            strerror(e));
     }
     snprintf(p, sizeof p, "%s/wal", path);
-    wal_replay_handlers h = {.ctx = db, .series = replay_series, .sample = replay_sample};
+    wal_replay_handlers h = {
+        .ctx = db, .series = replay_series, .sample = replay_sample, .exemplars = exemplars_replay};
     uint64_t t0 = clock_mono_ns();
     rc = wal_open(p, &db->opts, &h, &db->wal, err);
     if (rc) {
@@ -154,6 +157,7 @@ void strata_close(strata_db *db)
     if (!db) return;
     if (db->wal) wal_close(db->wal);
     if (db->head.syms) head_destroy(&db->head);
+    exemplar_store_free(db->exemplars);
     if (db->lock_fd >= 0) close(db->lock_fd);
     pthread_mutex_destroy(&db->commit_mu);
     free(db->path);

@@ -136,4 +136,90 @@ typedef struct db_tsdb_status {
 int db_tsdb_status_get(strata_db *db, size_t limit, db_tsdb_status *out, char *err);
 void db_tsdb_status_free(db_tsdb_status *s);
 
+/* ---- exemplars ---------------------------------------------------------------------------- */
+/*
+ * Exemplars (a sample's example trace: labels such as trace_id, a value, a timestamp) live in a
+ * bounded in-memory store per database (exemplars.c): one circular buffer of
+ * strata_options.max_exemplars entries (default 100000, as Prometheus' storage.exemplars
+ * max_exemplars; 0 turns the store off), the oldest overwritten first, so memory stays bounded
+ * whatever the senders do. Each accepted exemplar is also a WAL record (type 10), so a restart
+ * keeps them. Rules, as Prometheus' exemplar storage:
+ *  - the series must exist in the head (write its samples first);
+ *  - the exemplar's label names plus values are at most EXEMPLAR_MAX_LABEL_RUNES code points,
+ *    names non-empty and distinct, everything valid UTF-8;
+ *  - per series, timestamps only move forward: an exemplar older than the series' newest one is
+ *    out of order; the same timestamp with the same value and labels is a duplicate (accepted,
+ *    stored once), with anything else it is out of order;
+ *  - the timestamp is inside the db's max sample age/future window when those are set.
+ * A rejected exemplar never fails the write of its samples: it is counted and the first reason
+ * reported in the result, and the caller decides what the sender sees.
+ */
+
+#define EXEMPLAR_MAX_LABEL_RUNES 128
+
+typedef struct write_exemplar {
+    const label *series; /* the series' labels, canonical (as db_write leaves them) */
+    size_t n_series;
+    const label *labels; /* the exemplar's own labels, any order */
+    size_t n_labels;
+    int64_t t;
+    double v;
+} write_exemplar;
+
+typedef struct exemplar_write_result {
+    uint64_t written;
+    uint64_t duplicate;    /* identical to the series' newest exemplar: not stored twice */
+    uint64_t out_of_order; /* older than the series' newest exemplar */
+    uint64_t invalid;      /* labels too long or malformed, unknown series, out of time bounds */
+    uint64_t disabled;     /* dropped because the store is off (max_exemplars 0) */
+    char first_reason[256]; /* why the first exemplar was rejected; empty when none was */
+} exemplar_write_result;
+
+/* Validates and stores exemplars (in order), appending the accepted ones to the WAL. Returns 0
+ * (rejections are counted in res, which is required), or STRATA_ENOMEM / STRATA_EIO /
+ * STRATA_ECLOSED with err when the store or the WAL failed. */
+int db_write_exemplars(strata_db *db, const write_exemplar *ex, size_t n,
+                       exemplar_write_result *res, char *err);
+
+/* Exemplars of the series matching any of the selector sets, with timestamps in [start, end]. */
+typedef struct exemplar_point {
+    label *labels; /* sorted by name */
+    size_t n_labels;
+    int64_t t;
+    double v;
+} exemplar_point;
+
+typedef struct exemplar_series {
+    label *series; /* the series' labels, sorted */
+    size_t n_series;
+    exemplar_point *points; /* oldest first */
+    size_t n_points;
+} exemplar_series;
+
+typedef struct exemplar_query_result {
+    exemplar_series *series; /* in label order; only series with at least one exemplar */
+    size_t n_series;
+    arena mem; /* owns everything above */
+} exemplar_query_result;
+
+/* sets[i] is an array of counts[i] matchers (owned by the caller); a series matches a set when
+ * every matcher of the set matches it. *out is filled (the caller frees it with
+ * exemplar_query_result_free, also after an error). */
+int db_query_exemplars(strata_db *db, const matcher *const *const *sets, const size_t *counts,
+                       size_t n_sets, int64_t start, int64_t end, exemplar_query_result *out,
+                       char *err);
+void exemplar_query_result_free(exemplar_query_result *r);
+
+typedef struct exemplar_stats {
+    uint64_t capacity;        /* max_exemplars */
+    uint64_t stored;          /* exemplars in the store now */
+    uint64_t series;          /* series with at least one exemplar in the store */
+    uint64_t appended;        /* accepted since open (WAL replay included) */
+    uint64_t out_of_order;    /* rejected as out of order since open */
+    uint64_t invalid;         /* rejected as invalid since open */
+    int64_t last_timestamp;   /* of the newest exemplar added, INT64_MIN when none */
+} exemplar_stats;
+
+void db_get_exemplar_stats(strata_db *db, exemplar_stats *st);
+
 #endif

@@ -153,6 +153,7 @@ int postings_label_values(postings_index *p, const char *name, const sym ***out,
 enum {
     WAL_REC_SERIES = 1,
     WAL_REC_SAMPLES = 2,
+    WAL_REC_EXEMPLARS = 10, /* exemplars.c: series labels, exemplar labels, t, v per entry */
 };
 
 typedef struct wal wal;
@@ -161,6 +162,8 @@ typedef struct wal_replay_handlers {
     void *ctx;
     int (*series)(void *ctx, uint32_t ref, label *labels, size_t n, char *err);
     int (*sample)(void *ctx, uint32_t ref, int64_t t, double v, char *err);
+    /* The payload of an exemplar record, whole; NULL skips such records. */
+    int (*exemplars)(void *ctx, const uint8_t *payload, size_t len, char *err);
 } wal_replay_handlers;
 
 /* Opens the WAL in dir (created if missing), replays every record into h, truncating a torn
@@ -203,6 +206,17 @@ struct strata_db {
     _Atomic uint64_t rejected_series_limit;
     _Atomic uint64_t rejected_label_limit; /* writes refused for a label limit */
     int lock_fd; /* flock on the data directory: one process per directory */
+    struct exemplar_store *exemplars; /* exemplars.c */
 };
+
+/* ---- exemplars (exemplars.c) ---------------------------------------------------------------- */
+
+typedef struct exemplar_store exemplar_store;
+
+/* A store of capacity entries (0: a store that refuses everything); NULL on ENOMEM. */
+exemplar_store *exemplar_store_new(uint32_t capacity);
+void exemplar_store_free(exemplar_store *s);
+/* The WAL replay handler of WAL_REC_EXEMPLARS records; ctx is the strata_db. */
+int exemplars_replay(void *ctx, const uint8_t *payload, size_t len, char *err);
 
 #endif
