@@ -202,6 +202,7 @@ typedef struct otlp_result {
      * the error message (as in err) when it does not. */
     char partial_message[512];
     int http_status; /* 200, 400, 413, 415, 500 or 503 */
+    exemplar_write_result exemplars; /* what the exemplar store did with the request's exemplars */
 } otlp_result;
 
 /* The protobuf-c message of a decoded request (defined in the generated
@@ -243,6 +244,9 @@ typedef struct otlp_batch {
     uint64_t n_samples;       /* samples produced from them (target_info excluded) */
     uint64_t rejected_points; /* points refused by the translation */
     char message[512];        /* why, when rejected_points > 0 */
+    ingest_exemplar *exemplars; /* of sums and histogram buckets; series indexes into series[]
+                                 * (malloc'd; labels in mem) */
+    size_t n_exemplars;
 } otlp_batch;
 
 void otlp_batch_init(otlp_batch *b);

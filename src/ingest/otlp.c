@@ -19,7 +19,7 @@
  * everything in one arena plus one sample array and groups points into series with a hash table,
  * so a request costs a few allocations however many points it has.
  */
-#include "ingest/ingest.h"
+#include "ingest/ingest_internal.h"
 
 #include "otlp_metrics_service.pb-c.h"
 
@@ -480,6 +480,9 @@ typedef struct tctx {
     /* The current resource's job and instance, if any. */
     const char *job, *instance;
     uint32_t job_len, instance_len;
+    /* Exemplars, each with the index of its series in series[] (until finish()). */
+    ingest_exemplar *exemplars;
+    size_t n_exemplars, cap_exemplars;
 } tctx;
 
 static int t_nomem(tctx *c)
@@ -1259,6 +1262,110 @@ static int prepare_point(tctx *c, const Metric *m, KeyValue **attrs, size_t n_at
     return 0;
 }
 
+/* ---- translation: exemplars --------------------------------------------------------------- */
+
+typedef Opentelemetry__Proto__Metrics__V1__Exemplar Exemplar;
+
+static int hex_label(tctx *c, const ProtobufCBinaryData *id, const char *name, label *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    char *h = arena_alloc(&c->b->mem, id->len * 2 + 1);
+    if (!h) return -1;
+    for (size_t i = 0; i < id->len; i++) {
+        h[2 * i] = digits[id->data[i] >> 4];
+        h[2 * i + 1] = digits[id->data[i] & 15];
+    }
+    h[id->len * 2] = '\0';
+    *out = (label){.name = name, .value = h, .name_len = (uint32_t)strlen(name),
+                   .value_len = (uint32_t)(id->len * 2)};
+    return 0;
+}
+
+static size_t runes(const char *s, size_t n)
+{
+    size_t r = 0;
+    for (size_t i = 0; i < n; i++)
+        if (((unsigned char)s[i] & 0xc0) != 0x80) r++;
+    return r;
+}
+
+/*
+ * Adds an OTLP exemplar to series `series` of the batch, as Prometheus' translator does: value
+ * (int or double; an exemplar with neither is skipped), timestamp in ms, trace_id and span_id
+ * in lowercase hex when set, then the filtered attributes as labels with their names as sent,
+ * unless they would take the labels past the 128-character limit (then only the ids are kept).
+ * The store validates the rest when the batch is written.
+ */
+static int add_exemplar(tctx *c, size_t series, const Exemplar *x)
+{
+    if (x->value_case == OPENTELEMETRY__PROTO__METRICS__V1__EXEMPLAR__VALUE__NOT_SET) return 0;
+    if (c->n_exemplars == c->cap_exemplars) {
+        size_t cap = c->cap_exemplars ? c->cap_exemplars * 2 : 16;
+        ingest_exemplar *p = realloc(c->exemplars, cap * sizeof *p);
+        if (!p) return t_nomem(c);
+        c->exemplars = p;
+        c->cap_exemplars = cap;
+    }
+    label *ls = arena_alloc(&c->b->mem, (x->n_filtered_attributes + 2) * sizeof *ls);
+    if (!ls) return t_nomem(c);
+    size_t n = 0, count = 0;
+    if (x->trace_id.len) {
+        if (hex_label(c, &x->trace_id, "trace_id", &ls[n])) return t_nomem(c);
+        count += 8 + ls[n++].value_len;
+    }
+    if (x->span_id.len) {
+        if (hex_label(c, &x->span_id, "span_id", &ls[n])) return t_nomem(c);
+        count += 7 + ls[n++].value_len;
+    }
+    size_t ids = n;
+    for (size_t i = 0; i < x->n_filtered_attributes; i++) {
+        const KeyValue *kv = x->filtered_attributes[i];
+        const char *v;
+        uint32_t vl;
+        size_t kl = strlen(kv->key);
+        if (any_string(c, kv->value, &v, &vl) || kl > UINT32_MAX) return t_nomem(c);
+        const char *k = t_dup(c, kv->key, kl);
+        if (!k) return t_nomem(c);
+        ls[n++] = (label){.name = k, .value = v, .name_len = (uint32_t)kl, .value_len = vl};
+        count += runes(k, kl) + runes(v, vl);
+    }
+    if (count > EXEMPLAR_MAX_LABEL_RUNES) n = ids;
+    double v = x->value_case == OPENTELEMETRY__PROTO__METRICS__V1__EXEMPLAR__VALUE_AS_INT
+                   ? (double)x->as_int
+                   : x->as_double;
+    c->exemplars[c->n_exemplars++] = (ingest_exemplar){
+        .series = series, .labels = ls, .n_labels = n, .t = ns_to_ms(x->time_unix_nano), .v = v};
+    return 0;
+}
+
+/* The series the last t_add put its sample in. */
+static size_t last_series(const tctx *c)
+{
+    return c->samples[c->n_samples - 1].series;
+}
+
+/* A histogram point's exemplars go to the first bucket (in bound order, +Inf last) whose bound
+ * is at least the exemplar's value, as in Prometheus; bucket_series holds the series index of
+ * each bucket. */
+static int histogram_exemplars(tctx *c, const HistogramDataPoint *p, const size_t *bucket_series,
+                               size_t n_buckets)
+{
+    for (size_t i = 0; i < p->n_exemplars; i++) {
+        const Exemplar *x = p->exemplars[i];
+        double v = x->value_case == OPENTELEMETRY__PROTO__METRICS__V1__EXEMPLAR__VALUE_AS_INT
+                       ? (double)x->as_int
+                       : x->as_double;
+        size_t k = 0;
+        while (k + 1 < n_buckets && !(v <= p->explicit_bounds[k]))
+            k++;
+        /* NaN is below no bound, not even +Inf: Prometheus drops it. */
+        if (isnan(v)) continue;
+        int rc = add_exemplar(c, bucket_series[k], x);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
 static int number_points(tctx *c, const Metric *m, const char *name, uint32_t nl,
                          NumberDataPoint **pts, size_t n, const Scope *scope,
                          const char *schema_url)
@@ -1282,6 +1389,10 @@ static int number_points(tctx *c, const Metric *m, const char *name, uint32_t nl
                 ? (double)p->as_int
                 : p->as_double;
         if ((rc = t_add(c, name, nl, NULL, NULL, ns_to_ms(p->time_unix_nano), v, false))) return rc;
+        /* Prometheus keeps exemplars of sums only, not of gauges. */
+        if (m->data_case == OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_SUM)
+            for (size_t k = 0; k < p->n_exemplars; k++)
+                if ((rc = add_exemplar(c, last_series(c), p->exemplars[k]))) return rc;
         if ((rc = t_check_budget(c))) return rc;
     }
     return 0;
@@ -1333,16 +1444,31 @@ static int histogram_points(tctx *c, const Metric *m, const char *name, uint32_t
         if ((rc = t_add(c, count, cl, NULL, NULL, t, stale ? st : (double)p->count, false)))
             return rc;
         uint64_t cum = 0;
+        size_t nb = 0, *bucket_series = NULL;
+        if (p->n_exemplars) {
+            bucket_series = malloc((p->n_explicit_bounds + 1) * sizeof *bucket_series);
+            if (!bucket_series) return t_nomem(c);
+        }
         for (size_t k = 0; k < p->n_explicit_bounds && k < p->n_bucket_counts; k++) {
             cum += p->bucket_counts[k];
             char le[400];
             format_float(p->explicit_bounds[k], le, sizeof le);
-            if ((rc = t_add(c, bucket, bl, "le", le, t, stale ? st : (double)cum, false)))
+            rc = t_add(c, bucket, bl, "le", le, t, stale ? st : (double)cum, false);
+            if (!rc && bucket_series) bucket_series[nb++] = last_series(c);
+            if (!rc && (k & 1023) == 1023) rc = t_check_budget(c);
+            if (rc) {
+                free(bucket_series);
                 return rc;
-            if ((k & 1023) == 1023 && (rc = t_check_budget(c))) return rc;
+            }
         }
-        if ((rc = t_add(c, bucket, bl, "le", "+Inf", t, stale ? st : (double)p->count, false)))
-            return rc;
+        rc = t_add(c, bucket, bl, "le", "+Inf", t, stale ? st : (double)p->count, false);
+        if (!rc && bucket_series) {
+            bucket_series[nb++] = last_series(c);
+            /* Buckets past the counts sent have no series: their exemplars go to +Inf. */
+            rc = histogram_exemplars(c, p, bucket_series, nb);
+        }
+        free(bucket_series);
+        if (rc) return rc;
         if ((rc = t_check_budget(c))) return rc;
     }
     return 0;
@@ -1554,8 +1680,15 @@ static int finish(tctx *c)
     b->info = arena_alloc(&b->mem, (n_info + 1) * sizeof *b->info);
     if (!b->samples || !b->series || !b->info) return t_nomem(c);
     size_t off = 0;
+    /* Exemplars name their series by its place in b->series from here on. */
+    size_t *data_index = NULL;
+    if (c->n_exemplars) {
+        data_index = malloc(c->n_series * sizeof *data_index);
+        if (!data_index) return t_nomem(c);
+    }
     for (size_t i = 0; i < c->n_series; i++) {
         const tseries *s = &c->series[i];
+        if (data_index) data_index[i] = b->n_series;
         write_series w = {.labels = s->labels,
                           .n_labels = s->n_labels,
                           .samples = b->samples + off,
@@ -1568,6 +1701,14 @@ static int finish(tctx *c)
     }
     for (size_t i = 0; i < c->n_samples; i++)
         b->samples[i] = (strata_sample){.t = c->samples[i].t, .v = c->samples[i].v};
+    if (c->n_exemplars) {
+        for (size_t i = 0; i < c->n_exemplars; i++)
+            c->exemplars[i].series = data_index[c->exemplars[i].series];
+        free(data_index);
+        b->exemplars = c->exemplars; /* the batch owns them now */
+        b->n_exemplars = c->n_exemplars;
+        c->exemplars = NULL;
+    }
     /* The message: each reason with its count and the first metric it hit. */
     size_t o = 0;
     b->message[0] = '\0';
@@ -1593,6 +1734,7 @@ void otlp_batch_free(otlp_batch *b)
 {
     arena_free(&b->mem);
     free(b->samples);
+    free(b->exemplars);
     otlp_batch_init(b);
 }
 
@@ -1628,6 +1770,7 @@ int otlp_translate(const otlp_export_request *req, const otlp_options *opts, siz
     free(c.samples);
     free(c.attrs);
     free(c.tmp);
+    free(c.exemplars);
     buf_free(&c.s);
     return rc;
 }
@@ -1761,6 +1904,13 @@ int otlp_http_metrics_opts(strata_db *db, const uint8_t *body, size_t len, const
     rc = write_all(db, b.series, b.n_series, &data, &rej, &refused, refused_msg, sizeof refused_msg,
                    err);
     add_result(&res->write, &data);
+    if (!rc && b.n_exemplars) {
+        /* After the samples, so the series exist; rejected exemplars are counted by the store
+         * and never turn into rejected points (Prometheus reports none either). */
+        ingest_rw_request xr = {.series = b.series, .n_series = b.n_series,
+                                .exemplars = b.exemplars, .n_exemplars = b.n_exemplars};
+        rc = ingest_store_exemplars(db, &xr, &res->exemplars, err);
+    }
     if (!rc) {
         /* target_info is Strata's bookkeeping, not the client's points: its out-of-order samples
          * (another exporter of the same service wrote a later one) are not rejections. */

@@ -242,6 +242,45 @@ class ExemplarTest(unittest.TestCase):
         self.assertEqual(r.status_code, 400, r.text)
         self.assertIn("exemplar 0: label reference 99 is past the 5 symbols", r.text)
 
+    def test_otlp_exemplars(self):
+        ns = T0 * 1_000_000
+        trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+        span = "00f067aa0ba902b7"
+
+        def ex(v, t_ns, attrs=()):
+            return {"timeUnixNano": str(t_ns), "asDouble": v, "traceId": trace, "spanId": span,
+                    "filteredAttributes": [{"key": k, "value": {"stringValue": val}} for k, val in attrs]}
+
+        body = {"resourceMetrics": [{
+            "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "shop"}}]},
+            "scopeMetrics": [{"metrics": [
+                {"name": "orders", "sum": {"aggregationTemporality": 2, "isMonotonic": True, "dataPoints": [
+                    {"timeUnixNano": str(ns), "asInt": "5",
+                     "exemplars": [ex(1.0, ns, [("customer", "c-42")]),
+                                   # attributes past 128 characters are dropped, the ids kept
+                                   ex(2.0, ns + 1_000_000, [("big", "y" * 100)])]}]}},
+                {"name": "temperature", "gauge": {"dataPoints": [
+                    {"timeUnixNano": str(ns), "asDouble": 20.5, "exemplars": [ex(20.5, ns)]}]}},
+                {"name": "latency", "unit": "s", "histogram": {"aggregationTemporality": 2, "dataPoints": [
+                    {"timeUnixNano": str(ns), "count": "3", "sum": 5.5, "explicitBounds": [1, 2],
+                     "bucketCounts": ["1", "1", "1"],
+                     "exemplars": [ex(0.5, ns), ex(1.5, ns), ex(3.5, ns)]}]}},
+            ]}]}]}
+        r = self.s.session.post(self.s.url + "/v1/metrics", json=body, timeout=30)
+        self.assertEqual(r.status_code, 200, r.text)
+        self.assertNotIn("partialSuccess", r.json())
+        data = self.ok_exemplars('orders_total')
+        self.assertEqual(data, [{"seriesLabels": {"__name__": "orders_total", "job": "shop"}, "exemplars": [
+            {"labels": {"customer": "c-42", "span_id": span, "trace_id": trace}, "value": "1",
+             "timestamp": T0 / 1000},
+            {"labels": {"span_id": span, "trace_id": trace}, "value": "2", "timestamp": (T0 + 1) / 1000}]}])
+        # Gauges carry no exemplars in Prometheus' translation.
+        self.assertEqual(self.ok_exemplars('temperature'), [])
+        # Histogram exemplars land on the first bucket whose bound holds their value.
+        data = self.ok_exemplars('latency_seconds_bucket')
+        got = {d["seriesLabels"]["le"]: [e["value"] for e in d["exemplars"]] for d in data}
+        self.assertEqual(got, {"1": ["0.5"], "2": ["1.5"], "+Inf": ["3.5"]})
+
 
 class BoundedStoreTest(unittest.TestCase):
     def test_circular_buffer_keeps_the_newest(self):
