@@ -94,6 +94,15 @@ static int decode_both(const uint8_t *pb, size_t n, ingest_scratch *s, ingest_rw
                 assert_int_equal(double_bits(x->samples[k].v), double_bits(y->samples[k].v));
             }
         }
+        for (size_t i = 0; i < out->n_exemplars; i++) {
+            const ingest_exemplar *x = &out->exemplars[i], *y = &ref.exemplars[i];
+            assert_int_equal(x->series, y->series);
+            assert_int_equal(x->n_labels, y->n_labels);
+            assert_int_equal(x->t, y->t);
+            assert_int_equal(double_bits(x->v), double_bits(y->v));
+            for (size_t k = 0; k < x->n_labels; k++)
+                assert_true(labels_equal(&x->labels[k], 1, &y->labels[k], 1));
+        }
     }
     arena_free(&a);
     return rc;
@@ -308,7 +317,7 @@ static const uint8_t hand_msg[] = {
     0x4d, 0x01, 0x02, 0x03, 0x04,
     /*   TimeSeries.labels, 6 bytes: value "b" before name "a" */
     0x0a, 6, 0x12, 1, 'b', 0x0a, 1, 'a',
-    /*   TimeSeries.exemplars (3, LEN), 28 bytes: ignored but counted */
+    /*   TimeSeries.exemplars (3, LEN), 28 bytes: decoded for the exemplar store */
     0x1a, 28,
     /*     Exemplar.labels (1, LEN), 15 bytes: Label{trace_id="abc"} */
     0x0a, 15, 0x0a, 8, 't', 'r', 'a', 'c', 'e', '_', 'i', 'd', 0x12, 3, 'a', 'b', 'c',
@@ -330,6 +339,11 @@ static void test_hand_built_bytes(void **state)
     assert_int_equal(r.n_series, 2);
     assert_int_equal(r.n_metadata, 1);
     assert_int_equal(r.n_exemplars, 1);
+    assert_int_equal(r.exemplars[0].series, 1);
+    assert_int_equal(r.exemplars[0].n_labels, 1);
+    assert_true(label_is(&r.exemplars[0].labels[0], "trace_id", "abc"));
+    assert_true(r.exemplars[0].v == 2.0);
+    assert_int_equal(r.exemplars[0].t, 5);
     assert_int_equal(r.n_samples, 3);
     const write_series *a = &r.series[0], *b = &r.series[1];
     assert_int_equal(a->n_labels, 2);

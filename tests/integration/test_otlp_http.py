@@ -376,6 +376,27 @@ class OtelJsSdkTest(unittest.TestCase):
                 self.assertEqual(len(info), 1)
                 self.assertEqual(info[0]["metric"]["deployment_environment_name"], "integration")
 
+    def test_sdk_delta_temporality_is_refused_clearly(self):
+        """Delta sums and histograms are not stored (as Prometheus without its delta feature
+        flags): the SDK's export still succeeds, its partial-success warning says why and what to
+        change, and the gauge of the same export is stored."""
+        for protocol in ("protobuf", "grpc"):
+            with self.subTest(protocol=protocol):
+                url = ("http://127.0.0.1:%d" % self.s.grpc_port if protocol == "grpc"
+                       else self.s.url + "/v1/metrics")
+                r = subprocess.run(["node", os.path.join(OTEL_JS, "export.js"), url, protocol, "delta"],
+                                   capture_output=True, text=True, timeout=120)
+                self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+                self.assertIn("delta temporality is not supported", r.stderr)
+                self.assertIn("cumulative", r.stderr)
+                self.assertIn("orders.processed", r.stderr)
+                t = "%.3f" % time.time()
+                svc = 'job="strata-test/otel-js-%s-delta"' % protocol
+                body = self.s.query('cart_items{%s}' % svc, t=t).json()
+                self.assertEqual([float(x["value"][1]) for x in body["data"]["result"]], [3])
+                body = self.s.query('{__name__=~"orders_processed_total|checkout_duration.*",%s}' % svc, t=t).json()
+                self.assertEqual(body["data"]["result"], [])
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -2,6 +2,8 @@
 // as an instrumented Node service would. Run by tests/integration/test_otlp_http.py:
 //   node export.js <url of /v1/metrics> <json|protobuf>     (OTLP/HTTP)
 //   node export.js http://<host>:<grpc port> grpc          (OTLP/gRPC, plaintext)
+// A third argument "delta" asks for delta temporality (sums and histograms), which Strata refuses
+// point by point with a partial success; the SDK logs its message as a warning on stderr.
 // A counter, a gauge and a histogram with known values, cumulative temporality (the SDK's
 // default), one forced flush; exits non-zero when the export fails, so the test sees the reason.
 'use strict';
@@ -11,7 +13,7 @@ const { MeterProvider, PeriodicExportingMetricReader } = require('@opentelemetry
 const { resourceFromAttributes } = require('@opentelemetry/resources');
 
 async function main() {
-  const [url, protocol] = process.argv.slice(2);
+  const [url, protocol, temporality] = process.argv.slice(2);
   if (!url || !['json', 'protobuf', 'grpc'].includes(protocol)) {
     console.error('usage: node export.js <url> <json|protobuf|grpc>');
     process.exit(2);
@@ -25,11 +27,16 @@ async function main() {
   };
   const { OTLPMetricExporter } = require(packages[protocol]);
   // For gRPC an http:// URL makes the exporter use plaintext credentials, which Strata serves.
-  const exporter = new OTLPMetricExporter({ url });
+  const options = { url };
+  if (temporality === 'delta') {
+    const { AggregationTemporalityPreference } = require('@opentelemetry/exporter-metrics-otlp-http');
+    options.temporalityPreference = AggregationTemporalityPreference.DELTA;
+  }
+  const exporter = new OTLPMetricExporter(options);
   const reader = new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: 3600000 });
   const provider = new MeterProvider({
     resource: resourceFromAttributes({
-      'service.name': `otel-js-${protocol}`,
+      'service.name': `otel-js-${protocol}${temporality === 'delta' ? '-delta' : ''}`,
       'service.namespace': 'strata-test',
       'service.instance.id': 'node-1',
       'deployment.environment.name': 'integration',
