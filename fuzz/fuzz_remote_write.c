@@ -62,7 +62,8 @@ static void compare(const ingest_rw_request *a, const ingest_rw_request *b)
         check(x->n_labels == y->n_labels, "exemplar label count");
         check(x->t == y->t, "exemplar timestamp");
         check(memcmp(&x->v, &y->v, sizeof(double)) == 0, "exemplar value bits");
-        for (size_t k = 0; k < x->n_labels; k++) compare_label(&x->labels[k], &y->labels[k]);
+        for (size_t k = 0; k < x->n_labels; k++)
+            compare_label(&x->labels[k], &y->labels[k]);
     }
 }
 

@@ -27,8 +27,8 @@ struct ingest_scratch {
 
 /* Stores the exemplars of a decoded request whose samples db_write has taken (so the series'
  * labels are canonical); counts go to res. 0, or the STRATA_E* of a store or WAL failure. */
-int ingest_store_exemplars(strata_db *db, const ingest_rw_request *req,
-                           exemplar_write_result *res, char *err);
+int ingest_store_exemplars(strata_db *db, const ingest_rw_request *req, exemplar_write_result *res,
+                           char *err);
 
 /* Decodes a snappy-compressed remote write 2.0 Request; everything lives in a. */
 int ingest_rw2_decode(const uint8_t *body, size_t len, arena *a, ingest_rw_request *out, char *err);

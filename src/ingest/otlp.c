@@ -1277,7 +1277,9 @@ static int hex_label(tctx *c, const ProtobufCBinaryData *id, const char *name, l
         h[2 * i + 1] = digits[id->data[i] & 15];
     }
     h[id->len * 2] = '\0';
-    *out = (label){.name = name, .value = h, .name_len = (uint32_t)strlen(name),
+    *out = (label){.name = name,
+                   .value = h,
+                   .name_len = (uint32_t)strlen(name),
                    .value_len = (uint32_t)(id->len * 2)};
     return 0;
 }
@@ -1908,8 +1910,10 @@ int otlp_http_metrics_opts(strata_db *db, const uint8_t *body, size_t len, const
     if (!rc && b.n_exemplars) {
         /* After the samples, so the series exist; rejected exemplars are counted by the store
          * and never turn into rejected points (Prometheus reports none either). */
-        ingest_rw_request xr = {.series = b.series, .n_series = b.n_series,
-                                .exemplars = b.exemplars, .n_exemplars = b.n_exemplars};
+        ingest_rw_request xr = {.series = b.series,
+                                .n_series = b.n_series,
+                                .exemplars = b.exemplars,
+                                .n_exemplars = b.n_exemplars};
         rc = ingest_store_exemplars(db, &xr, &res->exemplars, err);
     }
     if (!rc) {

@@ -163,8 +163,8 @@ int ingest_rw_decode(const uint8_t *body, size_t len, ingest_scratch *s, ingest_
 
 /* ---- exemplars ---------------------------------------------------------------------------- */
 
-int ingest_store_exemplars(strata_db *db, const ingest_rw_request *req,
-                           exemplar_write_result *res, char *err)
+int ingest_store_exemplars(strata_db *db, const ingest_rw_request *req, exemplar_write_result *res,
+                           char *err)
 {
     memset(res, 0, sizeof *res);
     if (!req->n_exemplars) return 0;
@@ -238,8 +238,8 @@ int ingest_remote_write(strata_db *db, const uint8_t *body, size_t len,
     res->req = req;
     res->req.series = NULL; /* owned by the scratch; not valid after this call */
     if (req.n_series) rc = db_write(db, req.series, req.n_series, true, &res->write, rej, err);
-    if (req.n_exemplars && (rc == 0 || rc == STRATA_EOUTOFORDER || rc == STRATA_EDUPLICATE ||
-                            rc == STRATA_ELIMIT)) {
+    if (req.n_exemplars &&
+        (rc == 0 || rc == STRATA_EOUTOFORDER || rc == STRATA_EDUPLICATE || rc == STRATA_ELIMIT)) {
         /* The samples are in (some may have been skipped): their series exist now. */
         char xerr[STRATA_ERRMSG_SIZE] = "";
         int xrc = ingest_store_exemplars(db, &req, &res->exemplars, xerr);

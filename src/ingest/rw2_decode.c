@@ -51,7 +51,8 @@ static int decode_exemplars(const Io__Prometheus__Write__V2__Request *req, arena
                                        "series %zu: exemplar %zu: label reference %u is past the "
                                        "%zu symbols",
                                        i, k, nr >= req->n_symbols ? nr : vr, req->n_symbols);
-                ls[j] = (label){.name = req->symbols[nr], .value = req->symbols[vr],
+                ls[j] = (label){.name = req->symbols[nr],
+                                .value = req->symbols[vr],
                                 .name_len = (uint32_t)strlen(req->symbols[nr]),
                                 .value_len = (uint32_t)strlen(req->symbols[vr])};
             }

@@ -76,7 +76,8 @@ int ingest_rw_decode_reference(const uint8_t *pb, size_t len, arena *a, ingest_r
         for (size_t k = 0; k < wr->timeseries[i]->n_exemplars; k++) {
             const Prometheus__Exemplar *x = wr->timeseries[i]->exemplars[k];
             label *xl = arena_alloc(a, (x->n_labels + 1) * sizeof *xl);
-            if (!xl) return strata_errf(err, STRATA_ENOMEM, "out of memory decoding a WriteRequest");
+            if (!xl)
+                return strata_errf(err, STRATA_ENOMEM, "out of memory decoding a WriteRequest");
             for (size_t j = 0; j < x->n_labels; j++)
                 xl[j] = (label){.name = x->labels[j]->name,
                                 .value = x->labels[j]->value,

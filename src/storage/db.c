@@ -109,9 +109,9 @@ int strata_open(const char *path, const strata_options *opts, strata_db **out, c
     db->path = strdup(path);
     pthread_mutex_init(&db->commit_mu, NULL);
     db->exemplars = exemplar_store_new(db->opts.max_exemplars);
-    int rc = db->path && db->exemplars ? head_init(&db->head, db->opts.max_samples_per_chunk,
-                                                   db->opts.chunk_range_ms)
-                                       : STRATA_ENOMEM;
+    int rc = db->path && db->exemplars
+                 ? head_init(&db->head, db->opts.max_samples_per_chunk, db->opts.chunk_range_ms)
+                 : STRATA_ENOMEM;
     if (rc) {
         strata_close(db);
         return strata_errf(err, rc, "out of memory");

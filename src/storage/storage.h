@@ -168,10 +168,10 @@ typedef struct write_exemplar {
 
 typedef struct exemplar_write_result {
     uint64_t written;
-    uint64_t duplicate;    /* identical to the series' newest exemplar: not stored twice */
-    uint64_t out_of_order; /* older than the series' newest exemplar */
-    uint64_t invalid;      /* labels too long or malformed, unknown series, out of time bounds */
-    uint64_t disabled;     /* dropped because the store is off (max_exemplars 0) */
+    uint64_t duplicate;     /* identical to the series' newest exemplar: not stored twice */
+    uint64_t out_of_order;  /* older than the series' newest exemplar */
+    uint64_t invalid;       /* labels too long or malformed, unknown series, out of time bounds */
+    uint64_t disabled;      /* dropped because the store is off (max_exemplars 0) */
     char first_reason[256]; /* why the first exemplar was rejected; empty when none was */
 } exemplar_write_result;
 
@@ -211,13 +211,13 @@ int db_query_exemplars(strata_db *db, const matcher *const *const *sets, const s
 void exemplar_query_result_free(exemplar_query_result *r);
 
 typedef struct exemplar_stats {
-    uint64_t capacity;        /* max_exemplars */
-    uint64_t stored;          /* exemplars in the store now */
-    uint64_t series;          /* series with at least one exemplar in the store */
-    uint64_t appended;        /* accepted since open (WAL replay included) */
-    uint64_t out_of_order;    /* rejected as out of order since open */
-    uint64_t invalid;         /* rejected as invalid since open */
-    int64_t last_timestamp;   /* of the newest exemplar added, INT64_MIN when none */
+    uint64_t capacity;      /* max_exemplars */
+    uint64_t stored;        /* exemplars in the store now */
+    uint64_t series;        /* series with at least one exemplar in the store */
+    uint64_t appended;      /* accepted since open (WAL replay included) */
+    uint64_t out_of_order;  /* rejected as out of order since open */
+    uint64_t invalid;       /* rejected as invalid since open */
+    int64_t last_timestamp; /* of the newest exemplar added, INT64_MIN when none */
 } exemplar_stats;
 
 void db_get_exemplar_stats(strata_db *db, exemplar_stats *st);
