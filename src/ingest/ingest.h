@@ -139,6 +139,24 @@ int ingest_remote_write(strata_db *db, const uint8_t *body, size_t len,
  */
 int ingest_rw_encode(const write_series *series, size_t n, bool compress, buf *out, char *err);
 
+/* ==== protobuf-c with a memory budget and reasons (pb_unpack.c) ==================================== */
+
+/* protobuf-c's descriptor type (protobuf-c/protobuf-c.h). */
+struct ProtobufCMessageDescriptor;
+
+/* Checks that pb is a well-formed message of type root (wire types, extents, nesting at most
+ * OTLP_MAX_DEPTH, strings UTF-8 without NUL): 0, or STRATA_EINVAL naming the field and byte
+ * offset ("protobuf: field Request.timeseries (5) at byte 3 has wire type 0, expected 2").
+ * otlp.c's pre-scan. */
+int ingest_pb_check(const uint8_t *pb, size_t len, const struct ProtobufCMessageDescriptor *root,
+                    char *err);
+
+/* Unpacks a message of type d with protobuf-c, every allocation from a (*out is owned by the
+ * arena) within the OTLP budget for len bytes. STRATA_ELIMIT past the budget; STRATA_EINVAL with
+ * ingest_pb_check's reason ("protobuf: cannot decode <type>: ...") when the bytes are not one. */
+int ingest_pb_unpack(const struct ProtobufCMessageDescriptor *d, const uint8_t *pb, size_t len,
+                     arena *a, void **out, char *err);
+
 /* ==== OTLP metrics over HTTP (POST /v1/metrics) ============================================== */
 /*
  * OpenTelemetry's OTLP/HTTP metrics export, mapped to series the way Prometheus' OTLP receiver

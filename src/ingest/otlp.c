@@ -365,6 +365,12 @@ static int pb_prescan(const uint8_t *pb, size_t len, const ProtobufCMessageDescr
     }
 }
 
+int ingest_pb_check(const uint8_t *pb, size_t len, const ProtobufCMessageDescriptor *root,
+                    char *err)
+{
+    return pb_prescan(pb, len, root, err);
+}
+
 static void *pbc_alloc(void *data, size_t size)
 {
     return otlp_budget_alloc(data, size);

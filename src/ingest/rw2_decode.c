@@ -15,17 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void *arena_pb_alloc(void *data, size_t size)
-{
-    return arena_alloc(data, size);
-}
-
-static void arena_pb_free(void *data, void *ptr)
-{
-    (void)data;
-    (void)ptr; /* freed with the arena */
-}
-
 /* The exemplars of every series, their labels resolved through the symbol table. */
 static int decode_exemplars(const Io__Prometheus__Write__V2__Request *req, arena *a,
                             ingest_rw_request *out, char *err)
@@ -76,10 +65,11 @@ int ingest_rw2_decode(const uint8_t *body, size_t len, arena *a, ingest_rw_reque
     if (!raw) return STRATA_ENOMEM;
     if (snappy_uncompress((const char *)body, len, raw, &ulen) != SNAPPY_OK)
         return strata_errf(err, STRATA_EINVAL, "snappy: corrupt input");
-    ProtobufCAllocator al = {.alloc = arena_pb_alloc, .free = arena_pb_free, .allocator_data = a};
-    Io__Prometheus__Write__V2__Request *req =
-        io__prometheus__write__v2__request__unpack(&al, ulen, (const uint8_t *)raw);
-    if (!req) return strata_errf(err, STRATA_EINVAL, "protobuf: cannot decode io.prometheus.write.v2.Request");
+    /* Budgeted, with the failing field named: see pb_unpack.c. */
+    Io__Prometheus__Write__V2__Request *req;
+    int rc = ingest_pb_unpack(&io__prometheus__write__v2__request__descriptor,
+                              (const uint8_t *)raw, ulen, a, (void **)&req, err);
+    if (rc) return rc;
     if (req->n_timeseries && (req->n_symbols == 0 || req->symbols[0][0] != '\0'))
         return strata_errf(err, STRATA_EINVAL, "symbols[0] must be the empty string");
     out->series = arena_alloc(a, (req->n_timeseries + 1) * sizeof *out->series);

@@ -897,8 +897,9 @@ static void test_json(void **state)
     assert_int_equal(res.http_status, 200);
     assert_int_equal(res.rejected_points, 1);
     assert_non_null(strstr(res.partial_message,
-                           "1 point rejected, delta temporality is not supported "
-                           "(send cumulative) (metric \"my.delta\")"));
+                           "1 point rejected, delta temporality is not supported (Strata stores "
+                           "cumulative series, as Prometheus does by default): configure the "
+                           "exporter for cumulative temporality (metric \"my.delta\")"));
     expect_db(f->db, json_expected);
 
     /* The answer in the request's format: partial success with int64 as a string. */
