@@ -139,7 +139,8 @@ int ingest_remote_write(strata_db *db, const uint8_t *body, size_t len,
  */
 int ingest_rw_encode(const write_series *series, size_t n, bool compress, buf *out, char *err);
 
-/* ==== protobuf-c with a memory budget and reasons (pb_unpack.c) ==================================== */
+/* ==== protobuf-c with a memory budget and reasons (pb_unpack.c)
+ * ==================================== */
 
 /* protobuf-c's descriptor type (protobuf-c/protobuf-c.h). */
 struct ProtobufCMessageDescriptor;

@@ -67,8 +67,8 @@ int ingest_rw2_decode(const uint8_t *body, size_t len, arena *a, ingest_rw_reque
         return strata_errf(err, STRATA_EINVAL, "snappy: corrupt input");
     /* Budgeted, with the failing field named: see pb_unpack.c. */
     Io__Prometheus__Write__V2__Request *req;
-    int rc = ingest_pb_unpack(&io__prometheus__write__v2__request__descriptor,
-                              (const uint8_t *)raw, ulen, a, (void **)&req, err);
+    int rc = ingest_pb_unpack(&io__prometheus__write__v2__request__descriptor, (const uint8_t *)raw,
+                              ulen, a, (void **)&req, err);
     if (rc) return rc;
     if (req->n_timeseries && (req->n_symbols == 0 || req->symbols[0][0] != '\0'))
         return strata_errf(err, STRATA_EINVAL, "symbols[0] must be the empty string");

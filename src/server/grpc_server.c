@@ -117,7 +117,8 @@ static int write_message(grpc_call_ctx *ctx, const uint8_t *p, size_t n, char *e
     arena a;
     arena_init(&a, 64 * 1024);
     Strata__V1__WriteRequest *req;
-    int urc = ingest_pb_unpack(&strata__v1__write_request__descriptor, p, n, &a, (void **)&req, err);
+    int urc =
+        ingest_pb_unpack(&strata__v1__write_request__descriptor, p, n, &a, (void **)&req, err);
     if (urc) {
         arena_free(&a);
         return urc;

@@ -1434,6 +1434,128 @@ static void test_huge_repeated_fields(void **state)
     free(body);
 }
 
+/* Exemplars as Prometheus' translator makes them: ids in hex, attributes as labels unless they
+ * take the set past 128 characters, sums only (not gauges), histogram exemplars on the first
+ * bucket whose bound holds their value; int values converted; no value: skipped. Then stored. */
+typedef Opentelemetry__Proto__Metrics__V1__Exemplar Exemplar;
+
+static Exemplar *exemplar(arena *a, int64_t t_ms, double v, bool with_ids, KeyValue **attrs,
+                          size_t n_attrs)
+{
+    Exemplar *x = mk(a, sizeof *x);
+    opentelemetry__proto__metrics__v1__exemplar__init(x);
+    x->time_unix_nano = NS(t_ms);
+    x->value_case = OPENTELEMETRY__PROTO__METRICS__V1__EXEMPLAR__VALUE_AS_DOUBLE;
+    x->as_double = v;
+    if (with_ids) {
+        static uint8_t trace[16] = {0x4b, 0xf9, 0x2f, 0x35, 0x77, 0xb3, 0x4d, 0xa6,
+                                    0xa3, 0xce, 0x92, 0x9d, 0x0e, 0x0e, 0x47, 0x36};
+        static uint8_t span[8] = {0x00, 0xf0, 0x67, 0xaa, 0x0b, 0xa9, 0x02, 0xb7};
+        x->trace_id = (ProtobufCBinaryData){16, trace};
+        x->span_id = (ProtobufCBinaryData){8, span};
+    }
+    x->filtered_attributes = attrs;
+    x->n_filtered_attributes = n_attrs;
+    return x;
+}
+
+static const char *ex_label(const ingest_exemplar *e, const char *name)
+{
+    for (size_t i = 0; i < e->n_labels; i++)
+        if (strlen(name) == e->labels[i].name_len &&
+            memcmp(e->labels[i].name, name, e->labels[i].name_len) == 0)
+            return e->labels[i].value;
+    return NULL;
+}
+
+static const char *series_label(const otlp_batch *b, size_t series, const char *name)
+{
+    const write_series *w = &b->series[series];
+    for (size_t i = 0; i < w->n_labels; i++)
+        if (strlen(name) == w->labels[i].name_len &&
+            memcmp(w->labels[i].name, name, w->labels[i].name_len) == 0)
+            return w->labels[i].value;
+    return NULL;
+}
+
+static void test_exemplars(void **state)
+{
+    fixture *f = *state;
+    arena *a = &f->a;
+    size_t nr, nm, n1, n2;
+    KeyValue **ra = LIST(a, &nr, kv_str(a, "service.name", "shop"));
+    char big[130];
+    memset(big, 'y', 125);
+    big[125] = '\0';
+    NumberPoint *counter = num_point(a, T0_MS, 5, NULL, 0);
+    Exemplar *no_value = exemplar(a, T0_MS, 0, true, NULL, 0);
+    no_value->value_case = OPENTELEMETRY__PROTO__METRICS__V1__EXEMPLAR__VALUE__NOT_SET;
+    Exemplar *as_int = exemplar(a, T0_MS + 2, 0, false, NULL, 0);
+    as_int->value_case = OPENTELEMETRY__PROTO__METRICS__V1__EXEMPLAR__VALUE_AS_INT;
+    as_int->as_int = 7;
+    /* The attribute lists first: their counts must be set before exemplar() reads them. */
+    KeyValue **customer = LIST(a, &n1, kv_str(a, "customer", "c-42"));
+    KeyValue **big_attr = LIST(a, &n2, kv_str(a, "big", big));
+    counter->exemplars = LIST(a, &counter->n_exemplars, exemplar(a, T0_MS, 1, true, customer, n1),
+                              exemplar(a, T0_MS + 1, 2, true, big_attr, n2), no_value, as_int);
+    NumberPoint *g = num_point(a, T0_MS, 20, NULL, 0);
+    g->exemplars = LIST(a, &g->n_exemplars, exemplar(a, T0_MS, 20, true, NULL, 0));
+    double bounds[] = {1, 2};
+    uint64_t counts[] = {1, 1, 1};
+    double hs = 5;
+    HistPoint *hp = hist_point(a, T0_MS, bounds, 2, counts, 3, 3, &hs);
+    hp->exemplars =
+        LIST(a, &hp->n_exemplars, exemplar(a, T0_MS, 0.5, false, NULL, 0),
+             exemplar(a, T0_MS, 2, false, NULL, 0), exemplar(a, T0_MS, 3.5, false, NULL, 0),
+             exemplar(a, T0_MS, NAN, false, NULL, 0));
+    Metric **ms = LIST(a, &nm, sum(a, "orders", "", true, 2, LIST(a, &(size_t){0}, counter), 1),
+                       gauge(a, "temperature", "", LIST(a, &(size_t){0}, g), 1),
+                       histogram(a, "latency", "s", 2, LIST(a, &(size_t){0}, hp), 1));
+    Request *r = request(a, ra, nr, ms, nm);
+    otlp_batch b;
+    otlp_batch_init(&b);
+    char err[STRATA_ERRMSG_SIZE];
+    assert_int_equal(otlp_translate(r, NULL, 1000, &b, err), 0);
+    assert_int_equal(b.n_exemplars,
+                     6); /* 3 of the counter, none of the gauge, 3 of the histogram */
+    const ingest_exemplar *x = b.exemplars;
+    assert_string_equal(series_label(&b, x[0].series, "__name__"), "orders_total");
+    assert_string_equal(ex_label(&x[0], "trace_id"), "4bf92f3577b34da6a3ce929d0e0e4736");
+    assert_string_equal(ex_label(&x[0], "span_id"), "00f067aa0ba902b7");
+    assert_string_equal(ex_label(&x[0], "customer"), "c-42");
+    assert_int_equal(x[0].t, T0_MS);
+    assert_true(x[0].v == 1);
+    /* 8 + 32 + 7 + 16 + 3 + 125 characters: the attribute is dropped, the ids kept. */
+    assert_int_equal(x[1].n_labels, 2);
+    assert_null(ex_label(&x[1], "big"));
+    assert_int_equal(x[2].n_labels, 0);
+    assert_true(x[2].v == 7);
+    const char *le[] = {"1", "2", "+Inf"};
+    for (int i = 0; i < 3; i++) {
+        assert_string_equal(series_label(&b, x[3 + i].series, "__name__"),
+                            "latency_seconds_bucket");
+        assert_string_equal(series_label(&b, x[3 + i].series, "le"), le[i]);
+    }
+    otlp_batch_free(&b);
+
+    /* Through the receiver: stored and queryable. */
+    otlp_result res;
+    assert_int_equal(post_pb(f->db, r, &res, err), 0);
+    assert_int_equal(res.exemplars.written, 6);
+    matcher *m;
+    assert_int_equal(matcher_new(STRATA_MATCH_EQUAL, "__name__", 8, "orders_total", 12, &m, err),
+                     0);
+    const matcher *set[] = {m};
+    const matcher *const *sets[] = {set};
+    size_t nsets[] = {1};
+    exemplar_query_result q;
+    assert_int_equal(db_query_exemplars(f->db, sets, nsets, 1, INT64_MIN, INT64_MAX, &q, err), 0);
+    assert_int_equal(q.n_series, 1);
+    assert_int_equal(q.series[0].n_points, 3);
+    exemplar_query_result_free(&q);
+    matcher_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1457,6 +1579,7 @@ int main(void)
         cmocka_unit_test(test_deep_nesting),
         cmocka_unit_test(test_malformed_json),
         cmocka_unit_test_setup_teardown(test_huge_repeated_fields, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_exemplars, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
