@@ -427,8 +427,8 @@ enum {
 };
 
 static const char *const reason_text[R_COUNT] = {
-    [R_DELTA] = "delta temporality is not supported (Strata stores cumulative series, as "
-                "Prometheus does by default): configure the exporter for cumulative temporality",
+    [R_DELTA] = ("delta temporality is not supported (Strata stores cumulative series, as "
+                 "Prometheus does by default): configure the exporter for cumulative temporality"),
     [R_UNSPECIFIED] = "aggregation temporality is unspecified",
     [R_EXPONENTIAL] = "exponential histograms are not supported yet (no native histograms)",
     [R_NO_VALUE] = "no value",
