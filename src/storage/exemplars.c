@@ -455,8 +455,9 @@ int db_write_exemplars(strata_db *db, const write_exemplar *ex, size_t n,
     for (size_t i = 0; i < n && !rc; i++) {
         const write_exemplar *e = &ex[i];
         char why[120];
-        /* Every label is at least one code point, so more labels than the limit are too long. */
-        if (e->n_labels > EXEMPLAR_MAX_LABEL_RUNES / 2) {
+        /* Every label has a name of at least one code point, so more labels than the limit are
+         * too long (and would not fit in sorted). */
+        if (e->n_labels > EXEMPLAR_MAX_LABEL_RUNES) {
             snprintf(why, sizeof why, "%zu labels: longer than %d characters", e->n_labels,
                      EXEMPLAR_MAX_LABEL_RUNES);
             reject(res, &res->invalid, e, why);

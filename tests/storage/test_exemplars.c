@@ -135,15 +135,32 @@ static void test_validation_rules(void **state)
     assert_int_equal(res.invalid, 2);
     assert_non_null(strstr(res.first_reason, "appears twice"));
 
+    /* Many short labels: 100 one-character names with empty values are 100 characters (kept),
+     * 129 of them are too many. Names are distinct code points U+0100.. (two bytes each). */
+    static char names[129][3];
+    label many[129];
+    for (int i = 0; i < 129; i++) {
+        names[i][0] = (char)(0xc4 + i / 64);
+        names[i][1] = (char)(0x80 + i % 64);
+        many[i] = (label){.name = names[i], .value = "", .name_len = 2, .value_len = 0};
+    }
+    write_exemplar lots[] = {
+        {.series = sl, .n_series = 2, .labels = many, .n_labels = 100, .t = 6000, .v = 1},
+        {.series = sl, .n_series = 2, .labels = many, .n_labels = 129, .t = 7000, .v = 1},
+    };
+    assert_int_equal(db_write_exemplars(db, lots, 2, &res, err), 0);
+    assert_int_equal(res.written, 1);
+    assert_int_equal(res.invalid, 1);
+
     query(db, ".*", INT64_MIN, INT64_MAX, got, sizeof got);
     assert_int_equal(strncmp(got, "a:t1,xxxx", 9), 0);
     exemplar_stats st;
     db_get_exemplar_stats(db, &st);
-    assert_int_equal(st.stored, 3);
+    assert_int_equal(st.stored, 4);
     assert_int_equal(st.series, 1);
     assert_int_equal(st.out_of_order, 2);
-    assert_int_equal(st.invalid, 5);
-    assert_int_equal(st.last_timestamp, 3000);
+    assert_int_equal(st.invalid, 6);
+    assert_int_equal(st.last_timestamp, 6000);
     strata_close(db);
     test_rmtree(dir);
 }
