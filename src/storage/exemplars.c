@@ -550,10 +550,12 @@ int db_query_exemplars(strata_db *db, const matcher *const *const *sets, const s
     memset(out, 0, sizeof *out);
     arena_init(&out->mem, 64 * 1024);
     exemplar_store *s = db->exemplars;
-    if (!s->ring || start > end) return 0;
+    if (start > end) return 0;
     int rc = 0;
     size_t cap = 0;
     pthread_mutex_lock(&s->mu);
+    /* An empty store has no series, so this loop also covers a ring not allocated yet (which
+     * is why even that check must wait for the lock: writers allocate it). */
     for (size_t b = 0; b < s->n_buckets && !rc; b++)
         for (ex_series *x = s->buckets[b]; x && !rc; x = x->next_in_bucket) {
             bool match = false;
