@@ -26,7 +26,7 @@
  *    never silent (the sender logs it and does not retry).
  *  - Exemplars are stored (db_write_exemplars, after the samples) in the exemplar store; one
  *    that cannot be stored (too long, out of order, for a series without samples) is counted in
- *    res->exemplars and logged, never an error for the request, as in Prometheus. Metadata
+ *    res->exemplars and /metrics, never an error for the request, as in Prometheus. Metadata
  *    (WriteRequest.metadata) is checked for well-formedness and counted, then ignored.
  *  - Success: 0, HTTP 204.
  *

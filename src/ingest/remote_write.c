@@ -181,11 +181,10 @@ int ingest_store_exemplars(strata_db *db, const ingest_rw_request *req, exemplar
                                   .t = e->t,
                                   .v = e->v};
     }
+    /* Refused exemplars are not logged (the log has no levels, and a sender repeating bad
+     * exemplars would fill it): they are counted in /metrics, the first reason is in res. */
     int rc = db_write_exemplars(db, v, n, res, err);
     free(v);
-    if (!rc && res->first_reason[0])
-        strata_log(LOG_DEBUG, "remote write: %llu exemplars not stored; first: %s",
-                   (unsigned long long)(res->invalid + res->out_of_order), res->first_reason);
     return rc;
 }
 

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "ingest/ingest.h"
+#include "remote_v2.pb-c.h"
 #include "storage/storage.h"
 
 #include <ftw.h>
@@ -733,6 +734,106 @@ static void test_histograms_refused_floats_kept(void **state)
     buf_free(&b);
 }
 
+/* Exemplars through the receivers: remote write 1.0 (the hand-decoded hand_msg's exemplar for
+ * series {a="b"}) and 2.0 (built with protobuf-c), stored, counted and queryable; an exemplar of
+ * an unknown series is counted, never an error for the request. */
+static int count_exemplars(strata_db *db, const char *name, const char *value)
+{
+    matcher *m;
+    char err[STRATA_ERRMSG_SIZE];
+    assert_int_equal(
+        matcher_new(STRATA_MATCH_EQUAL, name, strlen(name), value, strlen(value), &m, err), 0);
+    const matcher *set[] = {m};
+    const matcher *const *sets[] = {set};
+    size_t counts[] = {1};
+    exemplar_query_result r;
+    assert_int_equal(db_query_exemplars(db, sets, counts, 1, INT64_MIN, INT64_MAX, &r, err), 0);
+    int n = 0;
+    for (size_t i = 0; i < r.n_series; i++)
+        n += (int)r.series[i].n_points;
+    exemplar_query_result_free(&r);
+    matcher_free(m);
+    return n;
+}
+
+static void test_exemplars_stored(void **state)
+{
+    fixture *f = *state;
+    char err[STRATA_ERRMSG_SIZE] = "";
+    ingest_rw_result res;
+    write_reject rej;
+    /* hand_msg's second series {a="b"} carries one exemplar {trace_id="abc"} 2 @5. */
+    size_t cl;
+    uint8_t *c = snappy_of(hand_msg, sizeof hand_msg, &cl);
+    int rc = ingest_remote_write(f->db, c, cl, "snappy", NULL, f->scratch, &res, &rej, err);
+    free(c);
+    if (rc) fprintf(stderr, "hand_msg: %s\n", err);
+    assert_int_equal(rc, 0);
+    assert_int_equal(res.exemplars.written, 1);
+    assert_int_equal(count_exemplars(f->db, "a", "b"), 1);
+
+    /* Remote write 2.0: symbols, a series with a sample and two exemplars, and one exemplar for
+     * a series without samples. */
+    char *symbols[] = {"", "__name__", "rw2_ex", "trace_id", "t1", "t2", "job", "none"};
+    uint32_t refs[] = {1, 2}, refs_none[] = {1, 2, 6, 7}, x1[] = {3, 4}, x2[] = {3, 5};
+    Io__Prometheus__Write__V2__Sample smp = IO__PROMETHEUS__WRITE__V2__SAMPLE__INIT;
+    smp.timestamp = 1000;
+    smp.value = 1;
+    Io__Prometheus__Write__V2__Sample *smps[] = {&smp};
+    Io__Prometheus__Write__V2__Exemplar e1 = IO__PROMETHEUS__WRITE__V2__EXEMPLAR__INIT,
+                                        e2 = IO__PROMETHEUS__WRITE__V2__EXEMPLAR__INIT;
+    e1.labels_refs = x1;
+    e1.n_labels_refs = 2;
+    e1.timestamp = 1000;
+    e1.value = 0.5;
+    e2.labels_refs = x2;
+    e2.n_labels_refs = 2;
+    e2.timestamp = 2000;
+    e2.value = 1.5;
+    Io__Prometheus__Write__V2__Exemplar *exs[] = {&e1, &e2}, *exs_none[] = {&e1};
+    Io__Prometheus__Write__V2__TimeSeries ts = IO__PROMETHEUS__WRITE__V2__TIME_SERIES__INIT,
+                                          ts_none = IO__PROMETHEUS__WRITE__V2__TIME_SERIES__INIT;
+    ts.labels_refs = refs;
+    ts.n_labels_refs = 2;
+    ts.samples = smps;
+    ts.n_samples = 1;
+    ts.exemplars = exs;
+    ts.n_exemplars = 2;
+    ts_none.labels_refs = refs_none;
+    ts_none.n_labels_refs = 4;
+    ts_none.exemplars = exs_none;
+    ts_none.n_exemplars = 1;
+    Io__Prometheus__Write__V2__TimeSeries *tss[] = {&ts, &ts_none};
+    Io__Prometheus__Write__V2__Request req = IO__PROMETHEUS__WRITE__V2__REQUEST__INIT;
+    req.symbols = symbols;
+    req.n_symbols = 8;
+    req.timeseries = tss;
+    req.n_timeseries = 2;
+    size_t n = io__prometheus__write__v2__request__get_packed_size(&req);
+    uint8_t *pb = malloc(n);
+    io__prometheus__write__v2__request__pack(&req, pb);
+    c = snappy_of(pb, n, &cl);
+    const char *v2 = "application/x-protobuf;proto=io.prometheus.write.v2.Request";
+    assert_int_equal(ingest_remote_write(f->db, c, cl, "snappy", v2, f->scratch, &res, &rej, err),
+                     0);
+    assert_int_equal(res.http_status, 204);
+    assert_int_equal(res.req.n_exemplars, 3);
+    assert_int_equal(res.exemplars.written, 2);
+    assert_int_equal(res.exemplars.invalid, 1); /* the series without samples */
+    assert_non_null(strstr(res.exemplars.first_reason, "unknown series"));
+    assert_int_equal(count_exemplars(f->db, "__name__", "rw2_ex"), 2);
+    free(c);
+
+    /* Hostile: the same message cut short is a 400 naming the problem, nothing stored. */
+    c = snappy_of(pb, n - 3, &cl);
+    assert_int_equal(ingest_remote_write(f->db, c, cl, "snappy", v2, f->scratch, &res, &rej, err),
+                     STRATA_EINVAL);
+    assert_int_equal(res.http_status, 400);
+    assert_non_null(strstr(err, "cannot decode io.prometheus.write.v2.Request: "));
+    free(c);
+    free(pb);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -747,6 +848,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_write_and_read_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_label_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_histograms_refused_floats_kept, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_exemplars_stored, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
