@@ -426,4 +426,24 @@ static inline void chunk_iter_at(const chunk_iter *it, int64_t *t, double *v)
         stc_iter_at(&it->u.s, t, v);
 }
 
+/* ---- zstd final pass for cold data ------------------------------------------------------------
+ */
+
+/*
+ * A byte region (a run of closed chunks, an index section) compressed with libzstd for data that
+ * is rarely read: uvarint raw length, then one zstd frame holding the raw length as its content
+ * size. docs/format.md ("zstd region").
+ *
+ * enc_zstd_compress: level as zstd's (1..19; 3 is its default). *out is malloc'd, owned by the
+ * caller. 0, STRATA_EINVAL (bad level), STRATA_ENOMEM, with a sentence in err (NULL allowed).
+ * enc_zstd_decompress: refuses a region claiming more than max_len raw bytes (STRATA_ELIMIT), so
+ * a corrupt length cannot make it allocate without bound; STRATA_ECORRUPT when the frame is
+ * malformed, its content size disagrees with the stored length, or bytes follow it. *out is
+ * malloc'd (at least 1 byte, even for an empty region), owned by the caller.
+ */
+int enc_zstd_compress(const uint8_t *src, size_t len, int level, uint8_t **out, size_t *out_len,
+                      char *err);
+int enc_zstd_decompress(const uint8_t *src, size_t len, size_t max_len, uint8_t **out,
+                        size_t *out_len, char *err);
+
 #endif

@@ -1,0 +1,382 @@
+/*
+ * bench_codecs.c: bytes per sample and decode cost of every Strata chunk codec and of the
+ * selector, against Prometheus' XOR chunk, on two datasets; the figures docs/benchmarks.md
+ * ("Adaptive chunk codecs") records. A program, not a test.
+ *
+ *   gen   the load generator's own series (`strata bench ingest`: node_exporter-like hosts, an
+ *         HTTP service, classic histograms), 15 s interval with its scrape jitter, cut into
+ *         120-sample chunks per series.
+ *   anchor  (with --load) anchorbench's own workload (../shared/anchorbench/workload.py, dumped
+ *         by bench/anchorbench_dump.py): the data behind the Prometheus and VictoriaMetrics
+ *         bytes-per-sample figures.
+ *   hard  high-precision floats: temperatures (slow sine plus noise, full precision) and
+ *         latencies (log-normal doubles, 15-17 significant digits), same timestamps.
+ *
+ * The generator's functions are static in src/cli/bench_ingest.c; this file includes that
+ * source so that the very same code produces the very same values (its output is unchanged and
+ * its command is not run). Each decode figure is the median of --runs full passes over all
+ * chunks; decode_pass is not inlined so that callgrind can count its instructions alone:
+ *
+ *   valgrind --tool=callgrind --toggle-collect=decode_pass build/bench_codecs --runs 1 --only sel
+ *
+ * Usage: bench_codecs [--runs N] [--series N] [--hours H] [--seed S] [--load DUMP] [--only NAME]
+ */
+#include "cli/bench_ingest.c"
+
+#include "encoding/encoding.h"
+
+#include <time.h>
+
+enum { CHUNK = 120 };
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+typedef struct dataset {
+    const char *name;
+    strata_sample *s; /* n_series rows of steps samples */
+    size_t n_series, steps;
+} dataset;
+
+/* Reads a dump written by bench/anchorbench_dump.py (layout there). */
+static int load_dump(dataset *d, const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return -1;
+    char magic[4];
+    uint32_t hdr[2];
+    if (fread(magic, 1, 4, f) != 4 || memcmp(magic, "SDS1", 4) || fread(hdr, 4, 2, f) != 2) {
+        fclose(f);
+        return -1;
+    }
+    d->name = "anchor";
+    d->n_series = hdr[0];
+    d->steps = hdr[1];
+    d->s = malloc(d->n_series * d->steps * sizeof *d->s);
+    for (size_t i = 0; i < d->n_series; i++) {
+        uint32_t nl;
+        if (fread(&nl, 4, 1, f) != 1) break;
+        for (uint32_t l = 0; l < 2 * nl; l++) {
+            uint16_t len;
+            char tmp[65536];
+            if (fread(&len, 2, 1, f) != 1 || fread(tmp, 1, len, f) != len) break;
+        }
+        for (size_t k = 0; k < d->steps; k++) {
+            int64_t t;
+            double v;
+            if (fread(&t, 8, 1, f) != 1 || fread(&v, 8, 1, f) != 1) break;
+            d->s[i * d->steps + k] = (strata_sample){t, v};
+        }
+    }
+    fclose(f);
+    return 0;
+}
+
+static int gen_dataset(dataset *d, uint64_t n_series, double hours, uint64_t seed)
+{
+    bi_config cfg = {.n_series = n_series,
+                     .interval_ms = 15000,
+                     .hours = hours,
+                     .end_ms = 1764040500000,
+                     .seed = seed};
+    bi_shared *sh = calloc(1, sizeof *sh);
+    if (!sh) return -1;
+    sh->cfg = &cfg;
+    sh->n_tmpl = bi_build_template(sh->tmpl);
+    sh->steps = (uint64_t)((cfg.hours * 3600000.0) / (double)cfg.interval_ms);
+    uint64_t hosts = (n_series + (uint64_t)sh->n_tmpl - 1) / (uint64_t)sh->n_tmpl;
+    sh->instances = calloc(hosts * 2, sizeof *sh->instances);
+    for (uint64_t h = 0; h < hosts * 2; h++) {
+        sh->instances[h] = malloc(32);
+        snprintf(sh->instances[h], 32, "host-%05" PRIu64 ":%d", h / 2, h % 2 ? 8080 : 9100);
+    }
+    d->name = "gen";
+    d->n_series = n_series;
+    d->steps = sh->steps;
+    d->s = malloc(n_series * sh->steps * sizeof *d->s);
+    uint64_t hc[BI_MAX_BUCKETS];
+    for (uint64_t i = 0; i < n_series; i++) {
+        bi_series s;
+        memset(hc, 0, sizeof hc);
+        bi_series_init(sh, i, &s, hc);
+        for (uint64_t k = 0; k < sh->steps; k++) {
+            strata_sample *o = &d->s[i * sh->steps + k];
+            o->t = bi_sample_time(sh, &s, k);
+            o->v = bi_next_value(&cfg, &s, o->t, k == 0);
+        }
+    }
+    for (uint64_t h = 0; h < hosts * 2; h++)
+        free(sh->instances[h]);
+    free(sh->instances);
+    free(sh);
+    return 0;
+}
+
+/* Full-precision gauges and latencies on the same timestamps as gen. */
+static void gen_hard(dataset *d, const dataset *g)
+{
+    d->name = "hard";
+    d->n_series = g->n_series;
+    d->steps = g->steps;
+    d->s = malloc(d->n_series * d->steps * sizeof *d->s);
+    uint64_t rng = 42;
+    for (size_t i = 0; i < d->n_series; i++) {
+        double base = 15 + 20 * bi_rand01(&rng), walk = 0;
+        for (size_t k = 0; k < d->steps; k++) {
+            strata_sample *o = &d->s[i * d->steps + k];
+            o->t = g->s[i * g->steps + k].t;
+            if (i % 2 == 0) { /* temperature in degrees: sine, drift and sensor noise */
+                walk += (bi_rand01(&rng) - 0.5) * 0.01;
+                o->v = base + 3 * sin((double)o->t / 3.6e6) + walk + (bi_rand01(&rng) - 0.5) * 0.1;
+            } else { /* request latency in seconds, log-normal */
+                double u1 = bi_rand01(&rng) + 1e-12, u2 = bi_rand01(&rng);
+                double z = sqrt(-2 * log(u1)) * cos(6.283185307179586 * u2);
+                o->v = exp(-3 + 0.6 * z);
+            }
+        }
+    }
+}
+
+typedef struct enc_set {
+    uint8_t **chunk;
+    size_t *len;
+    uint32_t *n; /* samples per chunk */
+    size_t count, bytes, samples, fallback;
+    bool xor ;
+} enc_set;
+
+static void enc_set_free(enc_set *e)
+{
+    for (size_t i = 0; i < e->count; i++)
+        free(e->chunk[i]);
+    free(e->chunk);
+    free(e->len);
+    free(e->n);
+}
+
+/* Cuts every series into 120-sample chunks and encodes them (XOR when opts is NULL). A codec
+ * that declines a chunk (decimal on non-decimal data) is replaced by XOR and counted. */
+static void encode_all(const dataset *d, const stc_options *opts, stc_stats *st, enc_set *e)
+{
+    size_t per = (d->steps + CHUNK - 1) / CHUNK, cap = per * d->n_series;
+    memset(e, 0, sizeof *e);
+    e->chunk = calloc(cap, sizeof *e->chunk);
+    e->len = calloc(cap, sizeof *e->len);
+    e->n = calloc(cap, sizeof *e->n);
+    e->xor = opts == NULL;
+    for (size_t i = 0; i < d->n_series; i++)
+        for (size_t k = 0; k < d->steps; k += CHUNK) {
+            size_t n = d->steps - k < CHUNK ? d->steps - k : CHUNK;
+            const strata_sample *s = &d->s[i * d->steps + k];
+            uint8_t *out = NULL;
+            size_t len = 0;
+            if (!opts) {
+                xor_appender a;
+                xor_appender_init(&a);
+                for (size_t j = 0; j < n; j++)
+                    xor_append(&a, s[j].t, s[j].v);
+                const uint8_t *p = xor_appender_bytes(&a, &len);
+                out = malloc(len);
+                memcpy(out, p, len);
+                xor_appender_free(&a);
+            } else if (stc_encode(s, n, opts, st, &out, &len, NULL)) {
+                stc_options fb = *opts;
+                fb.v_allowed = 1u << STC_V_XOR;
+                if (stc_encode(s, n, &fb, st, &out, &len, NULL)) abort();
+                e->fallback++;
+            }
+            e->chunk[e->count] = out;
+            e->len[e->count] = len;
+            e->n[e->count] = (uint32_t)n;
+            e->count++;
+            e->bytes += len;
+            e->samples += n;
+        }
+}
+
+static strata_sample scratch[STC_MAX_SAMPLES];
+
+/* One decode pass over every chunk; returns a checksum so nothing is optimised away. */
+__attribute__((noinline)) static uint64_t decode_pass(const enc_set *e)
+{
+    uint64_t sum = 0;
+    for (size_t c = 0; c < e->count; c++) {
+        size_t n;
+        int rc = e->xor ? xor_decode(e->chunk[c], e->len[c], scratch, CHUNK, &n, NULL)
+                        : stc_decode(e->chunk[c], e->len[c], scratch, CHUNK, &n, NULL);
+        if (rc || n != e->n[c]) abort();
+        sum += (uint64_t)scratch[n - 1].t;
+    }
+    return sum;
+}
+
+/* The querier's way: chunk_iter over every sample. */
+__attribute__((noinline)) static uint64_t iterate_pass(const enc_set *e)
+{
+    uint64_t sum = 0;
+    for (size_t c = 0; c < e->count; c++) {
+        chunk_iter it;
+        chunk_iter_init(&it, e->xor ? CHUNK_ENC_XOR : CHUNK_ENC_STRATA, e->chunk[c], e->len[c]);
+        int64_t t;
+        double v;
+        while (chunk_iter_next(&it) == 1) {
+            chunk_iter_at(&it, &t, &v);
+            sum += (uint64_t)t;
+        }
+    }
+    return sum;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median_ns(const enc_set *e, int runs, bool iterate)
+{
+    double t[64];
+    volatile uint64_t sink = 0;
+    if (runs > 64) runs = 64;
+    for (int r = 0; r < runs; r++) {
+        uint64_t t0 = now_ns();
+        sink += iterate ? iterate_pass(e) : decode_pass(e);
+        t[r] = (double)(now_ns() - t0) / (double)e->samples;
+    }
+    (void)sink;
+    qsort(t, (size_t)runs, sizeof t[0], cmp_double);
+    return t[runs / 2];
+}
+
+/* Checks every chunk decodes to its samples, bit for bit. */
+static void verify(const dataset *d, const enc_set *e)
+{
+    size_t c = 0;
+    for (size_t i = 0; i < d->n_series; i++)
+        for (size_t k = 0; k < d->steps; k += CHUNK, c++) {
+            size_t n;
+            if (stc_decode(e->chunk[c], e->len[c], scratch, CHUNK, &n, NULL) && !e->xor) abort();
+            if (e->xor) continue;
+            const strata_sample *s = &d->s[i * d->steps + k];
+            for (size_t j = 0; j < n; j++)
+                if (scratch[j].t != s[j].t || memcmp(&scratch[j].v, &s[j].v, 8)) {
+                    fprintf(stderr, "mismatch in series %zu at %zu\n", i, k + j);
+                    abort();
+                }
+        }
+}
+
+typedef struct config {
+    const char *name;
+    stc_options opts;
+    bool xor ;
+} config;
+
+static void run_config(const dataset *d, const config *cf, int runs)
+{
+    stc_stats st = {0};
+    enc_set e;
+    encode_all(d, cf->xor ? NULL : &cf->opts, &st, &e);
+    verify(d, &e);
+    double dec = median_ns(&e, runs, false), it = median_ns(&e, runs, true);
+    printf("%-5s %-22s %8.3f B/sample  decode %6.2f ns/sample  iterate %6.2f ns/sample", d->name,
+           cf->name, (double)e.bytes / (double)e.samples, dec, it);
+    if (e.fallback) printf("  (%zu of %zu chunks fell back to xor)", e.fallback, e.count);
+    printf("\n");
+    if (!cf->xor &&cf->opts.ts_allowed == 0 && cf->opts.v_allowed == 0) {
+        printf("      chosen: ts");
+        for (unsigned a = 1; a < STC_TS_CODECS; a++)
+            printf(" %s %.1f%% (%.3f B/sample)", stc_ts_codec_name(a),
+                   100.0 * (double)st.ts_chunks[a] / (double)st.chunks,
+                   (double)st.ts_bytes[a] / (double)st.samples);
+        printf("\n              value");
+        for (unsigned b = 1; b < STC_V_CODECS; b++)
+            printf(" %s %.1f%% (%.3f B/sample)", stc_value_codec_name(b),
+                   100.0 * (double)st.v_chunks[b] / (double)st.chunks,
+                   (double)st.v_bytes[b] / (double)st.samples);
+        printf("\n");
+        /* zstd over each series' chunks of the whole span, as a cold block would be */
+        size_t zbytes = 0, per = (d->steps + CHUNK - 1) / CHUNK;
+        for (size_t i = 0; i < e.count; i += per) {
+            size_t raw = 0;
+            for (size_t k = 0; k < per; k++)
+                raw += e.len[i + k];
+            uint8_t *region = malloc(raw), *z;
+            size_t off = 0, zl;
+            for (size_t k = 0; k < per; k++) {
+                memcpy(region + off, e.chunk[i + k], e.len[i + k]);
+                off += e.len[i + k];
+            }
+            if (enc_zstd_compress(region, raw, 3, &z, &zl, NULL)) abort();
+            zbytes += zl < raw ? zl : raw;
+            free(z);
+            free(region);
+        }
+        printf("      zstd -3 over each series' chunks: %.3f B/sample\n",
+               (double)zbytes / (double)e.samples);
+    }
+    enc_set_free(&e);
+}
+
+int main(int argc, char **argv)
+{
+    int runs = 7;
+    uint64_t series = 1000;
+    double hours = 4;
+    uint64_t seed = 42; /* anchorbench's */
+    const char *only = NULL, *load = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--runs") && i + 1 < argc)
+            runs = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--series") && i + 1 < argc)
+            series = strtoull(argv[++i], NULL, 10);
+        else if (!strcmp(argv[i], "--hours") && i + 1 < argc)
+            hours = atof(argv[++i]);
+        else if (!strcmp(argv[i], "--seed") && i + 1 < argc)
+            seed = strtoull(argv[++i], NULL, 10);
+        else if (!strcmp(argv[i], "--load") && i + 1 < argc)
+            load = argv[++i];
+        else if (!strcmp(argv[i], "--only") && i + 1 < argc)
+            only = argv[++i];
+        else {
+            fprintf(stderr, "usage: bench_codecs [--runs N] [--series N] [--hours H] [--seed S] "
+                            "[--load DUMP] [--only NAME]\n");
+            return 2;
+        }
+    }
+    if (runs < 1) runs = 1;
+    dataset g, h;
+    if (gen_dataset(&g, series, hours, seed)) return 1;
+    gen_hard(&h, &g);
+    printf("%zu series x %zu samples (%.1f h at 15 s), chunks of %d\n", g.n_series, g.steps, hours,
+           CHUNK);
+    static const config configs[] = {
+        {"xor-prometheus", {0, 0, 0}, true},
+        {"sel", {0, 0, 0}, false},
+        {"sel-budget-2ns", {.max_decode_ns = 2.0, .ts_allowed = 0, .v_allowed = 0}, false},
+        {"ts=dod", {.max_decode_ns = 0, .ts_allowed = 1u << STC_TS_DOD, .v_allowed = 0}, false},
+        {"ts=delta", {.max_decode_ns = 0, .ts_allowed = 1u << STC_TS_DELTA, .v_allowed = 0}, false},
+        {"ts=grid", {.max_decode_ns = 0, .ts_allowed = 1u << STC_TS_GRID, .v_allowed = 0}, false},
+        {"v=xor", {.max_decode_ns = 0, .ts_allowed = 0, .v_allowed = 1u << STC_V_XOR}, false},
+        {"v=rle", {.max_decode_ns = 0, .ts_allowed = 0, .v_allowed = 1u << STC_V_RLE}, false},
+        {"v=dec", {.max_decode_ns = 0, .ts_allowed = 0, .v_allowed = 1u << STC_V_DEC}, false},
+        {"v=chimp", {.max_decode_ns = 0, .ts_allowed = 0, .v_allowed = 1u << STC_V_CHIMP}, false},
+    };
+    dataset a = {0};
+    if (load && load_dump(&a, load)) {
+        fprintf(stderr, "bench_codecs: cannot read %s\n", load);
+        return 1;
+    }
+    const dataset *sets[3] = {&g, &h, &a};
+    for (int di = 0; di < (load ? 3 : 2); di++)
+        for (size_t c = 0; c < sizeof configs / sizeof configs[0]; c++)
+            if (!only || !strcmp(only, configs[c].name)) run_config(sets[di], &configs[c], runs);
+    free(g.s);
+    free(h.s);
+    free(a.s);
+    return 0;
+}
