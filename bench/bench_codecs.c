@@ -19,7 +19,8 @@
  *
  *   valgrind --tool=callgrind --toggle-collect=decode_pass build/bench_codecs --runs 1 --only sel
  *
- * Usage: bench_codecs [--runs N] [--series N] [--hours H] [--seed S] [--load DUMP] [--only NAME]
+ * Usage: bench_codecs [--runs N] [--series N] [--hours H] [--seed S] [--load DUMP] [--data
+ * gen|hard|anchor] [--only NAME]
  */
 #include "cli/bench_ingest.c"
 
@@ -328,7 +329,7 @@ int main(int argc, char **argv)
     uint64_t series = 1000;
     double hours = 4;
     uint64_t seed = 42; /* anchorbench's */
-    const char *only = NULL, *load = NULL;
+    const char *only = NULL, *load = NULL, *data = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--runs") && i + 1 < argc)
             runs = atoi(argv[++i]);
@@ -338,13 +339,15 @@ int main(int argc, char **argv)
             hours = atof(argv[++i]);
         else if (!strcmp(argv[i], "--seed") && i + 1 < argc)
             seed = strtoull(argv[++i], NULL, 10);
+        else if (!strcmp(argv[i], "--data") && i + 1 < argc)
+            data = argv[++i];
         else if (!strcmp(argv[i], "--load") && i + 1 < argc)
             load = argv[++i];
         else if (!strcmp(argv[i], "--only") && i + 1 < argc)
             only = argv[++i];
         else {
             fprintf(stderr, "usage: bench_codecs [--runs N] [--series N] [--hours H] [--seed S] "
-                            "[--load DUMP] [--only NAME]\n");
+                            "[--load DUMP] [--data gen|hard|anchor] [--only NAME]\n");
             return 2;
         }
     }
@@ -374,7 +377,9 @@ int main(int argc, char **argv)
     const dataset *sets[3] = {&g, &h, &a};
     for (int di = 0; di < (load ? 3 : 2); di++)
         for (size_t c = 0; c < sizeof configs / sizeof configs[0]; c++)
-            if (!only || !strcmp(only, configs[c].name)) run_config(sets[di], &configs[c], runs);
+            if ((!only || !strcmp(only, configs[c].name)) &&
+                (!data || !strcmp(data, sets[di]->name)))
+                run_config(sets[di], &configs[c], runs);
     free(g.s);
     free(h.s);
     free(a.s);

@@ -246,6 +246,21 @@ static int for_block(stc_for_reader *f)
     return 0;
 }
 
+/* Unpacks k values of width w (1..56) starting at bit bitpos of p, which has 8 readable bytes
+ * past the last one holding a value: one unaligned load, shift and mask each. */
+static inline void unpack_fast(const uint8_t *p, uint32_t bitpos, unsigned w, uint32_t k,
+                               uint64_t min, uint64_t g, uint64_t *out)
+{
+    unsigned sh = 64 - w;
+    if (g == 1) {
+        for (uint32_t j = 0; j < k; j++, bitpos += w)
+            out[j] = min + ((be64_get(p + (bitpos >> 3)) << (bitpos & 7)) >> sh);
+    } else {
+        for (uint32_t j = 0; j < k; j++, bitpos += w)
+            out[j] = min + ((be64_get(p + (bitpos >> 3)) << (bitpos & 7)) >> sh) * g;
+    }
+}
+
 /* Reads m values (m <= left). */
 static int for_read(stc_for_reader *f, uint64_t *out, uint32_t m)
 {
@@ -261,21 +276,25 @@ static int for_read(stc_for_reader *f, uint64_t *out, uint32_t m)
         if (w == 0) {
             for (uint32_t j = 0; j < k; j++)
                 out[j] = min;
+        } else if (w <= 56) {
+            size_t need = (((size_t)f->blk_bitpos + (size_t)k * w) >> 3) + 8;
+            if (ENC_LIKELY(need <= (size_t)(f->mem_end - f->blk))) {
+                unpack_fast(f->blk, f->blk_bitpos, w, k, min, g, out);
+            } else {
+                /* Near the end of the chunk: unpack from a zero-padded copy of the block. */
+                uint8_t tmp[FOR_BLOCK * 8 + 8] = {0};
+                memcpy(tmp, f->blk, (size_t)(f->p - f->blk));
+                unpack_fast(tmp, f->blk_bitpos, w, k, min, g, out);
+            }
+            f->blk_bitpos += k * w;
         } else {
             /* Peeks may run past the block into later bytes of the chunk, never past its end;
              * the shift keeps only the block's own bits. */
             bit_reader r = {f->blk, (size_t)(f->mem_end - f->blk), f->blk_bitpos};
             unsigned sh = 64 - w;
-            if (g == 1) {
-                for (uint32_t j = 0; j < k; j++) {
-                    out[j] = min + (bitr_peek(&r) >> sh);
-                    r.pos += w;
-                }
-            } else {
-                for (uint32_t j = 0; j < k; j++) {
-                    out[j] = min + (bitr_peek(&r) >> sh) * g;
-                    r.pos += w;
-                }
+            for (uint32_t j = 0; j < k; j++) {
+                out[j] = min + (bitr_peek(&r) >> sh) * g;
+                r.pos += w;
             }
             f->blk_bitpos = (uint32_t)r.pos;
         }
@@ -813,6 +832,12 @@ static int ts_fill(stc_iter *it, int64_t *out, uint32_t m)
                 out[j] = (int64_t)(t0 + (uint64_t)(i0 + j) * iv + (uint64_t)out[j]);
             return 0;
         }
+        if (!it->t_exc_left) { /* a regular stretch: the common case */
+            uint64_t t = t0 + (uint64_t)(i0 + j) * iv;
+            for (; j < m; j++, t += iv)
+                out[j] = (int64_t)t;
+            return 0;
+        }
         for (; j < m; j++) {
             uint32_t i = i0 + j;
             uint64_t t = t0 + (uint64_t)i * iv;
@@ -974,32 +999,39 @@ static int v_fill_dec(stc_iter *it, uint64_t *out, uint32_t m)
     }
     int rc = for_read(&it->v_for, out + j, m - j);
     if (rc) return rc;
+    /* The integers before j came from the header's initial values; convert them first, then
+     * undo the deltas and convert in one pass. */
+    unsigned e = it->v_exp;
+    double p = p10[e];
+    for (uint32_t q = 0; q < j; q++)
+        out[q] = dbits(dec_value((int64_t)out[q], e));
     switch (it->v_order) {
     case 0:
-        if (m) x = out[m - 1];
+        if (e == 0)
+            for (; j < m; j++)
+                out[j] = dbits((double)(int64_t)out[j]);
+        else
+            for (; j < m; j++)
+                out[j] = dbits((double)(int64_t)out[j] / p);
         break;
     case 1:
-        for (; j < m; j++)
-            out[j] = x += out[j];
+        if (e == 0)
+            for (; j < m; j++)
+                out[j] = dbits((double)(int64_t)(x += out[j]));
+        else
+            for (; j < m; j++)
+                out[j] = dbits((double)(int64_t)(x += out[j]) / p);
         break;
     default:
         for (; j < m; j++) {
             d += out[j];
-            out[j] = x += d;
+            x += d;
+            out[j] = dbits(dec_value((int64_t)x, e));
         }
         break;
     }
     it->v_x = x;
     it->v_d = d;
-    unsigned e = it->v_exp;
-    if (e == 0) {
-        for (j = 0; j < m; j++)
-            out[j] = dbits((double)(int64_t)out[j]);
-    } else {
-        double p = p10[e];
-        for (j = 0; j < m; j++)
-            out[j] = dbits((double)(int64_t)out[j] / p);
-    }
     while (it->v_exc_left && it->v_exc_next < i0 + m) {
         out[it->v_exc_next - i0] = be64_get(it->v_exc_p);
         it->v_exc_p += 8;
@@ -1188,11 +1220,15 @@ int stc_decode(const uint8_t *data, size_t len, strata_sample *out, size_t cap, 
             set_err(err, "strata chunk: corrupt sample data");
             return STRATA_ECORRUPT;
         }
-        for (uint32_t j = 0; j < it->n; j++) {
-            out[k + j].t = it->tbuf[j];
-            memcpy(&out[k + j].v, &it->vbuf[j], sizeof(double));
+        uint32_t m = it->n;
+        strata_sample *restrict dst = out + k;
+        const int64_t *restrict ts = it->tbuf;
+        const uint64_t *restrict vs = it->vbuf;
+        for (uint32_t j = 0; j < m; j++) {
+            dst[j].t = ts[j];
+            memcpy(&dst[j].v, &vs[j], sizeof(double));
         }
-        k += it->n;
+        k += m;
     }
     *n = k;
     return 0;
