@@ -446,4 +446,39 @@ int enc_zstd_compress(const uint8_t *src, size_t len, int level, uint8_t **out, 
 int enc_zstd_decompress(const uint8_t *src, size_t len, size_t max_len, uint8_t **out,
                         size_t *out_len, char *err);
 
+/* ---- label dictionary: a sorted symbol table with front coding ------------------------------ */
+
+/*
+ * Strictly increasing strings (bytewise, as label names and values sort) stored in blocks of
+ * `restart` entries: the first of a block whole (uvarint length, bytes), each later one as the
+ * length it shares with its predecessor and the rest (uvarint shared, uvarint suffix length,
+ * suffix bytes); then a big-endian u32 offset per block so that entry i is found by decoding at
+ * most restart entries. A building block for block indexes (docs/format.md, "Symbol table").
+ */
+#define SYMTAB_DEFAULT_RESTART 16
+
+/* Encodes n strings (strs[i] of lens[i] bytes, strictly increasing) with restart points every
+ * restart entries (1..256; 0: the default). *out is malloc'd, owned by the caller. 0,
+ * STRATA_EINVAL (not strictly increasing, bad restart) or STRATA_ENOMEM, with err (NULL ok). */
+int symtab_encode(const char *const *strs, const uint32_t *lens, size_t n, uint32_t restart,
+                  uint8_t **out, size_t *len, char *err);
+
+/* A reader over encoded bytes it does not own (they must outlive it). */
+typedef struct symtab {
+    const uint8_t *entries, *offsets;
+    size_t entries_len;
+    uint32_t n, restart, nblocks;
+    uint32_t max_len; /* longest string, for sizing buffers */
+} symtab;
+
+/* Validates everything (layout, offsets, strict order) so that later calls cannot fail on the
+ * data. 0, STRATA_ECORRUPT with err, or STRATA_ENOMEM. */
+int symtab_open(symtab *t, const uint8_t *data, size_t len, char *err);
+/* Copies string i into buf (cap bytes; max_len suffices; not NUL-terminated), *len its length.
+ * 0, STRATA_ENOTFOUND (i >= n), STRATA_ELIMIT (cap too small). */
+int symtab_get(const symtab *t, uint32_t i, char *buf, size_t cap, uint32_t *len);
+/* The index of s, by binary search over the blocks then a scan of one. 0, STRATA_ENOTFOUND,
+ * STRATA_ENOMEM. */
+int symtab_find(const symtab *t, const char *s, uint32_t len, uint32_t *idx);
+
 #endif
