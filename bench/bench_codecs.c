@@ -41,7 +41,18 @@ typedef struct dataset {
     const char *name;
     strata_sample *s; /* n_series rows of steps samples */
     size_t n_series, steps;
+    char **syms; /* every label name and value of every series (repeats included) */
+    size_t n_syms, cap_syms;
 } dataset;
+
+static void add_sym(dataset *d, const char *p, size_t len)
+{
+    if (d->n_syms == d->cap_syms) {
+        d->cap_syms = d->cap_syms ? 2 * d->cap_syms : 1024;
+        d->syms = realloc(d->syms, d->cap_syms * sizeof *d->syms);
+    }
+    d->syms[d->n_syms++] = strndup(p, len);
+}
 
 /* Reads a dump written by bench/anchorbench_dump.py (layout there). */
 static int load_dump(dataset *d, const char *path)
@@ -65,6 +76,7 @@ static int load_dump(dataset *d, const char *path)
             uint16_t len;
             char tmp[65536];
             if (fread(&len, 2, 1, f) != 1 || fread(tmp, 1, len, f) != len) break;
+            add_sym(d, tmp, len);
         }
         for (size_t k = 0; k < d->steps; k++) {
             int64_t t;
@@ -104,6 +116,10 @@ static int gen_dataset(dataset *d, uint64_t n_series, double hours, uint64_t see
         bi_series s;
         memset(hc, 0, sizeof hc);
         bi_series_init(sh, i, &s, hc);
+        for (uint32_t l = 0; l < s.n_labels; l++) {
+            add_sym(d, s.labels[l].name, s.labels[l].name_len);
+            add_sym(d, s.labels[l].value, s.labels[l].value_len);
+        }
         for (uint64_t k = 0; k < sh->steps; k++) {
             strata_sample *o = &d->s[i * sh->steps + k];
             o->t = bi_sample_time(sh, &s, k);
@@ -323,6 +339,64 @@ static void run_config(const dataset *d, const config *cf, int runs)
     enc_set_free(&e);
 }
 
+static int cmp_cstr(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The label dictionary: every distinct name and value, sorted, as a block's symbol table holds
+ * them; plain (uvarint length + bytes each, Prometheus' layout) against front coding. */
+static void run_symtab(dataset *d)
+{
+    if (!d->n_syms) return;
+    qsort(d->syms, d->n_syms, sizeof *d->syms, cmp_cstr);
+    size_t u = 0, raw_refs = 0, total = d->n_syms;
+    for (size_t i = 0; i < d->n_syms; i++) {
+        raw_refs += strlen(d->syms[i]);
+        if (!u || strcmp(d->syms[u - 1], d->syms[i]))
+            d->syms[u++] = d->syms[i];
+        else
+            free(d->syms[i]);
+    }
+    d->n_syms = u;
+    uint32_t *lens = malloc(u * sizeof *lens);
+    size_t plain = 0;
+    for (size_t i = 0; i < u; i++) {
+        lens[i] = (uint32_t)strlen(d->syms[i]);
+        plain += varint_len_u64(lens[i]) + lens[i];
+    }
+    printf("%-5s symbols: %zu distinct of %zu label strings (%.1f bytes/series as raw strings)\n",
+           d->name, u, total, (double)raw_refs / (double)d->n_series);
+    printf("      plain table %zu bytes = %.2f bytes/series\n", plain,
+           (double)plain / (double)d->n_series);
+    static const uint32_t restarts[] = {4, 16, 64};
+    for (size_t r = 0; r < 3; r++) {
+        uint8_t *enc;
+        size_t len;
+        if (symtab_encode((const char *const *)d->syms, lens, u, restarts[r], &enc, &len, NULL))
+            abort();
+        symtab t;
+        if (symtab_open(&t, enc, len, NULL)) abort();
+        double passes[5];
+        for (int pass = 0; pass < 5; pass++) {
+            uint64_t t0 = now_ns();
+            for (uint32_t i = 0; i < u; i++) {
+                uint32_t idx;
+                if (symtab_find(&t, d->syms[i], lens[i], &idx) || idx != i) abort();
+            }
+            passes[pass] = (double)(now_ns() - t0) / (double)u;
+        }
+        qsort(passes, 5, sizeof passes[0], cmp_double);
+        double find_ns = passes[2];
+        printf("      front-coded, restart %3u: %zu bytes = %.2f bytes/series (%.0f%% of plain), "
+               "find %.0f ns\n",
+               restarts[r], len, (double)len / (double)d->n_series,
+               100.0 * (double)len / (double)plain, find_ns);
+        free(enc);
+    }
+    free(lens);
+}
+
 int main(int argc, char **argv)
 {
     int runs = 7;
@@ -380,6 +454,16 @@ int main(int argc, char **argv)
             if ((!only || !strcmp(only, configs[c].name)) &&
                 (!data || !strcmp(data, sets[di]->name)))
                 run_config(sets[di], &configs[c], runs);
+    if (!only || !strcmp(only, "symtab")) {
+        if (!data || !strcmp(data, "gen")) run_symtab(&g);
+        if (load && (!data || !strcmp(data, "anchor"))) run_symtab(&a);
+    }
+    for (size_t i = 0; i < g.n_syms; i++)
+        free(g.syms[i]);
+    for (size_t i = 0; i < a.n_syms; i++)
+        free(a.syms[i]);
+    free(g.syms);
+    free(a.syms);
     free(g.s);
     free(h.s);
     free(a.s);
