@@ -28,7 +28,9 @@
 
 #include <time.h>
 
-enum { CHUNK = 120 };
+/* Samples per chunk: 120 as the head cuts them; --chunk N to see what longer chunks (a
+ * compaction re-encoding a series' whole block range) would gain. */
+static size_t CHUNK = 120;
 
 static uint64_t now_ns(void)
 {
@@ -254,7 +256,21 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+static double quantile_ns(const enc_set *e, int runs, bool iterate, bool fastest);
+
 static double median_ns(const enc_set *e, int runs, bool iterate)
+{
+    return quantile_ns(e, runs, iterate, false);
+}
+
+/* The fastest run: for the cost model, the cost without interference from the other processes
+ * on this shared machine (medians of the same runs are noisier by several tenths of a ns). */
+static double fastest_ns(const enc_set *e, int runs)
+{
+    return quantile_ns(e, runs, false, true);
+}
+
+static double quantile_ns(const enc_set *e, int runs, bool iterate, bool fastest)
 {
     double t[64];
     volatile uint64_t sink = 0;
@@ -266,7 +282,7 @@ static double median_ns(const enc_set *e, int runs, bool iterate)
     }
     (void)sink;
     qsort(t, (size_t)runs, sizeof t[0], cmp_double);
-    return t[runs / 2];
+    return fastest ? t[0] : t[runs / 2];
 }
 
 /* Checks every chunk decodes to its samples, bit for bit. */
@@ -337,6 +353,50 @@ static void run_config(const dataset *d, const config *cf, int runs)
                (double)zbytes / (double)e.samples);
     }
     enc_set_free(&e);
+}
+
+/* The selector's cost model: each codec's decode cost alone. A timestamp codec is timed with
+ * constant values (a one-run RLE section, next to free); a value codec with perfectly regular
+ * timestamps (an exact grid, next to free); the cost of that baseline pair is subtracted. */
+static void run_costs(const dataset *d, int runs)
+{
+    size_t total = d->n_series * d->steps;
+    dataset tsonly = *d, vonly = *d, base = *d;
+    tsonly.s = malloc(total * sizeof *tsonly.s);
+    vonly.s = malloc(total * sizeof *vonly.s);
+    base.s = malloc(total * sizeof *base.s);
+    for (size_t i = 0; i < total; i++) {
+        int64_t grid = 1764000000000 + (int64_t)(i % d->steps) * 15000;
+        tsonly.s[i] = (strata_sample){d->s[i].t, 0.0};
+        vonly.s[i] = (strata_sample){grid, d->s[i].v};
+        base.s[i] = (strata_sample){grid, 0.0};
+    }
+    stc_options bo = {.ts_allowed = 1u << STC_TS_GRID, .v_allowed = 1u << STC_V_RLE};
+    enc_set e;
+    encode_all(&base, &bo, NULL, &e);
+    double b = fastest_ns(&e, runs);
+    enc_set_free(&e);
+    printf("%-5s decode cost per codec alone (fastest of the runs; baseline grid+rle %.2f "
+           "ns/sample subtracted)\n",
+           d->name, b);
+    for (unsigned a = 1; a < STC_TS_CODECS; a++) {
+        stc_options o = {.ts_allowed = 1u << a, .v_allowed = 1u << STC_V_RLE};
+        encode_all(&tsonly, &o, NULL, &e);
+        printf("      ts %-6s %6.2f ns/sample  %.3f B/sample\n", stc_ts_codec_name(a),
+               fastest_ns(&e, runs) - b, (double)e.bytes / (double)e.samples);
+        enc_set_free(&e);
+    }
+    for (unsigned v = 1; v < STC_V_CODECS; v++) {
+        stc_options o = {.ts_allowed = 1u << STC_TS_GRID, .v_allowed = 1u << v};
+        encode_all(&vonly, &o, NULL, &e);
+        printf("      v  %-6s %6.2f ns/sample  %.3f B/sample%s\n", stc_value_codec_name(v),
+               fastest_ns(&e, runs) - b, (double)e.bytes / (double)e.samples,
+               e.fallback ? "  (xor where not decimal)" : "");
+        enc_set_free(&e);
+    }
+    free(tsonly.s);
+    free(vonly.s);
+    free(base.s);
 }
 
 static int cmp_cstr(const void *a, const void *b)
@@ -413,6 +473,8 @@ int main(int argc, char **argv)
             hours = atof(argv[++i]);
         else if (!strcmp(argv[i], "--seed") && i + 1 < argc)
             seed = strtoull(argv[++i], NULL, 10);
+        else if (!strcmp(argv[i], "--chunk") && i + 1 < argc)
+            CHUNK = strtoull(argv[++i], NULL, 10);
         else if (!strcmp(argv[i], "--data") && i + 1 < argc)
             data = argv[++i];
         else if (!strcmp(argv[i], "--load") && i + 1 < argc)
@@ -421,15 +483,15 @@ int main(int argc, char **argv)
             only = argv[++i];
         else {
             fprintf(stderr, "usage: bench_codecs [--runs N] [--series N] [--hours H] [--seed S] "
-                            "[--load DUMP] [--data gen|hard|anchor] [--only NAME]\n");
+                            "[--load DUMP] [--data gen|hard|anchor] [--chunk N] [--only NAME]\n");
             return 2;
         }
     }
     if (runs < 1) runs = 1;
-    dataset g, h;
+    dataset g = {0}, h = {0};
     if (gen_dataset(&g, series, hours, seed)) return 1;
     gen_hard(&h, &g);
-    printf("%zu series x %zu samples (%.1f h at 15 s), chunks of %d\n", g.n_series, g.steps, hours,
+    printf("%zu series x %zu samples (%.1f h at 15 s), chunks of %zu\n", g.n_series, g.steps, hours,
            CHUNK);
     static const config configs[] = {
         {"xor-prometheus", {0, 0, 0}, true},
@@ -454,6 +516,9 @@ int main(int argc, char **argv)
             if ((!only || !strcmp(only, configs[c].name)) &&
                 (!data || !strcmp(data, sets[di]->name)))
                 run_config(sets[di], &configs[c], runs);
+    if (only && !strcmp(only, "costs"))
+        for (int di = 0; di < (load ? 3 : 2); di++)
+            if (!data || !strcmp(data, sets[di]->name)) run_costs(sets[di], runs);
     if (!only || !strcmp(only, "symtab")) {
         if (!data || !strcmp(data, "gen")) run_symtab(&g);
         if (load && (!data || !strcmp(data, "anchor"))) run_symtab(&a);

@@ -203,7 +203,8 @@ int symtab_find(const symtab *t, const char *s, uint32_t len, uint32_t *idx)
         else
             hi = mid;
     }
-    char *buf = malloc((size_t)t->max_len + 1);
+    char small[256];
+    char *buf = t->max_len <= sizeof small ? small : malloc((size_t)t->max_len + 1);
     if (!buf) return STRATA_ENOMEM;
     const uint8_t *p = t->entries + be32_get(t->offsets + 4 * (size_t)lo);
     const uint8_t *end = t->entries + t->entries_len;
@@ -222,6 +223,6 @@ int symtab_find(const symtab *t, const char *s, uint32_t len, uint32_t *idx)
         }
         if (c > 0) break;
     }
-    free(buf);
+    if (buf != small) free(buf);
     return rc;
 }
