@@ -1385,9 +1385,11 @@ int stc_encode(const strata_sample *s, size_t n, const stc_options *opts, stc_st
             size_t size = ts_enc[a].len + v_enc[b].len;
             double cost = ts_cost_ns[a] + v_cost_ns[b];
             bool fits = opts->max_decode_ns <= 0 || cost <= opts->max_decode_ns;
-            bool better = fits ? (!best_fits || size < best_size)
-                               : (!best_fits &&
-                                  (cost < best_cost || (cost == best_cost && size < best_size)));
+            /* ties in size go to the cheaper pair to decode */
+            bool better =
+                fits
+                    ? (!best_fits || size < best_size || (size == best_size && cost < best_cost))
+                    : (!best_fits && (cost < best_cost || (cost == best_cost && size < best_size)));
             if (better) {
                 best_ts = a;
                 best_v = b;

@@ -592,6 +592,33 @@ static void test_max_samples(void **state)
     free(s);
 }
 
+/* The worked examples of docs/format.md, byte for byte. */
+static void test_golden_bytes(void **state)
+{
+    (void)state;
+    strata_sample a[3] = {{1700000000000, 12.34}, {1700000015000, 12.40}, {1700000030000, 12.47}};
+    static const uint8_t want_a[] = {0x03, 0x33, 0x0a, 0x80, 0xa0, 0xab, 0xfe, 0xf9,
+                                     0x62, 0xb0, 0xea, 0x01, 0x00, 0x02, 0x00, 0x00,
+                                     0x84, 0xa4, 0x13, 0x01, 0x06, 0xd0};
+    uint8_t *chunk;
+    size_t len;
+    assert_int_equal(stc_encode(a, 3, NULL, NULL, &chunk, &len, NULL), 0);
+    assert_int_equal(len, sizeof want_a);
+    assert_memory_equal(chunk, want_a, len);
+    check_chunk(want_a, sizeof want_a, a, 3, "golden a");
+    free(chunk);
+
+    strata_sample b[4] = {{1000, 1.0}, {2000, 1.0}, {3001, 1.0}, {4000, 1.0}};
+    static const uint8_t want_b[] = {0x04, 0x12, 0x07, 0xd0, 0x0f, 0xd0, 0x0f,
+                                     0x80, 0xdf, 0x80, 0x04, 0x02, 0x3f, 0xf0};
+    stc_options o = {.ts_allowed = 1u << STC_TS_DOD, .v_allowed = 1u << STC_V_RLE};
+    assert_int_equal(stc_encode(b, 4, &o, NULL, &chunk, &len, NULL), 0);
+    assert_int_equal(len, sizeof want_b);
+    assert_memory_equal(chunk, want_b, len);
+    check_chunk(want_b, sizeof want_b, b, 4, "golden b");
+    free(chunk);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -599,7 +626,7 @@ int main(void)
         cmocka_unit_test(test_special_values),       cmocka_unit_test(test_selector_choices),
         cmocka_unit_test(test_selector_budget),      cmocka_unit_test(test_truncation),
         cmocka_unit_test(test_corruption),           cmocka_unit_test(test_iter_api),
-        cmocka_unit_test(test_max_samples),
+        cmocka_unit_test(test_max_samples),          cmocka_unit_test(test_golden_bytes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
