@@ -399,6 +399,37 @@ static void run_costs(const dataset *d, int runs)
     free(base.s);
 }
 
+/* Writes a dataset in bench/anchorbench_dump.py's layout (series labelled by number), for
+ * bench/vm_compare.py to load into VictoriaMetrics. */
+static void write_dump(const dataset *d, const char *path)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f) {
+        fprintf(stderr, "bench_codecs: cannot write %s\n", path);
+        return;
+    }
+    uint32_t hdr[2] = {(uint32_t)d->n_series, (uint32_t)d->steps};
+    fwrite("SDS1", 1, 4, f);
+    fwrite(hdr, 4, 2, f);
+    for (size_t i = 0; i < d->n_series; i++) {
+        char id[32];
+        uint32_t nl = 2;
+        fwrite(&nl, 4, 1, f);
+        const char *kv[4] = {"__name__", "bench_series", "id", id};
+        snprintf(id, sizeof id, "%s-%zu", d->name, i);
+        for (int k = 0; k < 4; k++) {
+            uint16_t len = (uint16_t)strlen(kv[k]);
+            fwrite(&len, 2, 1, f);
+            fwrite(kv[k], 1, len, f);
+        }
+        for (size_t k = 0; k < d->steps; k++) {
+            fwrite(&d->s[i * d->steps + k].t, 8, 1, f);
+            fwrite(&d->s[i * d->steps + k].v, 8, 1, f);
+        }
+    }
+    fclose(f);
+}
+
 static int cmp_cstr(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
@@ -463,7 +494,7 @@ int main(int argc, char **argv)
     uint64_t series = 1000;
     double hours = 4;
     uint64_t seed = 42; /* anchorbench's */
-    const char *only = NULL, *load = NULL, *data = NULL;
+    const char *only = NULL, *load = NULL, *data = NULL, *dump = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--runs") && i + 1 < argc)
             runs = atoi(argv[++i]);
@@ -473,6 +504,8 @@ int main(int argc, char **argv)
             hours = atof(argv[++i]);
         else if (!strcmp(argv[i], "--seed") && i + 1 < argc)
             seed = strtoull(argv[++i], NULL, 10);
+        else if (!strcmp(argv[i], "--dump") && i + 1 < argc)
+            dump = argv[++i];
         else if (!strcmp(argv[i], "--chunk") && i + 1 < argc)
             CHUNK = strtoull(argv[++i], NULL, 10);
         else if (!strcmp(argv[i], "--data") && i + 1 < argc)
@@ -483,7 +516,8 @@ int main(int argc, char **argv)
             only = argv[++i];
         else {
             fprintf(stderr, "usage: bench_codecs [--runs N] [--series N] [--hours H] [--seed S] "
-                            "[--load DUMP] [--data gen|hard|anchor] [--chunk N] [--only NAME]\n");
+                            "[--load DUMP] [--data gen|hard|anchor] [--chunk N] [--dump PREFIX] "
+                            "[--only NAME]\n");
             return 2;
         }
     }
@@ -511,6 +545,14 @@ int main(int argc, char **argv)
         return 1;
     }
     const dataset *sets[3] = {&g, &h, &a};
+    if (dump) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s.gen.bin", dump);
+        write_dump(&g, path);
+        snprintf(path, sizeof path, "%s.hard.bin", dump);
+        write_dump(&h, path);
+        return 0;
+    }
     for (int di = 0; di < (load ? 3 : 2); di++)
         for (size_t c = 0; c < sizeof configs / sizeof configs[0]; c++)
             if ((!only || !strcmp(only, configs[c].name)) &&

@@ -491,6 +491,10 @@ static const double p10[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
                                1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
                                1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
 #define DEC_MAX_EXP 18
+/* The exponent byte that says the integers are the values' own bit patterns: no scaling, no
+ * exceptions. Deltas of bit patterns are small where XOR is not: a noisy full-precision gauge
+ * moves by fewer ulps than its XOR has meaningful bits. */
+#define DEC_RAW 0x80
 
 /* The decimal path's decode rule, the only one: integer x at exponent e is (double)x / 10^e.
  * IEEE division is correctly rounded, so this is the same on every machine. */
@@ -529,9 +533,12 @@ static bool v_enc_dec_at(ebuf *b, const uint64_t *v, size_t n, unsigned e, unsig
 {
     size_t nexc = 0;
     int64_t prevx = 0;
+    bool raw = e == DEC_RAW;
     for (size_t i = 0; i < n; i++) {
         int64_t x;
-        if (dec_fits(v[i], e, &x)) {
+        if (raw) {
+            xs[i] = v[i];
+        } else if (dec_fits(v[i], e, &x)) {
             xs[i] = (uint64_t)x;
         } else {
             /* An exception keeps the integer stream smooth: repeat the previous integer. */
@@ -545,7 +552,7 @@ static bool v_enc_dec_at(ebuf *b, const uint64_t *v, size_t n, unsigned e, unsig
     eb_byte(b, (uint8_t)order);
     eb_uvarint(b, nexc);
     size_t prev = (size_t)-1;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n && nexc; i++) {
         int64_t x;
         if (dec_fits(v[i], e, &x)) continue;
         eb_uvarint(b, i - prev - 1);
@@ -577,10 +584,9 @@ static bool v_enc_dec(ebuf *out, const uint64_t *v, size_t n, uint64_t *xs, uint
             fits++;
         }
     }
-    if (fits * 2 < n) return false;
-    unsigned cand[3], nc = 0;
+    unsigned cand[4], nc = 0;
     static const double share[3] = {0.5, 0.9, 1.0};
-    for (unsigned s = 0; s < 3; s++) {
+    for (unsigned s = 0; s < 3 && fits * 2 >= n; s++) {
         size_t cum = 0;
         for (unsigned e = 0; e <= DEC_MAX_EXP; e++) {
             cum += hist[e];
@@ -590,6 +596,7 @@ static bool v_enc_dec(ebuf *out, const uint64_t *v, size_t n, uint64_t *xs, uint
             }
         }
     }
+    cand[nc++] = DEC_RAW;
     ebuf best = {0};
     bool have = false;
     for (unsigned c = 0; c < nc; c++)
@@ -886,8 +893,8 @@ static int v_start(stc_iter *it)
     it->v_exp = *p++;
     it->v_order = *p++;
     uint64_t nexc, gap;
-    if (it->v_exp > DEC_MAX_EXP || it->v_order > 2 || varint_get_u64(&p, end, &nexc) ||
-        nexc > it->total)
+    if ((it->v_exp > DEC_MAX_EXP && it->v_exp != DEC_RAW) || it->v_order > 2 ||
+        varint_get_u64(&p, end, &nexc) || nexc > it->total)
         return STRATA_ECORRUPT;
     /* Validate the whole exception list now, so that patching later cannot fail. */
     const uint8_t *list = p;
@@ -988,6 +995,8 @@ static int v_fill_rle(stc_iter *it, uint64_t *out, uint32_t m)
     return 0;
 }
 
+static int v_patch_exceptions(stc_iter *it, uint64_t *out, uint32_t m);
+
 static int v_fill_dec(stc_iter *it, uint64_t *out, uint32_t m)
 {
     uint32_t i0 = it->decoded, k = it->v_order < it->total ? it->v_order : it->total;
@@ -1002,6 +1011,25 @@ static int v_fill_dec(stc_iter *it, uint64_t *out, uint32_t m)
     /* The integers before j came from the header's initial values; convert them first, then
      * undo the deltas and convert in one pass. */
     unsigned e = it->v_exp;
+    if (e == DEC_RAW) {
+        switch (it->v_order) {
+        case 0:
+            break;
+        case 1:
+            for (; j < m; j++)
+                out[j] = x += out[j];
+            break;
+        default:
+            for (; j < m; j++) {
+                d += out[j];
+                out[j] = x += d;
+            }
+            break;
+        }
+        it->v_x = x;
+        it->v_d = d;
+        return v_patch_exceptions(it, out, m);
+    }
     double p = p10[e];
     for (uint32_t q = 0; q < j; q++)
         out[q] = dbits(dec_value((int64_t)out[q], e));
@@ -1032,6 +1060,13 @@ static int v_fill_dec(stc_iter *it, uint64_t *out, uint32_t m)
     }
     it->v_x = x;
     it->v_d = d;
+    return v_patch_exceptions(it, out, m);
+}
+
+/* Replaces the placeholders of the exceptions in this batch by their stored values. */
+static int v_patch_exceptions(stc_iter *it, uint64_t *out, uint32_t m)
+{
+    uint32_t i0 = it->decoded;
     while (it->v_exc_left && it->v_exc_next < i0 + m) {
         out[it->v_exc_next - i0] = be64_get(it->v_exc_p);
         it->v_exc_p += 8;
@@ -1171,7 +1206,7 @@ static int stc_refill(stc_iter *it)
     return 1;
 }
 
-int stc_iter_next(stc_iter *it)
+int stc_iter_next_batch(stc_iter *it)
 {
     if (ENC_UNLIKELY(it->state)) return it->state == 1 ? 0 : it->state;
     if (ENC_LIKELY(it->pos + 1 < it->n)) {

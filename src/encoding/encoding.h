@@ -376,7 +376,17 @@ int stc_iter_init(stc_iter *it, const uint8_t *data, size_t len);
 /* 1: a sample is available; 0: no more; STRATA_ECORRUPT (sticky): malformed data, a section not
  * consumed exactly, or the chunk ends early. An error may surface up to STC_BATCH samples before
  * the bad field, because samples are decoded a batch ahead. */
-int stc_iter_next(stc_iter *it);
+int stc_iter_next_batch(stc_iter *it); /* the slow path of stc_iter_next */
+static inline int stc_iter_next(stc_iter *it)
+{
+    /* Inline so that walking a decoded batch costs a compare and an increment per sample. */
+    if (__builtin_expect(it->state == 0 && it->pos + 1 < it->n, 1)) {
+        it->pos++;
+        it->read++;
+        return 1;
+    }
+    return stc_iter_next_batch(it);
+}
 int stc_iter_seek(stc_iter *it, int64_t t);
 static inline void stc_iter_at(const stc_iter *it, int64_t *t, double *v)
 {
