@@ -313,11 +313,13 @@ static void run_config(const dataset *d, const config *cf, int runs)
 {
     stc_stats st = {0};
     enc_set e;
+    uint64_t t0 = now_ns();
     encode_all(d, cf->xor ? NULL : &cf->opts, &st, &e);
+    double enc = (double)(now_ns() - t0) / (double)e.samples;
     verify(d, &e);
     double dec = median_ns(&e, runs, false), it = median_ns(&e, runs, true);
-    printf("%-5s %-22s %8.3f B/sample  decode %6.2f ns/sample  iterate %6.2f ns/sample", d->name,
-           cf->name, (double)e.bytes / (double)e.samples, dec, it);
+    printf("%-6s %-15s %6.3f B/sample  encode %6.1f  decode %5.2f  iterate %5.2f ns/sample",
+           d->name, cf->name, (double)e.bytes / (double)e.samples, enc, dec, it);
     if (e.fallback) printf("  (%zu of %zu chunks fell back to xor)", e.fallback, e.count);
     printf("\n");
     if (!cf->xor &&cf->opts.ts_allowed == 0 && cf->opts.v_allowed == 0) {

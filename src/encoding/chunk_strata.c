@@ -163,44 +163,75 @@ static inline void bw_put(bwriter *b, uint64_t v, unsigned n)
  * byte. The encoder takes one minimum and one divisor (the gcd of v - min) for the whole stream,
  * so later blocks cost one byte of header; the per-block width follows local spread.
  */
-static void for_pack(ebuf *b, const uint64_t *v, size_t n)
+/* The stream's minimum and divisor (the gcd of every v - min; 1 when that is 0). */
+static void for_params(const uint64_t *v, size_t n, int64_t *min_out, uint64_t *g_out)
 {
-    if (n == 0) return;
     int64_t min = (int64_t)v[0];
     for (size_t i = 1; i < n; i++)
         if ((int64_t)v[i] < min) min = (int64_t)v[i];
     uint64_t g = 0;
     for (size_t i = 0; i < n && g != 1; i++)
         g = gcd_u64(g, v[i] - (uint64_t)min);
-    if (g == 0) g = 1;
+    *min_out = min;
+    *g_out = g ? g : 1;
+}
+
+/* Width of each block's largest quotient. */
+static unsigned for_block_width(const uint64_t *v, size_t m, int64_t min, uint64_t g)
+{
+    uint64_t maxd = 0;
+    for (size_t i = 0; i < m; i++) {
+        uint64_t d = v[i] - (uint64_t)min;
+        if (d > maxd) maxd = d;
+    }
+    return bits_needed(g == 1 ? maxd : maxd / g);
+}
+
+/* The bytes for_pack would write, without writing them: the decimal codec sizes every candidate
+ * exponent and delta order this way and packs only the winner. */
+static size_t for_size(const uint64_t *v, size_t n)
+{
+    if (n == 0) return 0;
+    int64_t min;
+    uint64_t g;
+    for_params(v, n, &min, &g);
+    size_t size = varint_len_u64(varint_zigzag(min)) + varint_len_u64(g);
     for (size_t s = 0; s < n; s += FOR_BLOCK) {
         size_t m = n - s < FOR_BLOCK ? n - s : FOR_BLOCK;
-        uint64_t maxq = 0;
-        for (size_t i = 0; i < m; i++) {
-            uint64_t q = (v[s + i] - (uint64_t)min) / g;
-            if (q > maxq) maxq = q;
-        }
-        unsigned w = bits_needed(maxq);
+        size += 1 + (m * for_block_width(v + s, m, min, g) + 7) / 8;
+    }
+    return size;
+}
+
+static void for_pack(ebuf *b, const uint64_t *v, size_t n)
+{
+    if (n == 0) return;
+    int64_t min;
+    uint64_t g;
+    for_params(v, n, &min, &g);
+    for (size_t s = 0; s < n; s += FOR_BLOCK) {
+        size_t m = n - s < FOR_BLOCK ? n - s : FOR_BLOCK;
+        unsigned w = for_block_width(v + s, m, min, g);
         eb_byte(b, (uint8_t)(w | (s == 0 ? 0x80u : 0u)));
         if (s == 0) {
             eb_varint(b, min);
             eb_uvarint(b, g);
         }
         size_t nbytes = (m * w + 7) / 8;
-        if (!nbytes || !eb_reserve(b, nbytes)) continue;
+        /* 8 spare bytes: each value is ORed in with one unaligned 64-bit read-modify-write */
+        if (!nbytes || !eb_reserve(b, nbytes + 8)) continue;
         uint8_t *dst = b->p + b->len;
-        memset(dst, 0, nbytes);
+        memset(dst, 0, nbytes + 8);
         size_t bitpos = 0;
-        for (size_t i = 0; i < m; i++) {
-            uint64_t q = (v[s + i] - (uint64_t)min) / g;
-            unsigned left = w;
-            while (left) {
-                unsigned off = (unsigned)(bitpos & 7), room = 8 - off;
-                unsigned take = left < room ? left : room;
-                uint8_t part = (uint8_t)((q >> (left - take)) & ((1u << take) - 1));
-                dst[bitpos >> 3] |= (uint8_t)(part << (room - take));
-                left -= take;
-                bitpos += take;
+        for (size_t i = 0; i < m; i++, bitpos += w) {
+            uint64_t d = v[s + i] - (uint64_t)min, q = g == 1 ? d : d / g;
+            uint8_t *p = dst + (bitpos >> 3);
+            unsigned off = (unsigned)(bitpos & 7);
+            if (w + off <= 64) {
+                be64_put(p, be64_get(p) | (q << (64 - w) >> off));
+            } else { /* w > 56: the bits that do not fit go to the ninth byte */
+                be64_put(p, be64_get(p) | (q << (64 - w) >> off));
+                p[8] |= (uint8_t)(q << (8 - (w + off - 64)));
             }
         }
         b->len += nbytes;
@@ -358,44 +389,36 @@ static void ts_enc_delta(ebuf *b, const int64_t *t, size_t n, uint64_t *scratch)
     for_pack(b, scratch, n - 1);
 }
 
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return (x > y) - (x < y);
-}
-
-/* The most common delta: the interval a scrape aims at. */
-static uint64_t grid_interval(const int64_t *t, size_t n, uint64_t *scratch)
+/* The interval a scrape aims at: the delta that occurs in more than half the gaps when there is
+ * one (Boyer-Moore majority vote), else the mean delta. Any choice decodes exactly; this one
+ * makes the offsets small. */
+static uint64_t grid_interval(const int64_t *t, size_t n)
 {
     if (n < 2) return 0;
-    bool all_same = true;
-    uint64_t d0 = (uint64_t)t[1] - (uint64_t)t[0];
+    uint64_t cand = 0;
+    size_t votes = 0;
     for (size_t i = 1; i < n; i++) {
-        scratch[i - 1] = (uint64_t)t[i] - (uint64_t)t[i - 1];
-        if (scratch[i - 1] != d0) all_same = false;
+        uint64_t d = (uint64_t)t[i] - (uint64_t)t[i - 1];
+        if (votes == 0) cand = d;
+        votes += d == cand ? 1 : (size_t)-1;
     }
-    if (all_same) return d0;
-    qsort(scratch, n - 1, sizeof *scratch, cmp_u64);
-    uint64_t best = scratch[0];
-    size_t best_run = 0;
-    for (size_t i = 0; i < n - 1;) {
-        size_t j = i;
-        while (j < n - 1 && scratch[j] == scratch[i])
-            j++;
-        if (j - i > best_run) {
-            best_run = j - i;
-            best = scratch[i];
-        }
-        i = j;
-    }
-    return best;
+    size_t count = 0;
+    for (size_t i = 1; i < n; i++)
+        count += (uint64_t)t[i] - (uint64_t)t[i - 1] == cand;
+    if (count * 2 > n - 1) return cand;
+    int64_t span = (int64_t)((uint64_t)t[n - 1] - (uint64_t)t[0]);
+    int64_t gaps = (int64_t)(n - 1);
+    int64_t mean = span / gaps, rem = span % gaps;
+    if (rem * 2 >= gaps) mean++;
+    if (rem * 2 <= -gaps) mean--;
+    return (uint64_t)mean;
 }
 
 enum { GRID_EXACT = 0, GRID_LIST = 1, GRID_PACKED = 2 };
 
 static void ts_enc_grid(ebuf *b, const int64_t *t, size_t n, uint64_t *scratch)
 {
-    uint64_t iv = grid_interval(t, n, scratch);
+    uint64_t iv = grid_interval(t, n);
     eb_varint(b, t[0]);
     eb_varint(b, (int64_t)iv);
     /* scratch[i - 1]: offset of sample i from the grid (sample 0 is the grid's start) */
@@ -526,28 +549,55 @@ static int dec_min_exp(uint64_t bits)
     return -1;
 }
 
-/* Writes the decimal encoding at exponent e and delta order, or returns false when more than
- * half the values would be exceptions (XOR or Chimp will do better then). */
-static bool v_enc_dec_at(ebuf *b, const uint64_t *v, size_t n, unsigned e, unsigned order,
-                         uint64_t *xs, uint64_t *res)
+/* The integers at exponent e into xs (an exception repeats the previous integer, keeping the
+ * stream smooth); returns the number of exceptions, whose stored form takes *exc_bytes. */
+static size_t dec_integers(const uint64_t *v, size_t n, unsigned e, uint64_t *xs, size_t *exc_bytes)
 {
-    size_t nexc = 0;
+    size_t nexc = 0, bytes = 0, prev = (size_t)-1;
     int64_t prevx = 0;
-    bool raw = e == DEC_RAW;
     for (size_t i = 0; i < n; i++) {
         int64_t x;
-        if (raw) {
+        if (e == DEC_RAW) {
             xs[i] = v[i];
         } else if (dec_fits(v[i], e, &x)) {
             xs[i] = (uint64_t)x;
         } else {
-            /* An exception keeps the integer stream smooth: repeat the previous integer. */
             xs[i] = (uint64_t)prevx;
             nexc++;
+            bytes += varint_len_u64(i - prev - 1) + 8;
+            prev = i;
         }
         prevx = (int64_t)xs[i];
     }
-    if (nexc * 2 > n) return false;
+    *exc_bytes = bytes;
+    return nexc;
+}
+
+/* Residuals of the given delta order after the first min(order, n) integers. */
+static size_t dec_residuals(const uint64_t *xs, size_t n, unsigned order, uint64_t *res)
+{
+    size_t k = order < n ? order : n;
+    for (size_t i = k; i < n; i++) {
+        uint64_t d = order == 0 ? xs[i] : xs[i] - xs[i - 1];
+        if (order == 2) d -= xs[i - 1] - xs[i - 2];
+        res[i - k] = d;
+    }
+    return k;
+}
+
+static size_t dec_initial_size(const uint64_t *xs, size_t k)
+{
+    size_t size = 0;
+    if (k >= 1) size += varint_len_u64(varint_zigzag((int64_t)xs[0]));
+    if (k >= 2) size += varint_len_u64(varint_zigzag((int64_t)(xs[1] - xs[0])));
+    return size;
+}
+
+static void dec_write(ebuf *b, const uint64_t *v, size_t n, unsigned e, unsigned order,
+                      uint64_t *xs, uint64_t *res)
+{
+    size_t exc_bytes;
+    size_t nexc = dec_integers(v, n, e, xs, &exc_bytes);
     eb_byte(b, (uint8_t)e);
     eb_byte(b, (uint8_t)order);
     eb_uvarint(b, nexc);
@@ -559,34 +609,34 @@ static bool v_enc_dec_at(ebuf *b, const uint64_t *v, size_t n, unsigned e, unsig
         eb_be64(b, v[i]);
         prev = i;
     }
-    size_t k = order < n ? order : n;
+    size_t k = dec_residuals(xs, n, order, res);
     if (k >= 1) eb_varint(b, (int64_t)xs[0]);
     if (k >= 2) eb_varint(b, (int64_t)(xs[1] - xs[0]));
-    for (size_t i = k; i < n; i++) {
-        uint64_t d = xs[i] - (i ? xs[i - 1] : 0);
-        if (order == 0) d = xs[i];
-        if (order == 2) d -= xs[i - 1] - xs[i - 2];
-        res[i - k] = d;
-    }
     for_pack(b, res, n - k);
-    return true;
 }
 
-/* Tries a few exponents (where 50, 90 and 100% of the values that have one round-trip) and
- * all three delta orders, keeping the smallest. False when no candidate is worth it. */
+/* Tries a few exponents (where 50, 90 and 100% of the values that have one round-trip; none when
+ * fewer than half are decimals) and the raw bit patterns, each with delta orders 0-2, sizing each
+ * without writing, and writes the smallest. Always succeeds: the raw form takes any chunk. */
 static bool v_enc_dec(ebuf *out, const uint64_t *v, size_t n, uint64_t *xs, uint64_t *res)
 {
     size_t hist[DEC_MAX_EXP + 1] = {0}, fits = 0;
-    for (size_t i = 0; i < n; i++) {
-        int e = dec_min_exp(v[i]);
-        if (e >= 0) {
-            hist[e]++;
-            fits++;
+    /* A glance at a few values first: full-precision data has no exponent, and finding that out
+     * for every value costs 19 tries each. */
+    size_t probe = 0, step = n / 8 ? n / 8 : 1;
+    for (size_t i = 0; i < n; i += step)
+        probe += dec_min_exp(v[i]) >= 0;
+    if (probe * 4 >= (n + step - 1) / step)
+        for (size_t i = 0; i < n; i++) {
+            int e = dec_min_exp(v[i]);
+            if (e >= 0) {
+                hist[e]++;
+                fits++;
+            }
         }
-    }
     unsigned cand[4], nc = 0;
     static const double share[3] = {0.5, 0.9, 1.0};
-    for (unsigned s = 0; s < 3 && fits * 2 >= n; s++) {
+    for (unsigned s = 0; s < 3 && fits && fits * 2 >= n; s++) {
         size_t cum = 0;
         for (unsigned e = 0; e <= DEC_MAX_EXP; e++) {
             cum += hist[e];
@@ -597,24 +647,24 @@ static bool v_enc_dec(ebuf *out, const uint64_t *v, size_t n, uint64_t *xs, uint
         }
     }
     cand[nc++] = DEC_RAW;
-    ebuf best = {0};
-    bool have = false;
-    for (unsigned c = 0; c < nc; c++)
+    size_t best = SIZE_MAX;
+    unsigned best_e = DEC_RAW, best_order = 0;
+    for (unsigned c = 0; c < nc; c++) {
+        size_t exc_bytes, nexc = dec_integers(v, n, cand[c], xs, &exc_bytes);
+        if (nexc * 2 > n) continue;
         for (unsigned order = 0; order <= 2; order++) {
-            ebuf b = {0};
-            if (v_enc_dec_at(&b, v, n, cand[c], order, xs, res) && !b.oom &&
-                (!have || b.len < best.len)) {
-                free(best.p);
-                best = b;
-                have = true;
-            } else {
-                if (b.oom) out->oom = true;
-                free(b.p);
+            size_t k = dec_residuals(xs, n, order, res);
+            size_t size = 2 + varint_len_u64(nexc) + exc_bytes + dec_initial_size(xs, k) +
+                          for_size(res, n - k);
+            if (size < best) {
+                best = size;
+                best_e = cand[c];
+                best_order = order;
             }
         }
-    if (have) eb_bytes(out, best.p, best.len);
-    free(best.p);
-    return have;
+    }
+    dec_write(out, v, n, best_e, best_order, xs, res);
+    return true;
 }
 
 /* Chimp128 (Liakos et al., VLDB 2022): XOR against whichever of the last 128 values shares the
@@ -1405,7 +1455,13 @@ int stc_encode(const strata_sample *s, size_t n, const stc_options *opts, stc_st
     }
     if (v_ok & (1u << STC_V_DEC))
         v_have[STC_V_DEC] = v_enc_dec(&v_enc[STC_V_DEC], bits, n, sc2, sc3);
-    if (v_ok & (1u << STC_V_CHIMP)) {
+    /* Chimp refines XOR by a few percent at most; skip its 64 KiB table unless nothing else
+     * came within 10 % of XOR (or it is all that is allowed). */
+    size_t other = SIZE_MAX;
+    for (unsigned b = STC_V_RLE; b <= STC_V_DEC; b++)
+        if (v_have[b] && v_enc[b].len < other) other = v_enc[b].len;
+    if ((v_ok & (1u << STC_V_CHIMP)) &&
+        (!v_have[STC_V_XOR] || other >= v_enc[STC_V_XOR].len - v_enc[STC_V_XOR].len / 10)) {
         rc = v_enc_chimp(&v_enc[STC_V_CHIMP], bits, n);
         v_have[STC_V_CHIMP] = rc == 0;
     }
