@@ -187,18 +187,53 @@ static unsigned for_block_width(const uint64_t *v, size_t m, int64_t min, uint64
     return bits_needed(g == 1 ? maxd : maxd / g);
 }
 
+/* One block's layout: its minimum and whether it restates the parameters. The first block always
+ * does; a later one does when its own minimum narrows the width by enough bits to pay for the
+ * restated minimum and divisor (a counter whose increments drift, a gauge that moves away). */
+typedef struct for_block_plan {
+    int64_t min;
+    unsigned width;
+    bool params;
+} for_block_plan;
+
+static for_block_plan for_plan_block(const uint64_t *v, size_t m, int64_t gmin, uint64_t g,
+                                     int64_t cur_min, bool first)
+{
+    if (first) return (for_block_plan){cur_min, for_block_width(v, m, cur_min, g), true};
+    int64_t lmin = (int64_t)v[0];
+    for (size_t i = 1; i < m; i++)
+        if ((int64_t)v[i] < lmin) lmin = (int64_t)v[i];
+    /* stay on the divisor's lattice so that (v - min) / g stays exact */
+    uint64_t steps = ((uint64_t)lmin - (uint64_t)gmin) / g;
+    int64_t lat = (int64_t)((uint64_t)gmin + steps * g);
+    unsigned w_loc = for_block_width(v, m, lat, g);
+    /* The last block's minimum serves only when no value lies below it (a wrapped difference
+     * is not a multiple of the divisor). */
+    if (lmin >= cur_min) {
+        unsigned w_cur = for_block_width(v, m, cur_min, g);
+        size_t cost = varint_len_u64(varint_zigzag(lat)) + varint_len_u64(g);
+        if (w_loc >= w_cur || (w_cur - w_loc) * m / 8 <= cost)
+            return (for_block_plan){cur_min, w_cur, false};
+    }
+    return (for_block_plan){lat, w_loc, true};
+}
+
 /* The bytes for_pack would write, without writing them: the decimal codec sizes every candidate
  * exponent and delta order this way and packs only the winner. */
 static size_t for_size(const uint64_t *v, size_t n)
 {
     if (n == 0) return 0;
-    int64_t min;
+    int64_t gmin, cur;
     uint64_t g;
-    for_params(v, n, &min, &g);
-    size_t size = varint_len_u64(varint_zigzag(min)) + varint_len_u64(g);
+    for_params(v, n, &gmin, &g);
+    cur = gmin;
+    size_t size = 0;
     for (size_t s = 0; s < n; s += FOR_BLOCK) {
         size_t m = n - s < FOR_BLOCK ? n - s : FOR_BLOCK;
-        size += 1 + (m * for_block_width(v + s, m, min, g) + 7) / 8;
+        for_block_plan pl = for_plan_block(v + s, m, gmin, g, cur, s == 0);
+        if (pl.params) size += varint_len_u64(varint_zigzag(pl.min)) + varint_len_u64(g);
+        cur = pl.min;
+        size += 1 + (m * pl.width + 7) / 8;
     }
     return size;
 }
@@ -206,14 +241,17 @@ static size_t for_size(const uint64_t *v, size_t n)
 static void for_pack(ebuf *b, const uint64_t *v, size_t n)
 {
     if (n == 0) return;
-    int64_t min;
+    int64_t gmin, min;
     uint64_t g;
-    for_params(v, n, &min, &g);
+    for_params(v, n, &gmin, &g);
+    min = gmin;
     for (size_t s = 0; s < n; s += FOR_BLOCK) {
         size_t m = n - s < FOR_BLOCK ? n - s : FOR_BLOCK;
-        unsigned w = for_block_width(v + s, m, min, g);
-        eb_byte(b, (uint8_t)(w | (s == 0 ? 0x80u : 0u)));
-        if (s == 0) {
+        for_block_plan pl = for_plan_block(v + s, m, gmin, g, min, s == 0);
+        unsigned w = pl.width;
+        min = pl.min;
+        eb_byte(b, (uint8_t)(w | (pl.params ? 0x80u : 0u)));
+        if (pl.params) {
             eb_varint(b, min);
             eb_uvarint(b, g);
         }
