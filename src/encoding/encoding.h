@@ -1,6 +1,16 @@
 /*
- * encoding.h: the public face of the encoding module: big-endian helpers, varints, bit streams and
- * the chunk codecs (today Prometheus' XOR chunk).
+ * encoding.h: the public face of the encoding module: big-endian helpers, varints, bit streams,
+ * the chunk codecs (Prometheus' XOR chunk, encoding 1, and Strata's adaptive chunk, encoding 0x40,
+ * whose per-chunk codec choice is made by a selector), one iterator over any chunk by encoding id,
+ * a zstd pass for cold byte regions and a front-coded symbol table for block indexes.
+ *
+ * What other modules call:
+ *   - encode a closed chunk with the selector: stc_encode(samples, n, &opts_or_NULL,
+ * &stats_or_NULL, &bytes, &len, err); store CHUNK_ENC_STRATA beside the bytes; free(bytes);
+ *   - read any chunk: chunk_iter_init(&it, encoding_id, bytes, len), then chunk_iter_next /
+ *     chunk_iter_seek / chunk_iter_at exactly as with xor_iter (same returns);
+ *   - whole-chunk decode or count by id: chunk_codec_get(id)->decode / ->count;
+ *   - selector metrics: a stc_stats the caller owns, merged with stc_stats_add.
  *
  * A leaf module: nothing here knows about series or the database, and nothing keeps global
  * mutable state. The XOR chunk is Prometheus' chunkenc XOR format bit for bit, so chunks move
