@@ -176,17 +176,6 @@ static void for_params(const uint64_t *v, size_t n, int64_t *min_out, uint64_t *
     *g_out = g ? g : 1;
 }
 
-/* Width of each block's largest quotient. */
-static unsigned for_block_width(const uint64_t *v, size_t m, int64_t min, uint64_t g)
-{
-    uint64_t maxd = 0;
-    for (size_t i = 0; i < m; i++) {
-        uint64_t d = v[i] - (uint64_t)min;
-        if (d > maxd) maxd = d;
-    }
-    return bits_needed(g == 1 ? maxd : maxd / g);
-}
-
 /* One block's layout: its minimum and whether it restates the parameters. The first block always
  * does; a later one does when its own minimum narrows the width by enough bits to pay for the
  * restated minimum and divisor (a counter whose increments drift, a gauge that moves away). */
@@ -196,21 +185,31 @@ typedef struct for_block_plan {
     bool params;
 } for_block_plan;
 
+static inline unsigned q_width(uint64_t span, uint64_t g)
+{
+    return bits_needed(g == 1 ? span : span / g);
+}
+
 static for_block_plan for_plan_block(const uint64_t *v, size_t m, int64_t gmin, uint64_t g,
                                      int64_t cur_min, bool first)
 {
-    if (first) return (for_block_plan){cur_min, for_block_width(v, m, cur_min, g), true};
-    int64_t lmin = (int64_t)v[0];
-    for (size_t i = 1; i < m; i++)
-        if ((int64_t)v[i] < lmin) lmin = (int64_t)v[i];
+    int64_t lmin = (int64_t)v[0], lmax = (int64_t)v[0];
+    for (size_t i = 1; i < m; i++) {
+        int64_t x = (int64_t)v[i];
+        lmin = x < lmin ? x : lmin;
+        lmax = x > lmax ? x : lmax;
+    }
+    /* Every value is >= the minimum used, so the largest difference is lmax - min. */
+    if (first)
+        return (for_block_plan){cur_min, q_width((uint64_t)lmax - (uint64_t)cur_min, g), true};
     /* stay on the divisor's lattice so that (v - min) / g stays exact */
     uint64_t steps = ((uint64_t)lmin - (uint64_t)gmin) / g;
     int64_t lat = (int64_t)((uint64_t)gmin + steps * g);
-    unsigned w_loc = for_block_width(v, m, lat, g);
+    unsigned w_loc = q_width((uint64_t)lmax - (uint64_t)lat, g);
     /* The last block's minimum serves only when no value lies below it (a wrapped difference
      * is not a multiple of the divisor). */
     if (lmin >= cur_min) {
-        unsigned w_cur = for_block_width(v, m, cur_min, g);
+        unsigned w_cur = q_width((uint64_t)lmax - (uint64_t)cur_min, g);
         size_t cost = varint_len_u64(varint_zigzag(lat)) + varint_len_u64(g);
         if (w_loc >= w_cur || (w_cur - w_loc) * m / 8 <= cost)
             return (for_block_plan){cur_min, w_cur, false};
@@ -570,7 +569,11 @@ static bool dec_fits(uint64_t bits, unsigned e, int64_t *x)
     double v = bitsd(bits);
     double s = v * p10[e];
     if (!(fabs(s) < 9.0e18)) return false; /* also NaN and infinities */
-    int64_t c = (int64_t)llrint(s);
+    /* Round to nearest without a libm call; from 2^52 up every double is an integer already.
+     * A wrong neighbour here only makes a value an exception, never a wrong one: the check
+     * below decides. */
+    double r = fabs(s) >= 4503599627370496.0 ? s : (s < 0 ? s - 0.5 : s + 0.5);
+    int64_t c = (int64_t)r;
     if (dbits(dec_value(c, e)) == bits) {
         *x = c;
         return true;
