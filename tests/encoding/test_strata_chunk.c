@@ -603,6 +603,33 @@ static void test_max_samples(void **state)
     free(s);
 }
 
+/* Blocks whose level jumps (a quantised gauge moving far between blocks, up and down): the bit
+ * packer restates a block's own minimum on the divisor's lattice, and must stay exact when a
+ * block lies below the last one. */
+static void test_block_level_jumps(void **state)
+{
+    (void)state;
+    rng r = {21};
+    static const double levels[] = {1e9, 5e8, 2e9, 2e9, 1e3, 7e12};
+    strata_sample s[6 * 32];
+    for (int round = 0; round < 50; round++) {
+        uint64_t quantum = round % 2 ? 4096 : 3;
+        for (int i = 0; i < 6 * 32; i++) {
+            uint64_t level = (uint64_t)levels[(i / 32 + round) % 6] / quantum * quantum;
+            s[i].t = 1000 + i * 15000;
+            s[i].v = (double)(level + (rnd(&r) % 1000) * quantum);
+        }
+        for (unsigned b = 0; b < STC_V_CODECS; b++) {
+            stc_options o = {.v_allowed = b ? 1u << b : 0};
+            uint8_t *chunk;
+            size_t len;
+            assert_int_equal(stc_encode(s, 6 * 32, &o, NULL, &chunk, &len, NULL), 0);
+            check_chunk(chunk, len, s, 6 * 32, "level jumps");
+            free(chunk);
+        }
+    }
+}
+
 /* The worked examples of docs/format.md, byte for byte. */
 static void test_golden_bytes(void **state)
 {
@@ -638,6 +665,7 @@ int main(void)
         cmocka_unit_test(test_selector_budget),      cmocka_unit_test(test_truncation),
         cmocka_unit_test(test_corruption),           cmocka_unit_test(test_iter_api),
         cmocka_unit_test(test_max_samples),          cmocka_unit_test(test_golden_bytes),
+        cmocka_unit_test(test_block_level_jumps),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
