@@ -314,12 +314,47 @@ static int for_block(stc_for_reader *f)
     return 0;
 }
 
+/* Eight values of width w from p (byte-aligned: eight values fill exactly w bytes). Inlined
+ * into one switch case per width, so every offset and shift is a constant. */
+static inline __attribute__((always_inline)) void unpack8(const uint8_t *p, unsigned w,
+                                                          uint64_t min, uint64_t *out)
+{
+    for (unsigned q = 0; q < 8; q++) {
+        unsigned b = q * w;
+        out[q] = min + ((be64_get(p + (b >> 3)) << (b & 7)) >> (64 - w));
+    }
+}
+
+#define UNPACK8_CASE(W)                                                                            \
+    case W:                                                                                        \
+        for (; j + 8 <= k; j += 8)                                                                 \
+            unpack8(p + (size_t)j * W / 8, W, min, out + j);                                       \
+        break;
+
 /* Unpacks k values of width w (1..56) starting at bit bitpos of p, which has 8 readable bytes
  * past the last one holding a value: one unaligned load, shift and mask each. */
 static inline void unpack_fast(const uint8_t *p, uint32_t bitpos, unsigned w, uint32_t k,
                                uint64_t min, uint64_t g, uint64_t *out)
 {
     unsigned sh = 64 - w;
+    if (g == 1 && bitpos == 0) {
+        /* a whole block from its start, the common case: groups of eight with constant shifts */
+        uint32_t j = 0;
+        switch (w) {
+            UNPACK8_CASE(1)
+            UNPACK8_CASE(2) UNPACK8_CASE(3) UNPACK8_CASE(4) UNPACK8_CASE(5) UNPACK8_CASE(6)
+                UNPACK8_CASE(7) UNPACK8_CASE(8) UNPACK8_CASE(9) UNPACK8_CASE(10) UNPACK8_CASE(11)
+                    UNPACK8_CASE(12) UNPACK8_CASE(13) UNPACK8_CASE(14) UNPACK8_CASE(15)
+                        UNPACK8_CASE(16) UNPACK8_CASE(17) UNPACK8_CASE(18) UNPACK8_CASE(19)
+                            UNPACK8_CASE(20) UNPACK8_CASE(21) UNPACK8_CASE(22) UNPACK8_CASE(23)
+                                UNPACK8_CASE(24) UNPACK8_CASE(25) UNPACK8_CASE(26) UNPACK8_CASE(27)
+                                    UNPACK8_CASE(28) UNPACK8_CASE(29) UNPACK8_CASE(30)
+                                        UNPACK8_CASE(31) UNPACK8_CASE(32) default : break;
+        }
+        for (uint32_t b = j * w; j < k; j++, b += w)
+            out[j] = min + ((be64_get(p + (b >> 3)) << (b & 7)) >> sh);
+        return;
+    }
     if (g == 1) {
         for (uint32_t j = 0; j < k; j++, bitpos += w)
             out[j] = min + ((be64_get(p + (bitpos >> 3)) << (bitpos & 7)) >> sh);
