@@ -342,14 +342,15 @@ static inline void unpack_fast(const uint8_t *p, uint32_t bitpos, unsigned w, ui
         uint32_t j = 0;
         switch (w) {
             UNPACK8_CASE(1)
-            UNPACK8_CASE(2) UNPACK8_CASE(3) UNPACK8_CASE(4) UNPACK8_CASE(5) UNPACK8_CASE(6)
-                UNPACK8_CASE(7) UNPACK8_CASE(8) UNPACK8_CASE(9) UNPACK8_CASE(10) UNPACK8_CASE(11)
-                    UNPACK8_CASE(12) UNPACK8_CASE(13) UNPACK8_CASE(14) UNPACK8_CASE(15)
-                        UNPACK8_CASE(16) UNPACK8_CASE(17) UNPACK8_CASE(18) UNPACK8_CASE(19)
-                            UNPACK8_CASE(20) UNPACK8_CASE(21) UNPACK8_CASE(22) UNPACK8_CASE(23)
-                                UNPACK8_CASE(24) UNPACK8_CASE(25) UNPACK8_CASE(26) UNPACK8_CASE(27)
-                                    UNPACK8_CASE(28) UNPACK8_CASE(29) UNPACK8_CASE(30)
-                                        UNPACK8_CASE(31) UNPACK8_CASE(32) default : break;
+            UNPACK8_CASE(2)
+            UNPACK8_CASE(3) UNPACK8_CASE(4) UNPACK8_CASE(5) UNPACK8_CASE(6) UNPACK8_CASE(7)
+                UNPACK8_CASE(8) UNPACK8_CASE(9) UNPACK8_CASE(10) UNPACK8_CASE(11) UNPACK8_CASE(12)
+                    UNPACK8_CASE(13) UNPACK8_CASE(14) UNPACK8_CASE(15) UNPACK8_CASE(16)
+                        UNPACK8_CASE(17) UNPACK8_CASE(18) UNPACK8_CASE(19) UNPACK8_CASE(20)
+                            UNPACK8_CASE(21) UNPACK8_CASE(22) UNPACK8_CASE(23) UNPACK8_CASE(24)
+                                UNPACK8_CASE(25) UNPACK8_CASE(26) UNPACK8_CASE(27) UNPACK8_CASE(28)
+                                    UNPACK8_CASE(29) UNPACK8_CASE(30) UNPACK8_CASE(31)
+                                        UNPACK8_CASE(32) default : break;
         }
         for (uint32_t b = j * w; j < k; j++, b += w)
             out[j] = min + ((be64_get(p + (b >> 3)) << (b & 7)) >> sh);
@@ -1598,5 +1599,32 @@ int stc_encode(const strata_sample *s, size_t n, const stc_options *opts, stc_st
     free(mem);
     if (rc == STRATA_ENOMEM) set_err(err, "strata chunk: out of memory");
     if (rc == STRATA_EINVAL) set_err(err, "strata chunk: no allowed codec can encode this data");
+    return rc;
+}
+
+int stc_transcode(chunk_encoding enc, const uint8_t *data, size_t len, const stc_options *opts,
+                  stc_stats *stats, uint8_t **out, size_t *out_len, char *err)
+{
+    *out = NULL;
+    *out_len = 0;
+    const chunk_codec *codec = chunk_codec_get(enc);
+    if (!codec) {
+        set_err(err, "transcode: unknown chunk encoding");
+        return STRATA_EUNSUPPORTED;
+    }
+    uint32_t n;
+    if (codec->count(data, len, &n)) {
+        set_err(err, "transcode: malformed chunk header");
+        return STRATA_ECORRUPT;
+    }
+    strata_sample *s = malloc((n ? n : 1) * sizeof *s);
+    if (!s) {
+        set_err(err, "transcode: out of memory");
+        return STRATA_ENOMEM;
+    }
+    size_t got;
+    int rc = codec->decode(data, len, s, n, &got, err);
+    if (rc == 0) rc = stc_encode(s, got, opts, stats, out, out_len, err);
+    free(s);
     return rc;
 }

@@ -7,6 +7,8 @@
  * What other modules call:
  *   - encode a closed chunk with the selector: stc_encode(samples, n, &opts_or_NULL,
  * &stats_or_NULL, &bytes, &len, err); store CHUNK_ENC_STRATA beside the bytes; free(bytes);
+ *   - re-encode a chunk the head cut (XOR) or a chunk to merge: stc_transcode(CHUNK_ENC_XOR,
+ *     bytes, len, &opts_or_NULL, &stats_or_NULL, &out, &out_len, err);
  *   - read any chunk: chunk_iter_init(&it, encoding_id, bytes, len), then chunk_iter_next /
  *     chunk_iter_seek / chunk_iter_at exactly as with xor_iter (same returns);
  *   - whole-chunk decode or count by id: chunk_codec_get(id)->decode / ->count;
@@ -336,6 +338,15 @@ void stc_stats_add(stc_stats *dst, const stc_stats *src);
  */
 int stc_encode(const strata_sample *s, size_t n, const stc_options *opts, stc_stats *stats,
                uint8_t **out, size_t *len, char *err);
+
+/*
+ * Re-encodes a chunk of any readable encoding (an XOR chunk the head cut, a Strata chunk to merge
+ * or re-budget) as a Strata chunk: stc_encode of its decoded samples. *out as stc_encode's.
+ * 0, STRATA_ECORRUPT (the input does not decode), STRATA_EUNSUPPORTED (unknown encoding),
+ * STRATA_ENOMEM, with err (NULL allowed).
+ */
+int stc_transcode(chunk_encoding enc, const uint8_t *data, size_t len, const stc_options *opts,
+                  stc_stats *stats, uint8_t **out, size_t *out_len, char *err);
 
 /* The codec ids a chunk's header names, without decoding. 0 or STRATA_ECORRUPT. */
 int stc_chunk_codecs(const uint8_t *data, size_t len, uint32_t *n, unsigned *ts_codec,

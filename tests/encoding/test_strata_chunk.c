@@ -630,6 +630,39 @@ static void test_block_level_jumps(void **state)
     }
 }
 
+/* XOR chunks (as the head cuts them) and Strata chunks re-encoded with the selector. */
+static void test_transcode(void **state)
+{
+    (void)state;
+    rng r = {23};
+    strata_sample s[120];
+    gen_times(&r, 1, s, 120, 0);
+    gen_values(&r, 3, s, 120, 0);
+    xor_appender a;
+    assert_int_equal(xor_appender_init(&a), 0);
+    for (int i = 0; i < 120; i++)
+        assert_int_equal(xor_append(&a, s[i].t, s[i].v), 0);
+    size_t xlen, len, len2;
+    const uint8_t *x = xor_appender_bytes(&a, &xlen);
+    uint8_t *chunk, *again;
+    stc_stats st = {0};
+    assert_int_equal(stc_transcode(CHUNK_ENC_XOR, x, xlen, NULL, &st, &chunk, &len, NULL), 0);
+    assert_true(len < xlen);
+    assert_int_equal(st.chunks, 1);
+    check_chunk(chunk, len, s, 120, "from xor");
+    stc_options o = {.v_allowed = 1u << STC_V_XOR};
+    assert_int_equal(stc_transcode(CHUNK_ENC_STRATA, chunk, len, &o, NULL, &again, &len2, NULL), 0);
+    check_chunk(again, len2, s, 120, "strata to strata");
+    free(again);
+    char err[STRATA_ERRMSG_SIZE];
+    assert_int_equal(stc_transcode(CHUNK_ENC_XOR, x, xlen - 1, NULL, NULL, &again, &len2, err),
+                     STRATA_ECORRUPT);
+    assert_int_equal(stc_transcode((chunk_encoding)3, x, xlen, NULL, NULL, &again, &len2, err),
+                     STRATA_EUNSUPPORTED);
+    free(chunk);
+    xor_appender_free(&a);
+}
+
 /* The worked examples of docs/format.md, byte for byte. */
 static void test_golden_bytes(void **state)
 {
@@ -665,7 +698,7 @@ int main(void)
         cmocka_unit_test(test_selector_budget),      cmocka_unit_test(test_truncation),
         cmocka_unit_test(test_corruption),           cmocka_unit_test(test_iter_api),
         cmocka_unit_test(test_max_samples),          cmocka_unit_test(test_golden_bytes),
-        cmocka_unit_test(test_block_level_jumps),
+        cmocka_unit_test(test_block_level_jumps),    cmocka_unit_test(test_transcode),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
