@@ -4,7 +4,9 @@
  * 1. The input as a chunk: the decoder must never read outside it (ASan: an exact-size copy),
  *    stc_decode and the iterator must agree, and whatever decodes must re-encode (selector and
  *    the chunk's own codec pair) to a chunk that decodes to the same samples bit for bit.
- * 2. The input as samples: the first byte picks the allowed codecs (or the selector), the rest
+ * 2. The input as an XOR chunk: when it decodes, stc_transcode must give a Strata chunk of the
+ *    very same samples.
+ * 3. The input as samples: the first byte picks the allowed codecs (or the selector), the rest
  *    are (int64, double) pairs taken raw, so every bit pattern and timestamp order appears;
  *    decode(encode(x)) must equal x bit for bit.
  */
@@ -93,7 +95,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         roundtrip(got, n, &own);
     }
 
-    /* 2: as samples */
+    /* 2: as an XOR chunk: whatever decodes transcodes to a Strata chunk of the same samples */
+    size_t nx;
+    if (xor_decode(copy, size, got, STC_MAX_SAMPLES, &nx, NULL) == 0) {
+        uint8_t *t;
+        size_t tl, k;
+        check(stc_transcode(CHUNK_ENC_XOR, copy, size, NULL, NULL, &t, &tl, NULL) == 0);
+        strata_sample *back = malloc((nx ? nx : 1) * sizeof *back);
+        if (!back) abort();
+        check(stc_decode(t, tl, back, nx, &k, NULL) == 0 && k == nx);
+        for (size_t i = 0; i < nx; i++)
+            check(same(&got[i], &back[i]));
+        free(back);
+        free(t);
+    }
+
+    /* 3: as samples */
     if (size >= 1) {
         unsigned pick = data[0];
         size_t ns = (size - 1) / 16;
