@@ -51,6 +51,7 @@ fuzz:
 
 bench: build
 	./$(BUILD)/bench_chunk
+	./$(BUILD)/bench_codecs
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

@@ -9,6 +9,7 @@
 
 static const chunk_codec *const codecs[] = {
     &chunk_codec_xor,
+    &chunk_codec_strata,
 };
 
 const chunk_codec *chunk_codec_get(chunk_encoding id)

@@ -1,6 +1,18 @@
 /*
- * encoding.h: the public face of the encoding module: big-endian helpers, varints, bit streams and
- * the chunk codecs (today Prometheus' XOR chunk).
+ * encoding.h: the public face of the encoding module: big-endian helpers, varints, bit streams,
+ * the chunk codecs (Prometheus' XOR chunk, encoding 1, and Strata's adaptive chunk, encoding 0x40,
+ * whose per-chunk codec choice is made by a selector), one iterator over any chunk by encoding id,
+ * a zstd pass for cold byte regions and a front-coded symbol table for block indexes.
+ *
+ * What other modules call:
+ *   - encode a closed chunk with the selector: stc_encode(samples, n, &opts_or_NULL,
+ * &stats_or_NULL, &bytes, &len, err); store CHUNK_ENC_STRATA beside the bytes; free(bytes);
+ *   - re-encode a chunk the head cut (XOR) or a chunk to merge: stc_transcode(CHUNK_ENC_XOR,
+ *     bytes, len, &opts_or_NULL, &stats_or_NULL, &out, &out_len, err);
+ *   - read any chunk: chunk_iter_init(&it, encoding_id, bytes, len), then chunk_iter_next /
+ *     chunk_iter_seek / chunk_iter_at exactly as with xor_iter (same returns);
+ *   - whole-chunk decode or count by id: chunk_codec_get(id)->decode / ->count;
+ *   - selector metrics: a stc_stats the caller owns, merged with stc_stats_add.
  *
  * A leaf module: nothing here knows about series or the database, and nothing keeps global
  * mutable state. The XOR chunk is Prometheus' chunkenc XOR format bit for bit, so chunks move
@@ -137,6 +149,10 @@ static inline size_t bit_reader_remaining(const bit_reader *r)
 typedef enum chunk_encoding {
     CHUNK_ENC_NONE = 0,
     CHUNK_ENC_XOR = 1,
+    /* Prometheus uses 2 (histogram) and 3 (float histogram) and may add small numbers; its
+     * head-chunk files set bit 7 for out-of-order chunks. Strata's own encodings therefore start
+     * at 0x40 (64), far from Prometheus' range and below 0x80: see docs/format.md. */
+    CHUNK_ENC_STRATA = 0x40, /* adaptive chunk: per-chunk timestamp and value codecs */
 } chunk_encoding;
 
 /* A codec's read side, looked up by the id stored with each chunk, so that a new encoding is a
@@ -250,5 +266,250 @@ static inline uint16_t xor_iter_total(const xor_iter *it)
  * when the header claims more than cap samples, with a sentence in err (NULL allowed). */
 int xor_decode(const uint8_t *data, size_t len, strata_sample *out, size_t cap, size_t *n,
                char *err);
+
+/* ---- the adaptive Strata chunk (encoding CHUNK_ENC_STRATA) ----------------------------------- */
+
+/*
+ * A closed chunk whose header names one timestamp codec and one value codec, picked per chunk by
+ * the selector (stc_encode) as the smallest pair whose measured decode cost fits a budget.
+ * docs/format.md ("Strata adaptive chunk") has the byte and bit layout of every codec. The chunk
+ * is immutable: the head keeps appending to XOR chunks and re-encodes a chunk when it is cut.
+ */
+#define STC_MAX_SAMPLES 65535u
+
+/* Timestamp codec ids as stored in the header's high nibble. */
+typedef enum stc_ts_codec {
+    STC_TS_DOD = 1,   /* delta-of-delta, Gorilla-style variable-width bit fields */
+    STC_TS_DELTA = 2, /* deltas, frame-of-reference bit-packed in blocks of 32 */
+    STC_TS_GRID = 3,  /* start + interval; offsets from the grid: none, a list, or bit-packed */
+} stc_ts_codec;
+#define STC_TS_CODECS 4 /* array size for per-codec tables (index 0 unused) */
+
+/* Value codec ids as stored in the header's low nibble. */
+typedef enum stc_value_codec {
+    STC_V_XOR = 1,   /* Gorilla XOR against the previous value */
+    STC_V_RLE = 2,   /* runs of identical bit patterns */
+    STC_V_DEC = 3,   /* decimal: scaled integers, delta order 0-2, bit-packed, exceptions */
+    STC_V_CHIMP = 4, /* Chimp128: XOR against the best of the last 128 values */
+} stc_value_codec;
+#define STC_V_CODECS 5
+
+const char *stc_ts_codec_name(unsigned id);    /* "dod", "delta", "grid"; "?" otherwise */
+const char *stc_value_codec_name(unsigned id); /* "xor", "rle", "dec", "chimp" */
+
+/* What the selector may choose. A zeroed struct: every codec, no decode budget. */
+typedef struct stc_options {
+    /* Decode cost budget in nanoseconds per sample (timestamp + value codec, from the measured
+     * cost table in docs/benchmarks.md); <= 0: no budget, the smallest encoding wins. When no
+     * allowed pair fits, the cheapest pair to decode is taken. */
+    double max_decode_ns;
+    uint32_t ts_allowed; /* bit (1u << stc_ts_codec); 0: all */
+    uint32_t v_allowed;  /* bit (1u << stc_value_codec); 0: all */
+} stc_options;
+
+/* The decode cost (ns/sample, measured; see docs/benchmarks.md) the selector charges a codec. */
+double stc_ts_cost_ns(unsigned ts_codec);
+double stc_value_cost_ns(unsigned v_codec);
+
+/*
+ * Selector statistics, for storage to export as metrics (e.g. strata_chunk_codec_chunks_total
+ * {kind="value",codec="dec"}). Plain counters: the caller serialises access (one struct per
+ * compacting thread, merged with stc_stats_add, or a lock around stc_encode).
+ */
+typedef struct stc_stats {
+    uint64_t chunks;
+    uint64_t samples;
+    uint64_t bytes_in;                 /* 16 bytes per sample: the raw (int64, double) pairs */
+    uint64_t bytes_out;                /* encoded chunk bytes, header included */
+    uint64_t ts_chunks[STC_TS_CODECS]; /* chunks per chosen timestamp codec */
+    uint64_t ts_bytes[STC_TS_CODECS];  /* timestamp-section bytes per codec */
+    uint64_t v_chunks[STC_V_CODECS];   /* chunks per chosen value codec */
+    uint64_t v_bytes[STC_V_CODECS];    /* value-section bytes per codec */
+} stc_stats;
+
+void stc_stats_add(stc_stats *dst, const stc_stats *src);
+
+/*
+ * Encodes n samples (0 <= n <= STC_MAX_SAMPLES, timestamps in the caller's order; nothing is
+ * required of them, any int64 and any double bit pattern round-trips) as one Strata chunk,
+ * choosing the codecs as opts says (NULL: defaults). *out is malloc'd and owned by the caller
+ * (free it); *len its size. stats (NULL allowed) is updated with the choice. 0, STRATA_ENOMEM,
+ * or STRATA_EINVAL (n too large, or opts allow no codec) with a sentence in err (NULL allowed).
+ */
+int stc_encode(const strata_sample *s, size_t n, const stc_options *opts, stc_stats *stats,
+               uint8_t **out, size_t *len, char *err);
+
+/*
+ * Re-encodes a chunk of any readable encoding (an XOR chunk the head cut, a Strata chunk to merge
+ * or re-budget) as a Strata chunk: stc_encode of its decoded samples. *out as stc_encode's.
+ * 0, STRATA_ECORRUPT (the input does not decode), STRATA_EUNSUPPORTED (unknown encoding),
+ * STRATA_ENOMEM, with err (NULL allowed).
+ */
+int stc_transcode(chunk_encoding enc, const uint8_t *data, size_t len, const stc_options *opts,
+                  stc_stats *stats, uint8_t **out, size_t *out_len, char *err);
+
+/* The codec ids a chunk's header names, without decoding. 0 or STRATA_ECORRUPT. */
+int stc_chunk_codecs(const uint8_t *data, size_t len, uint32_t *n, unsigned *ts_codec,
+                     unsigned *v_codec);
+
+/* Reads a Strata chunk without allocating, 32 samples at a time; the bytes must outlive it. */
+#define STC_BATCH 32
+typedef struct stc_for_reader { /* frame-of-reference blocks, internal to the codec */
+    const uint8_t *p, *end;     /* next block header; end of the stream (and of its section) */
+    const uint8_t *blk;         /* the current block's packed bits */
+    const uint8_t *mem_end; /* end of the chunk: peeks may look past the stream, never past this */
+    uint64_t min, gcd;
+    uint32_t left;       /* values still to read from the whole stream */
+    uint32_t blk_left;   /* values still to read from the current block */
+    uint32_t blk_bitpos; /* bit position inside the current block */
+    uint8_t width;
+    bool have_params;
+} stc_for_reader;
+
+typedef struct stc_iter {
+    const uint8_t *ts_p, *ts_end, *v_p, *v_end;
+    uint32_t total, read;     /* header count; samples handed out */
+    uint32_t decoded, pos, n; /* samples decoded into the batch; position and size in it */
+    uint8_t ts_codec, v_codec;
+    int8_t state; /* 0 reading, 1 at the end, STRATA_ECORRUPT after an error */
+    /* timestamp decoder */
+    int64_t t, t_delta, t_interval;
+    uint32_t t_bitpos, t_exc_left, t_exc_next;
+    int64_t t_exc_off;
+    uint8_t t_mode;
+    stc_for_reader t_for;
+    /* value decoder */
+    uint64_t v_bits;
+    uint64_t v_x, v_d; /* decimal: last integer and last delta */
+    uint32_t v_bitpos, v_run, v_exc_left, v_exc_next;
+    const uint8_t *v_exc_p;
+    uint8_t v_lead, v_trail, v_exp, v_order;
+    stc_for_reader v_for;
+    uint16_t v_ring_pos; /* chimp: slots written so far */
+    uint64_t v_ring[128];
+    int64_t tbuf[STC_BATCH];
+    uint64_t vbuf[STC_BATCH];
+} stc_iter;
+
+/* Positions it before the first sample. 0, or STRATA_ECORRUPT if the header is malformed (then
+ * next reports STRATA_ECORRUPT too). */
+int stc_iter_init(stc_iter *it, const uint8_t *data, size_t len);
+/* 1: a sample is available; 0: no more; STRATA_ECORRUPT (sticky): malformed data, a section not
+ * consumed exactly, or the chunk ends early. An error may surface up to STC_BATCH samples before
+ * the bad field, because samples are decoded a batch ahead. */
+int stc_iter_next_batch(stc_iter *it); /* the slow path of stc_iter_next */
+static inline int stc_iter_next(stc_iter *it)
+{
+    /* Inline so that walking a decoded batch costs a compare and an increment per sample. */
+    if (__builtin_expect(it->state == 0 && it->pos + 1 < it->n, 1)) {
+        it->pos++;
+        it->read++;
+        return 1;
+    }
+    return stc_iter_next_batch(it);
+}
+int stc_iter_seek(stc_iter *it, int64_t t);
+static inline void stc_iter_at(const stc_iter *it, int64_t *t, double *v)
+{
+    *t = it->tbuf[it->pos];
+    memcpy(v, &it->vbuf[it->pos], sizeof *v);
+}
+
+/* Decodes a whole Strata chunk (like xor_decode). */
+int stc_decode(const uint8_t *data, size_t len, strata_sample *out, size_t cap, size_t *n,
+               char *err);
+
+/* ---- iterating any chunk by its encoding id -------------------------------------------------- */
+
+/*
+ * The iterator the rest of the program uses: the same calls and returns as xor_iter (init, next,
+ * seek, at), dispatching on the encoding id stored beside the chunk. Lives on the stack; does
+ * not allocate; the bytes must outlive it.
+ */
+typedef struct chunk_iter {
+    chunk_encoding enc;
+    union {
+        xor_iter x;
+        stc_iter s;
+    } u;
+} chunk_iter;
+
+/* 0; STRATA_ECORRUPT (malformed header); STRATA_EUNSUPPORTED for an encoding this version cannot
+ * read (then next returns the same). */
+int chunk_iter_init(chunk_iter *it, chunk_encoding enc, const uint8_t *data, size_t len);
+static inline int chunk_iter_next(chunk_iter *it)
+{
+    if (it->enc == CHUNK_ENC_XOR) return xor_iter_next(&it->u.x);
+    if (it->enc == CHUNK_ENC_STRATA) return stc_iter_next(&it->u.s);
+    return STRATA_EUNSUPPORTED;
+}
+static inline int chunk_iter_seek(chunk_iter *it, int64_t t)
+{
+    if (it->enc == CHUNK_ENC_XOR) return xor_iter_seek(&it->u.x, t);
+    if (it->enc == CHUNK_ENC_STRATA) return stc_iter_seek(&it->u.s, t);
+    return STRATA_EUNSUPPORTED;
+}
+static inline void chunk_iter_at(const chunk_iter *it, int64_t *t, double *v)
+{
+    if (it->enc == CHUNK_ENC_XOR)
+        xor_iter_at(&it->u.x, t, v);
+    else
+        stc_iter_at(&it->u.s, t, v);
+}
+
+/* ---- zstd final pass for cold data ------------------------------------------------------------
+ */
+
+/*
+ * A byte region (a run of closed chunks, an index section) compressed with libzstd for data that
+ * is rarely read: uvarint raw length, then one zstd frame holding the raw length as its content
+ * size. docs/format.md ("zstd region").
+ *
+ * enc_zstd_compress: level as zstd's (1..19; 3 is its default). *out is malloc'd, owned by the
+ * caller. 0, STRATA_EINVAL (bad level), STRATA_ENOMEM, with a sentence in err (NULL allowed).
+ * enc_zstd_decompress: refuses a region claiming more than max_len raw bytes (STRATA_ELIMIT), so
+ * a corrupt length cannot make it allocate without bound; STRATA_ECORRUPT when the frame is
+ * malformed, its content size disagrees with the stored length, or bytes follow it. *out is
+ * malloc'd (at least 1 byte, even for an empty region), owned by the caller.
+ */
+int enc_zstd_compress(const uint8_t *src, size_t len, int level, uint8_t **out, size_t *out_len,
+                      char *err);
+int enc_zstd_decompress(const uint8_t *src, size_t len, size_t max_len, uint8_t **out,
+                        size_t *out_len, char *err);
+
+/* ---- label dictionary: a sorted symbol table with front coding ------------------------------ */
+
+/*
+ * Strictly increasing strings (bytewise, as label names and values sort) stored in blocks of
+ * `restart` entries: the first of a block whole (uvarint length, bytes), each later one as the
+ * length it shares with its predecessor and the rest (uvarint shared, uvarint suffix length,
+ * suffix bytes); then a big-endian u32 offset per block so that entry i is found by decoding at
+ * most restart entries. A building block for block indexes (docs/format.md, "Symbol table").
+ */
+#define SYMTAB_DEFAULT_RESTART 16
+
+/* Encodes n strings (strs[i] of lens[i] bytes, strictly increasing) with restart points every
+ * restart entries (1..256; 0: the default). *out is malloc'd, owned by the caller. 0,
+ * STRATA_EINVAL (not strictly increasing, bad restart) or STRATA_ENOMEM, with err (NULL ok). */
+int symtab_encode(const char *const *strs, const uint32_t *lens, size_t n, uint32_t restart,
+                  uint8_t **out, size_t *len, char *err);
+
+/* A reader over encoded bytes it does not own (they must outlive it). */
+typedef struct symtab {
+    const uint8_t *entries, *offsets;
+    size_t entries_len;
+    uint32_t n, restart, nblocks;
+    uint32_t max_len; /* longest string, for sizing buffers */
+} symtab;
+
+/* Validates everything (layout, offsets, strict order) so that later calls cannot fail on the
+ * data. 0, STRATA_ECORRUPT with err, or STRATA_ENOMEM. */
+int symtab_open(symtab *t, const uint8_t *data, size_t len, char *err);
+/* Copies string i into buf (cap bytes; max_len suffices; not NUL-terminated), *len its length.
+ * 0, STRATA_ENOTFOUND (i >= n), STRATA_ELIMIT (cap too small). */
+int symtab_get(const symtab *t, uint32_t i, char *buf, size_t cap, uint32_t *len);
+/* The index of s, by binary search over the blocks then a scan of one. 0, STRATA_ENOTFOUND,
+ * STRATA_ENOMEM. */
+int symtab_find(const symtab *t, const char *s, uint32_t len, uint32_t *idx);
 
 #endif

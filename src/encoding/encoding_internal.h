@@ -67,5 +67,6 @@ static inline bool bitr_skip(bit_reader *r, size_t n)
 
 /* The codecs' table entries (codec.c lists them). */
 extern const chunk_codec chunk_codec_xor;
+extern const chunk_codec chunk_codec_strata;
 
 #endif
