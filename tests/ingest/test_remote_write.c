@@ -195,7 +195,7 @@ static void test_round_trip(void **state)
         {1700000045000, INFINITY}, {1700000060000, -INFINITY},
         {1700000075000, 1e308},    {1700000090000, 5e-324}};
     strata_sample s1[] = {{-1, 0.0}, {0, 1.0}, {INT64_MAX, 2.0}};
-    write_series in[] = {{l0, 8, s0, 7}, {l1, 2, s1, 3}, {l2, 1, NULL, 0}};
+    write_series in[] = {{l0, 8, s0, 7, NULL, 0}, {l1, 2, s1, 3, NULL, 0}, {l2, 1, NULL, 0, NULL, 0}};
     buf b = {0};
     char err[STRATA_ERRMSG_SIZE];
     assert_int_equal(ingest_rw_encode(in, 3, true, &b, err), 0);
@@ -254,7 +254,7 @@ static void test_round_trip_large(void **state)
         lv[i][6] = L("job", "j");
         lv[i][7] = L("region", "r");
         sv[i] = (strata_sample){(int64_t)i * 15000, (double)i / 3};
-        ws[i] = (write_series){lv[i], 8, &sv[i], 1};
+        ws[i] = (write_series){lv[i], 8, &sv[i], 1, NULL, 0};
     }
     buf b = {0};
     char err[STRATA_ERRMSG_SIZE];
@@ -578,7 +578,7 @@ static void test_write_and_read_back(void **state)
     label l1[] = {L("__name__", "up"), L("instance", "b:1"), L("job", "node")};
     strata_sample s0[] = {{1000, 1}, {2000, 1}, {3000, bits_to_double(STALE_NAN_BITS)}};
     strata_sample s1[] = {{1000, 0}};
-    write_series ws[] = {{l0, 3, s0, 3}, {l1, 3, s1, 1}};
+    write_series ws[] = {{l0, 3, s0, 3, NULL, 0}, {l1, 3, s1, 1, NULL, 0}};
     ingest_rw_result res;
     write_reject rej;
     char err[STRATA_ERRMSG_SIZE] = "";
@@ -599,7 +599,7 @@ static void test_write_and_read_back(void **state)
 
     /* Resending each series' newest sample (a sender's retry) is accepted and stores nothing
      * twice, the staleness marker included (compared bit for bit). */
-    write_series again[] = {{l0, 3, &s0[2], 1}, {l1, 3, s1, 1}};
+    write_series again[] = {{l0, 3, &s0[2], 1, NULL, 0}, {l1, 3, s1, 1, NULL, 0}};
     assert_int_equal(send(f, again, 2, &res, &rej, err), 0);
     assert_int_equal(res.http_status, 204);
     assert_int_equal(res.write.samples_written, 0);
@@ -610,7 +610,7 @@ static void test_write_and_read_back(void **state)
      * 400 naming the series. */
     strata_sample old[] = {{1500, 7}};
     strata_sample fresh[] = {{4000, 1}};
-    write_series ws2[] = {{l0, 3, old, 1}, {l1, 3, fresh, 1}};
+    write_series ws2[] = {{l0, 3, old, 1, NULL, 0}, {l1, 3, fresh, 1, NULL, 0}};
     assert_int_equal(send(f, ws2, 2, &res, &rej, err), STRATA_EOUTOFORDER);
     assert_int_equal(res.http_status, 400);
     assert_int_equal(res.write.samples_written, 1);
@@ -658,7 +658,7 @@ static void expect_label_error(fixture *f, label *bad, size_t n_bad, const char 
 {
     label good[] = {L("__name__", "good"), L("job", "j")};
     strata_sample s[] = {{1000, 1}};
-    write_series ws[] = {{good, 2, s, 1}, {bad, n_bad, s, 1}};
+    write_series ws[] = {{good, 2, s, 1, NULL, 0}, {bad, n_bad, s, 1, NULL, 0}};
     ingest_rw_result res;
     write_reject rej;
     char err[STRATA_ERRMSG_SIZE] = "";
@@ -696,7 +696,7 @@ static void test_histograms_refused_floats_kept(void **state)
     /* One request: a float series, then the histogram series of histogram_msg. */
     label l[] = {L("__name__", "float_series")};
     strata_sample s[] = {{1000, 3}};
-    write_series ws[] = {{l, 1, s, 1}};
+    write_series ws[] = {{l, 1, s, 1, NULL, 0}};
     buf b = {0};
     char err[STRATA_ERRMSG_SIZE] = "";
     assert_int_equal(ingest_rw_encode(ws, 1, false, &b, err), 0);
