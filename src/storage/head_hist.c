@@ -167,6 +167,26 @@ int native_histogram_validate(const native_histogram *h, char *err)
     return 0;
 }
 
+static bool same_bits(const void *a, const void *b, size_t n)
+{
+    return n == 0 || memcmp(a, b, n) == 0;
+}
+
+bool native_histogram_identical(const native_histogram *a, const native_histogram *b)
+{
+    return a->schema == b->schema && a->reset_hint == b->reset_hint && a->is_int == b->is_int &&
+           same_bits(&a->zero_threshold, &b->zero_threshold, 8) &&
+           same_bits(&a->zero_count, &b->zero_count, 8) && same_bits(&a->count, &b->count, 8) &&
+           same_bits(&a->sum, &b->sum, 8) && a->n_pos_spans == b->n_pos_spans &&
+           a->n_neg_spans == b->n_neg_spans && a->n_pos_buckets == b->n_pos_buckets &&
+           a->n_neg_buckets == b->n_neg_buckets && a->n_custom_values == b->n_custom_values &&
+           same_bits(a->pos_spans, b->pos_spans, a->n_pos_spans * sizeof(hist_span)) &&
+           same_bits(a->neg_spans, b->neg_spans, a->n_neg_spans * sizeof(hist_span)) &&
+           same_bits(a->pos_buckets, b->pos_buckets, a->n_pos_buckets * 8) &&
+           same_bits(a->neg_buckets, b->neg_buckets, a->n_neg_buckets * 8) &&
+           same_bits(a->custom_values, b->custom_values, a->n_custom_values * 8);
+}
+
 /* ---- the encoded form --------------------------------------------------------------------------
  */
 

@@ -67,6 +67,10 @@ bool native_histogram_is_stale(const native_histogram *h);
  */
 int native_histogram_validate(const native_histogram *h, char *err);
 
+/* Whether two histograms are the same bit for bit: every field, span, bucket and bound (NaN
+ * payloads included). For tests and the decoder fuzzers. */
+bool native_histogram_identical(const native_histogram *a, const native_histogram *b);
+
 /* ---- reading ------------------------------------------------------------------------------ */
 
 /* A set of series, each with its samples in the requested range, in label order. The set owns
