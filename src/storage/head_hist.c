@@ -57,6 +57,9 @@ static int check_count(double c, bool is_int, const char *what, char *err)
                            what, c);
     if (is_int && c != floor(c))
         return strata_errf(err, STRATA_EINVAL, "%s is %g in an integer histogram", what, c);
+    if (is_int && c >= 9223372036854775808.0) /* 2^63: chunks hold int64 deltas */
+        return strata_errf(err, STRATA_EINVAL, "%s is %g, too large for an integer histogram",
+                           what, c);
     return 0;
 }
 
