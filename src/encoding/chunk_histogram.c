@@ -83,10 +83,13 @@ static void put_varbit_int(bit_writer *w, int64_t v)
         return;
     }
     unsigned k = 0;
-    while (k < 7 && !fits_signed(v, varbit_width[k])) k++;
+    while (k < 7 && !fits_signed(v, varbit_width[k]))
+        k++;
     /* Prefix: k+1 one-bits then a zero, except the 8-bit all-ones prefix of the 64-bit form. */
-    if (k < 7) bitw_put(w, ((1ull << (k + 2)) - 2), k + 2);
-    else bitw_put(w, 0xff, 8);
+    if (k < 7)
+        bitw_put(w, ((1ull << (k + 2)) - 2), k + 2);
+    else
+        bitw_put(w, 0xff, 8);
     bitw_put(w, (uint64_t)v, varbit_width[k]);
 }
 
@@ -97,9 +100,12 @@ static void put_varbit_uint(bit_writer *w, uint64_t v)
         return;
     }
     unsigned k = 0;
-    while (k < 7 && v >= (1ull << varbit_width[k])) k++;
-    if (k < 7) bitw_put(w, ((1ull << (k + 2)) - 2), k + 2);
-    else bitw_put(w, 0xff, 8);
+    while (k < 7 && v >= (1ull << varbit_width[k]))
+        k++;
+    if (k < 7)
+        bitw_put(w, ((1ull << (k + 2)) - 2), k + 2);
+    else
+        bitw_put(w, 0xff, 8);
     bitw_put(w, v, varbit_width[k]);
 }
 
@@ -159,7 +165,8 @@ static void put_custom_bound(bit_writer *w, double f)
     put_varbit_uint(w, (uint64_t)round(tf) + 1);
 }
 
-/* ---- the appender ------------------------------------------------------------------------------ */
+/* ---- the appender ------------------------------------------------------------------------------
+ */
 
 int hist_appender_init(hist_appender *a, chunk_encoding enc)
 {
@@ -191,8 +198,8 @@ void hist_appender_free(hist_appender *a)
 
 void hist_appender_set_header(hist_appender *a, uint8_t header)
 {
-    a->w.data[2] = (uint8_t)((a->w.data[2] & ~HIST_CHUNK_HEADER_MASK) |
-                             (header & HIST_CHUNK_HEADER_MASK));
+    a->w.data[2] =
+        (uint8_t)((a->w.data[2] & ~HIST_CHUNK_HEADER_MASK) | (header & HIST_CHUNK_HEADER_MASK));
 }
 
 const uint8_t *hist_appender_bytes(const hist_appender *a, size_t *len)
@@ -430,7 +437,8 @@ int hist_append(hist_appender *a, int64_t t, const native_histogram *h)
             }
             if (h->schema == HIST_SCHEMA_CUSTOM) {
                 put_varbit_uint(w, a->n_custom);
-                for (uint32_t i = 0; i < a->n_custom; i++) put_custom_bound(w, a->custom[i]);
+                for (uint32_t i = 0; i < a->n_custom; i++)
+                    put_custom_bound(w, a->custom[i]);
             }
             put_varbit_int(w, t);
             put_varbit_uint(w, cnt);
@@ -490,7 +498,8 @@ int hist_append(hist_appender *a, int64_t t, const native_histogram *h)
             }
             if (h->schema == HIST_SCHEMA_CUSTOM) {
                 put_varbit_uint(w, a->n_custom);
-                for (uint32_t i = 0; i < a->n_custom; i++) put_custom_bound(w, a->custom[i]);
+                for (uint32_t i = 0; i < a->n_custom; i++)
+                    put_custom_bound(w, a->custom[i]);
             }
             put_varbit_int(w, t);
             a->fcnt = f64_bits(h->count);
@@ -522,8 +531,10 @@ int hist_append(hist_appender *a, int64_t t, const native_histogram *h)
     w->data[0] = (uint8_t)(a->count >> 8);
     w->data[1] = (uint8_t)a->count;
     if (first) {
-        if (h->reset_hint == HIST_HINT_GAUGE) hist_appender_set_header(a, HIST_CHUNK_GAUGE);
-        else if (h->reset_hint == HIST_HINT_RESET) hist_appender_set_header(a, HIST_CHUNK_RESET);
+        if (h->reset_hint == HIST_HINT_GAUGE)
+            hist_appender_set_header(a, HIST_CHUNK_GAUGE);
+        else if (h->reset_hint == HIST_HINT_RESET)
+            hist_appender_set_header(a, HIST_CHUNK_RESET);
     }
     if (!is_stale(h)) {
         for (int s = 0; s < 2; s++)
@@ -534,7 +545,8 @@ int hist_append(hist_appender *a, int64_t t, const native_histogram *h)
     return 0;
 }
 
-/* ---- reading ---------------------------------------------------------------------------------- */
+/* ---- reading ----------------------------------------------------------------------------------
+ */
 
 static int it_fail(hist_iter *it)
 {
@@ -622,7 +634,8 @@ static int read_layout(hist_iter *it)
 {
     uint64_t b, u;
     if (!get_bits(it, 8, &b)) return it_fail(it);
-    if (b == 0) it->zero_threshold = 0;
+    if (b == 0)
+        it->zero_threshold = 0;
     else if (b == 255) {
         if (!get_bits(it, 64, &u)) return it_fail(it);
         it->zero_threshold = bits_f64(u);
@@ -681,8 +694,7 @@ static int read_layout(hist_iter *it)
             it->fb[s] = it_alloc(it, n * sizeof(uint64_t));
             it->fb_lead[s] = it_alloc(it, n);
             it->fb_trail[s] = it_alloc(it, n);
-            if (!it->fb[s] || !it->fb_lead[s] || !it->fb_trail[s])
-                return it->state = STRATA_ENOMEM;
+            if (!it->fb[s] || !it->fb_lead[s] || !it->fb_trail[s]) return it->state = STRATA_ENOMEM;
             memset(it->fb_lead[s], 0, n);
             memset(it->fb_trail[s], 0, n);
         }
@@ -761,10 +773,14 @@ int hist_iter_at(const hist_iter *it, arena *a, hist_sample *out)
     h->is_int = it->enc == CHUNK_ENC_HISTOGRAM;
     h->sum = bits_f64(it->sum_bits);
     if (it->sum_bits == STALE_BITS) return 0;
-    if (it->header == HIST_CHUNK_GAUGE) h->reset_hint = HIST_HINT_GAUGE;
-    else if (it->read > 1) h->reset_hint = HIST_HINT_NOT_RESET;
-    else if (it->header == HIST_CHUNK_RESET) h->reset_hint = HIST_HINT_RESET;
-    else h->reset_hint = HIST_HINT_UNKNOWN;
+    if (it->header == HIST_CHUNK_GAUGE)
+        h->reset_hint = HIST_HINT_GAUGE;
+    else if (it->read > 1)
+        h->reset_hint = HIST_HINT_NOT_RESET;
+    else if (it->header == HIST_CHUNK_RESET)
+        h->reset_hint = HIST_HINT_RESET;
+    else
+        h->reset_hint = HIST_HINT_UNKNOWN;
     h->schema = it->schema;
     h->zero_threshold = it->zero_threshold;
     h->pos_spans = it->spans[0];
@@ -809,8 +825,10 @@ int hist_chunk_decode(const uint8_t *data, size_t len, chunk_encoding enc, arena
     *n = 0;
     hist_iter it;
     int rc = hist_iter_init(&it, data, len, enc, a);
-    if (rc) return strata_errf(err, rc, "histogram chunk: %s",
-                               rc == STRATA_EINVAL ? "not a histogram encoding" : "shorter than its header");
+    if (rc)
+        return strata_errf(err, rc, "histogram chunk: %s",
+                           rc == STRATA_EINVAL ? "not a histogram encoding"
+                                               : "shorter than its header");
     hist_sample *v = arena_alloc(a, (it.total ? it.total : 1) * sizeof *v);
     if (!v) return strata_errf(err, STRATA_ENOMEM, "out of memory");
     size_t k = 0;
@@ -845,8 +863,8 @@ static int hist_count(const uint8_t *data, size_t len, uint32_t *n)
     return 0;
 }
 
-static int decode_int_chunk(const uint8_t *data, size_t len, arena *a, hist_sample **out,
-                            size_t *n, char *err)
+static int decode_int_chunk(const uint8_t *data, size_t len, arena *a, hist_sample **out, size_t *n,
+                            char *err)
 {
     return hist_chunk_decode(data, len, CHUNK_ENC_HISTOGRAM, a, out, n, err);
 }

@@ -61,19 +61,23 @@ static const uint8_t golden_int[] = {0x00, 0x02, 0x00, 0x00, 0x46, 0x47, 0x8f, 0
  *   11 01100 000001 1              bucket 2.5 -> 3.5: XOR 0x0008.., 12 leading, 1 bit
  */
 static const uint8_t golden_float[] = {
-    0x00, 0x02, 0x00, 0x00, 0xee, 0x5c, 0x64, 0x4b, 0xbe, 0xbe, 0x3e, 0x9f, 0x1f, 0x42, 0x00,
-    0x80, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02,
-    0x00, 0x40, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0xff, 0xc0, 0x00, 0x00, 0x00, 0x00, 0x00,
-    0x02, 0x00, 0x20, 0x00, 0x00, 0x00, 0x00, 0x00, 0x06, 0x3f, 0x68, 0x36, 0xb0, 0xb6, 0xc0,
-    0x60};
+    0x00, 0x02, 0x00, 0x00, 0xee, 0x5c, 0x64, 0x4b, 0xbe, 0xbe, 0x3e, 0x9f, 0x1f, 0x42, 0x00, 0x80,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0x00, 0x40,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0xff, 0xc0, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0x00, 0x20,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x06, 0x3f, 0x68, 0x36, 0xb0, 0xb6, 0xc0, 0x60};
 
 static void test_golden_bytes(void **state)
 {
     (void)state;
     hist_span sp = {0, 2};
     double b1[] = {2, 3}, b2[] = {3, 4};
-    native_histogram h1 = {.is_int = true, .count = 5, .sum = 10, .pos_spans = &sp,
-                           .n_pos_spans = 1, .pos_buckets = b1, .n_pos_buckets = 2};
+    native_histogram h1 = {.is_int = true,
+                           .count = 5,
+                           .sum = 10,
+                           .pos_spans = &sp,
+                           .n_pos_spans = 1,
+                           .pos_buckets = b1,
+                           .n_pos_buckets = 2};
     native_histogram h2 = h1;
     h2.count = 7;
     h2.pos_buckets = b2;
@@ -88,9 +92,15 @@ static void test_golden_bytes(void **state)
     hist_appender_free(&a);
 
     double cv[] = {0.5, 1}, f1[] = {1.5, 2.5}, f2[] = {1.5, 3.5};
-    native_histogram g1 = {.schema = HIST_SCHEMA_CUSTOM, .count = 4, .sum = 3, .pos_spans = &sp,
-                           .n_pos_spans = 1, .pos_buckets = f1, .n_pos_buckets = 2,
-                           .custom_values = cv, .n_custom_values = 2};
+    native_histogram g1 = {.schema = HIST_SCHEMA_CUSTOM,
+                           .count = 4,
+                           .sum = 3,
+                           .pos_spans = &sp,
+                           .n_pos_spans = 1,
+                           .pos_buckets = f1,
+                           .n_pos_buckets = 2,
+                           .custom_values = cv,
+                           .n_custom_values = 2};
     native_histogram g2 = g1;
     g2.count = 5;
     g2.sum = 4;
@@ -109,16 +119,16 @@ static void test_golden_bytes(void **state)
     hist_sample *out;
     size_t n;
     char err[STRATA_ERRMSG_SIZE];
-    assert_int_equal(hist_chunk_decode(golden_int, sizeof golden_int, CHUNK_ENC_HISTOGRAM, &ar,
-                                       &out, &n, err),
-                     0);
+    assert_int_equal(
+        hist_chunk_decode(golden_int, sizeof golden_int, CHUNK_ENC_HISTOGRAM, &ar, &out, &n, err),
+        0);
     assert_int_equal(n, 2);
     assert_int_equal(out[1].t, 2000);
     assert_true(out[1].h.is_int && out[1].h.count == 7 && out[1].h.pos_buckets[1] == 4);
     assert_int_equal(out[0].h.reset_hint, HIST_HINT_UNKNOWN);
     assert_int_equal(out[1].h.reset_hint, HIST_HINT_NOT_RESET);
-    assert_int_equal(hist_chunk_decode(golden_float, sizeof golden_float,
-                                       CHUNK_ENC_FLOAT_HISTOGRAM, &ar, &out, &n, err),
+    assert_int_equal(hist_chunk_decode(golden_float, sizeof golden_float, CHUNK_ENC_FLOAT_HISTOGRAM,
+                                       &ar, &out, &n, err),
                      0);
     assert_int_equal(n, 2);
     assert_int_equal(out[1].t, 1015);
@@ -171,7 +181,7 @@ static void roundtrip_series(chunk_encoding enc, int n, bool custom)
     hist_span ns[1] = {{(int32_t)(rnd() % 5), 2}};
     double cv[NB] = {0.001, 0.25, 1, 2.5, 1e6, 33554.43};
     native_histogram *hs = calloc((size_t)n, sizeof *hs);
-    double (*pb)[NB] = calloc((size_t)n, sizeof *pb), (*nb)[2] = calloc((size_t)n, sizeof *nb);
+    double(*pb)[NB] = calloc((size_t)n, sizeof *pb), (*nb)[2] = calloc((size_t)n, sizeof *nb);
     int64_t *ts = calloc((size_t)n, sizeof *ts);
     assert_non_null(hs);
     hist_appender a;
@@ -264,8 +274,13 @@ static void test_cut_rules(void **state)
     (void)state;
     hist_span sp = {0, 2}, sp3 = {0, 3}, sp_other = {1, 2};
     double b[] = {2, 3}, lower[] = {1, 3}, b3[] = {2, 3, 1}, b3z[] = {0, 3, 4};
-    native_histogram h = {.is_int = true, .count = 5, .sum = 1, .pos_spans = &sp,
-                          .n_pos_spans = 1, .pos_buckets = b, .n_pos_buckets = 2};
+    native_histogram h = {.is_int = true,
+                          .count = 5,
+                          .sum = 1,
+                          .pos_spans = &sp,
+                          .n_pos_spans = 1,
+                          .pos_buckets = b,
+                          .n_pos_buckets = 2};
     hist_appender a;
     uint8_t header;
     assert_int_equal(hist_appender_init(&a, CHUNK_ENC_HISTOGRAM), 0);
@@ -380,15 +395,15 @@ static void test_zero_threshold_and_bounds_forms(void **state)
     (void)state;
     /* Thresholds: 0, powers of two in range (one byte), anything else (nine bytes); bounds:
      * multiples of 0.001 in range (varbit) and the rest (raw). All must round-trip. */
-    double zts[] = {0, ldexp(0.5, -242), ldexp(0.5, 11), ldexp(0.5, 12), 1e-128, 0.001,
-                    ldexp(0.5, -127)};
+    double zts[] = {0,     ldexp(0.5, -242), ldexp(0.5, 11), ldexp(0.5, 12), 1e-128,
+                    0.001, ldexp(0.5, -127)};
     double bounds[] = {-5, 0, 0.001, 0.1, 33554.43, 33554.431, 1e300};
     arena ar;
     arena_init(&ar, 0);
     char err[STRATA_ERRMSG_SIZE];
     for (size_t i = 0; i < sizeof zts / sizeof zts[0]; i++) {
-        native_histogram h = {.is_int = true, .zero_threshold = zts[i], .zero_count = 3,
-                              .count = 3, .sum = 1};
+        native_histogram h = {
+            .is_int = true, .zero_threshold = zts[i], .zero_count = 3, .count = 3, .sum = 1};
         hist_appender a;
         assert_int_equal(hist_appender_init(&a, CHUNK_ENC_HISTOGRAM), 0);
         append_ok(&a, 0, &h);
@@ -402,9 +417,14 @@ static void test_zero_threshold_and_bounds_forms(void **state)
     }
     hist_span sp = {0, 1};
     double one = 1;
-    native_histogram c = {.schema = HIST_SCHEMA_CUSTOM, .count = 1, .pos_spans = &sp,
-                          .n_pos_spans = 1, .pos_buckets = &one, .n_pos_buckets = 1,
-                          .custom_values = bounds, .n_custom_values = 7};
+    native_histogram c = {.schema = HIST_SCHEMA_CUSTOM,
+                          .count = 1,
+                          .pos_spans = &sp,
+                          .n_pos_spans = 1,
+                          .pos_buckets = &one,
+                          .n_pos_buckets = 1,
+                          .custom_values = bounds,
+                          .n_custom_values = 7};
     hist_appender a;
     assert_int_equal(hist_appender_init(&a, CHUNK_ENC_FLOAT_HISTOGRAM), 0);
     append_ok(&a, 0, &c);
@@ -452,8 +472,9 @@ static void test_codec_table_and_bad_input(void **state)
                      STRATA_ECORRUPT);
     assert_non_null(strstr(err, "sample 2 of 9"));
     uint8_t spans[] = {0x00, 0x01, 0x00, 0x00, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff};
-    assert_int_equal(hist_chunk_decode(spans, sizeof spans, CHUNK_ENC_HISTOGRAM, &ar, &out, &n, err),
-                     STRATA_ECORRUPT);
+    assert_int_equal(
+        hist_chunk_decode(spans, sizeof spans, CHUNK_ENC_HISTOGRAM, &ar, &out, &n, err),
+        STRATA_ECORRUPT);
     arena_free(&ar);
 }
 
