@@ -126,6 +126,12 @@ int ingest_remote_write(strata_db *db, const uint8_t *body, size_t len,
  */
 int ingest_rw_encode(const write_series *series, size_t n, bool compress, buf *out, char *err);
 
+/* One histogram sample as a protobuf-c prometheus.Histogram (remote.pb-c.h), as ingest_rw_encode
+ * writes it (integer: count_int and bucket deltas; float: count_float and counts). Everything,
+ * the message included, is allocated from a; the spans and custom bounds may point into hs. NULL
+ * on ENOMEM. For remote read. */
+struct Prometheus__Histogram *ingest_rw_histogram_pb(arena *a, const hist_sample *hs);
+
 /* ==== OTLP metrics over HTTP (POST /v1/metrics) ============================================== */
 /*
  * OpenTelemetry's OTLP/HTTP metrics export, mapped to series the way Prometheus' OTLP receiver
