@@ -10,7 +10,8 @@
  * head cuts them. Each figure is the median over the runs; bytes/sample counts the whole chunk,
  * header and layout included.
  *
- *   valgrind --tool=callgrind --toggle-collect=bench_hist_encode_pass build/bench_hist_chunk --runs 1
+ *   valgrind --tool=callgrind --toggle-collect=bench_hist_encode_pass build/bench_hist_chunk --runs
+ * 1
  *
  * Usage: bench_hist_chunk [--runs N] [--chunks N]
  */
@@ -41,7 +42,7 @@ static double gauss(void)
 
 typedef struct kind {
     const char *name;
-    int schema;       /* exponential schema, or HIST_SCHEMA_CUSTOM */
+    int schema; /* exponential schema, or HIST_SCHEMA_CUSTOM */
     bool is_int;
     double obs_per_scrape;
 } kind;
@@ -60,7 +61,8 @@ static int bucket_of(const kind *k, const series *s, double v, int lo)
 {
     if (k->schema == HIST_SCHEMA_CUSTOM) {
         int i = 0;
-        while (i < 12 && v > s->custom[i]) i++;
+        while (i < 12 && v > s->custom[i])
+            i++;
         return i;
     }
     return (int)ceil(log2(v) * ldexp(1, k->schema)) - lo;
@@ -72,7 +74,8 @@ static void make_series(const kind *k, int n, series *s)
     s->n = n;
     s->t = calloc((size_t)n, sizeof *s->t);
     s->h = calloc((size_t)n, sizeof *s->h);
-    for (int i = 0; i < 12; i++) s->custom[i] = 0.005 * pow(2, i);
+    for (int i = 0; i < 12; i++)
+        s->custom[i] = 0.005 * pow(2, i);
     /* The index range observations can reach: median 50 ms, sigma 1 (in e-folds). */
     int lo = 0, hi = 12;
     if (k->schema != HIST_SCHEMA_CUSTOM) {
@@ -80,7 +83,8 @@ static void make_series(const kind *k, int n, series *s)
         hi = (int)ceil(log2(0.05 * exp(5)) * ldexp(1, k->schema));
     }
     s->nb = hi - lo + 1;
-    s->span = (hist_span){.offset = k->schema == HIST_SCHEMA_CUSTOM ? 0 : lo, .length = (uint32_t)s->nb};
+    s->span =
+        (hist_span){.offset = k->schema == HIST_SCHEMA_CUSTOM ? 0 : lo, .length = (uint32_t)s->nb};
     s->buckets = calloc((size_t)n * (size_t)s->nb, sizeof *s->buckets);
     double *cur = calloc((size_t)s->nb, sizeof *cur);
     double count = 0, sum = 0;
@@ -173,8 +177,10 @@ int main(int argc, char **argv)
 {
     int runs = 5, nchunks = 200;
     for (int i = 1; i + 1 < argc; i += 2) {
-        if (!strcmp(argv[i], "--runs")) runs = atoi(argv[i + 1]);
-        else if (!strcmp(argv[i], "--chunks")) nchunks = atoi(argv[i + 1]);
+        if (!strcmp(argv[i], "--runs"))
+            runs = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--chunks"))
+            nchunks = atoi(argv[i + 1]);
     }
     const kind kinds[] = {
         {"exp schema 3, integer, 100 obs/scrape", 3, true, 100},
@@ -191,7 +197,8 @@ int main(int argc, char **argv)
         int n = nchunks * CHUNK;
         make_series(&kinds[k], n, &s);
         chunk_encoding enc = kinds[k].is_int ? CHUNK_ENC_HISTOGRAM : CHUNK_ENC_FLOAT_HISTOGRAM;
-        double *enc_t = calloc((size_t)runs, sizeof *enc_t), *dec_t = calloc((size_t)runs, sizeof *dec_t);
+        double *enc_t = calloc((size_t)runs, sizeof *enc_t),
+               *dec_t = calloc((size_t)runs, sizeof *dec_t);
         chunks = calloc((size_t)nchunks, sizeof *chunks);
         chunk_len = calloc((size_t)nchunks, sizeof *chunk_len);
         for (int c = 0; c < nchunks; c++) {
@@ -217,7 +224,8 @@ int main(int argc, char **argv)
         qsort(dec_t, (size_t)runs, sizeof *dec_t, cmp_d);
         printf("%-50s %8d %12.2f %12.1f %12.1f\n", kinds[k].name, (int)s.span.length,
                (double)total_bytes / n, enc_t[runs / 2], dec_t[runs / 2]);
-        for (int c = 0; c < nchunks; c++) free(chunks[c]);
+        for (int c = 0; c < nchunks; c++)
+            free(chunks[c]);
         free(chunks);
         free(chunk_len);
         free(enc_t);

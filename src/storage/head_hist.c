@@ -609,3 +609,50 @@ int head_hist_read(head *h, series *s, int64_t mint, int64_t maxt, arena *a, his
     *n = k;
     return 0;
 }
+
+int head_series_hist_chunks(head *h, series *s, int64_t mint, int64_t maxt, hist_chunk_ref **out,
+                            size_t *n, uint8_t **open_copy)
+{
+    *out = NULL;
+    *n = 0;
+    *open_copy = NULL;
+    head_stripe_lock(h, s->stripe);
+    const head_hist *hh = s->hist;
+    if (!hh) {
+        head_stripe_unlock(h, s->stripe);
+        return 0;
+    }
+    hist_chunk_ref *v = malloc((hh->n_chunks + 1) * sizeof *v);
+    if (!v) {
+        head_stripe_unlock(h, s->stripe);
+        return STRATA_ENOMEM;
+    }
+    size_t k = 0;
+    for (uint32_t i = 0; i < hh->n_chunks; i++) {
+        const hist_chunk *c = &hh->chunks[i];
+        if (c->maxt < mint || c->mint > maxt) continue;
+        v[k++] = (hist_chunk_ref){
+            .data = c->data, .len = c->len, .enc = c->enc, .mint = c->mint, .maxt = c->maxt};
+    }
+    if (hh->open_count && hh->open_maxt >= mint && hh->open_mint <= maxt) {
+        size_t len;
+        const uint8_t *bytes = hist_appender_bytes(&hh->open, &len);
+        uint8_t *copy = malloc(len);
+        if (!copy) {
+            head_stripe_unlock(h, s->stripe);
+            free(v);
+            return STRATA_ENOMEM;
+        }
+        memcpy(copy, bytes, len);
+        v[k++] = (hist_chunk_ref){.data = copy,
+                                  .len = (uint32_t)len,
+                                  .enc = (uint8_t)hh->open.enc,
+                                  .mint = hh->open_mint,
+                                  .maxt = hh->open_maxt};
+        *open_copy = copy;
+    }
+    head_stripe_unlock(h, s->stripe);
+    *out = v;
+    *n = k;
+    return 0;
+}

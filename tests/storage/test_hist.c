@@ -403,6 +403,33 @@ static void test_many_chunks_and_resets(void **state)
         }
         assert_int_equal(out[150].h.reset_hint, HIST_HINT_RESET);
         assert_int_equal(out[151].h.reset_hint, HIST_HINT_NOT_RESET);
+        /* The chunk snapshot (for blocks) covers every sample, in time order. */
+        matcher *m;
+        assert_int_equal(matcher_new(STRATA_MATCH_EQUAL, "__name__", 8, "many", 4, &m, err), 0);
+        series *sp = NULL;
+        label key[] = {{"__name__", "many", 8, 4}, {"job", "j", 3, 1}};
+        sp = head_lookup(&db->head, key, 2, labels_hash(key, 2));
+        matcher_free(m);
+        assert_non_null(sp);
+        hist_chunk_ref *refs;
+        size_t nref, total = 0;
+        uint8_t *open_copy;
+        assert_int_equal(
+            head_series_hist_chunks(&db->head, sp, 0, INT64_MAX, &refs, &nref, &open_copy), 0);
+        assert_true(nref >= 3);
+        for (size_t c = 0; c < nref; c++) {
+            const chunk_codec *codec = chunk_codec_get((chunk_encoding)refs[c].enc);
+            hist_sample *cs;
+            size_t cn;
+            assert_int_equal(codec->decode_hist(refs[c].data, refs[c].len, &a, &cs, &cn, err), 0);
+            assert_int_equal(cs[0].t, refs[c].mint);
+            assert_int_equal(cs[cn - 1].t, refs[c].maxt);
+            assert_int_equal(cs[0].t, hs[total].t);
+            total += cn;
+        }
+        assert_int_equal(total, N);
+        free(refs);
+        free(open_copy);
         /* A window in the middle starts mid-chunk. */
         n = read_hists(db, "many", hs[123].t, hs[177].t, &a, &out, &ns);
         assert_int_equal(n, 55);
