@@ -55,7 +55,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             size_t start = 0;
             for (size_t i = 0; i <= n; i++) {
                 uint8_t header;
-                bool cut = i == n || (i > start && !hist_appender_fits(&app, &out[i].h, &header));
+                bool cut =
+                    i == n || (i > start && hist_appender_fits(&app, &out[i].h, &header) != 1);
                 if (cut) {
                     size_t len;
                     const uint8_t *bytes = hist_appender_bytes(&app, &len);
