@@ -20,13 +20,13 @@
  *    STRATA_EDUPLICATE, HTTP 400 with the message, as Prometheus answers. Re-sending a series'
  *    newest sample with the same value (bit for bit) is not an error: it is counted as a duplicate
  *    and stored once. Older samples of a re-sent request are out of order, as in Prometheus.
- *  - Native histograms (TimeSeries.histograms) are not stored yet. The float samples of such a
- *    request are stored as usual, then the call returns STRATA_EUNSUPPORTED, HTTP 400, with
- *    "native histograms are not supported yet: ..." saying how many were dropped, so the loss is
- *    never silent (the sender logs it and does not retry).
+ *  - Native histograms (TimeSeries.histograms, integer and float, exponential and custom-bucket)
+ *    are decoded into write_series.histograms and stored by db_write like float samples. A
+ *    malformed histogram (spans and buckets disagree, bad schema, negative counts, ...) is an
+ *    invalid sample: STRATA_EINVAL, HTTP 400, nothing from the request stored.
  *  - Exemplars are stored (db_write_exemplars, after the samples) in the exemplar store; one
  *    that cannot be stored (too long, out of order, for a series without samples) is counted in
- *    res->exemplars and /metrics, never an error for the request, as in Prometheus. Metadata
+ *    res->exemplars and logged, never an error for the request, as in Prometheus. Metadata
  *    (WriteRequest.metadata) is checked for well-formedness and counted, then ignored.
  *  - Success: 0, HTTP 204.
  *
@@ -77,7 +77,7 @@ typedef struct ingest_rw_request {
     size_t n_series;
     size_t n_labels;      /* over all series */
     size_t n_samples;     /* float samples over all series */
-    size_t n_histograms;  /* native-histogram samples (not stored yet) */
+    size_t n_histograms;  /* native-histogram samples over all series */
     size_t n_exemplars;   /* over all series */
     ingest_exemplar *exemplars; /* n_exemplars of them, in request order */
     size_t n_metadata;    /* WriteRequest.metadata entries (ignored) */
@@ -132,7 +132,8 @@ int ingest_remote_write(strata_db *db, const uint8_t *body, size_t len,
 
 /*
  * Encodes series as a WriteRequest (one TimeSeries per entry, labels in the order given, float
- * samples only) with protobuf-c, snappy-compressed when compress is true, and appends the bytes to
+ * samples and native histograms: integer ones as count_int and bucket deltas, float ones as
+ * count_float and absolute counts) with protobuf-c, snappy-compressed when compress is true, and appends the bytes to
  * out. Labels are written up to their first NUL byte, and a value of -0.0 goes out as 0.0 (proto3
  * omits a double equal to its default; Prometheus' own encoder does the same). For tests and the
  * load generator.
@@ -157,6 +158,11 @@ int ingest_pb_check(const uint8_t *pb, size_t len, const struct ProtobufCMessage
  * ingest_pb_check's reason ("protobuf: cannot decode <type>: ...") when the bytes are not one. */
 int ingest_pb_unpack(const struct ProtobufCMessageDescriptor *d, const uint8_t *pb, size_t len,
                      arena *a, void **out, char *err);
+/* One histogram sample as a protobuf-c prometheus.Histogram (remote.pb-c.h), as ingest_rw_encode
+ * writes it (integer: count_int and bucket deltas; float: count_float and counts). Everything,
+ * the message included, is allocated from a; the spans and custom bounds may point into hs. NULL
+ * on ENOMEM. For remote read. */
+struct Prometheus__Histogram *ingest_rw_histogram_pb(arena *a, const hist_sample *hs);
 
 /* ==== OTLP metrics over HTTP (POST /v1/metrics) ============================================== */
 /*
@@ -176,7 +182,8 @@ int ingest_pb_unpack(const struct ProtobufCMessageDescriptor *d, const uint8_t *
  *  - Otherwise HTTP 200 with an ExportMetricsServiceResponse in the request's format. Points that
  *    cannot be stored are counted in partial_success.rejected_data_points with the reasons in
  *    error_message, and everything else is stored: delta temporality, exponential histograms
- *    (native histograms are not stored yet), unspecified temporality, points without a value or
+ *    with a scale below -4 or that are not valid native histograms (count differing from the
+ *    buckets', ...), unspecified temporality, points without a value or
  *    a timestamp, attribute names that translate to nothing, non-increasing histogram bounds,
  *    label sets the database refuses (limits), and samples the database skips (out of order,
  *    conflicting, too old, over a series limit; each such sample counts as one point).
@@ -189,7 +196,12 @@ int ingest_pb_unpack(const struct ProtobufCMessageDescriptor *d, const uint8_t *
  * with unit "1" -> *_ratio); resource service.namespace/service.name -> job, service.instance.id
  * -> instance, the other resource attributes -> target_info{job, instance, ...} = 1; point
  * attributes -> labels (sanitised; colliding names have their values joined with ';').
- * NO_RECORDED_VALUE -> Prometheus' staleness marker. Timestamps ns -> ms.
+ * NO_RECORDED_VALUE -> Prometheus' staleness marker. Timestamps ns -> ms. ExponentialHistogram ->
+ * integer native histogram named like the base of a classic histogram (unit suffix, no _bucket):
+ * scale -> schema (scales above 8 are reduced to 8 by merging 2^(scale-8) neighbouring buckets),
+ * bucket index + 1 (OTLP's bucket i is (base^i, base^(i+1)], Prometheus' is (base^(i-1), base^i]),
+ * gaps up to two buckets filled with zeros, zero threshold 1e-128 as Prometheus sets it, reset
+ * hint unknown, no sum when the point has none.
  */
 
 /* The largest request accepted after gzip: OTLP's recommended 64 MiB. */
@@ -255,6 +267,8 @@ int otlp_decode_json(const uint8_t *json, size_t len, arena *a, otlp_export_requ
 typedef struct otlp_batch {
     arena mem;               /* labels, label strings, series */
     strata_sample *samples;  /* every sample, series after series (malloc'd) */
+    hist_sample *hists;      /* every native-histogram sample, series after series (malloc'd;
+                              * their arrays live in mem) */
     write_series *series;    /* the data series; each one's samples in time order */
     size_t n_series;
     write_series *info;      /* the target_info series */

@@ -360,7 +360,8 @@ static enum MHD_Result respond_rw2(server *s, struct MHD_Connection *c, int rc,
     char num[32];
     snprintf(num, sizeof num, "%llu", (unsigned long long)res->write.samples_written);
     MHD_add_response_header(resp, "X-Prometheus-Remote-Write-Samples-Written", num);
-    MHD_add_response_header(resp, "X-Prometheus-Remote-Write-Histograms-Written", "0");
+    snprintf(num, sizeof num, "%llu", (unsigned long long)res->write.histograms_written);
+    MHD_add_response_header(resp, "X-Prometheus-Remote-Write-Histograms-Written", num);
     /* Duplicates count as written, as Prometheus' appender accepts them silently. */
     char ex_num[32];
     snprintf(ex_num, sizeof ex_num, "%llu",
