@@ -34,14 +34,14 @@ static int cmp(const void *a, const void *b)
 
 static void check_table(const symtab *t)
 {
-    char *buf = malloc((size_t)t->max_len + 1);
-    if (!buf) abort();
+    char *dst = malloc((size_t)t->max_len + 1);
+    if (!dst) abort();
     for (uint32_t i = 0; i < t->n; i++) {
         uint32_t l, idx;
-        check(symtab_get(t, i, buf, t->max_len, &l) == 0);
-        check(symtab_find(t, buf, l, &idx) == 0 && idx == i);
+        check(symtab_get(t, i, dst, t->max_len, &l) == 0);
+        check(symtab_find(t, dst, l, &idx) == 0 && idx == i);
     }
-    free(buf);
+    free(dst);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -81,15 +81,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!exact) abort();
     memcpy(exact, enc, len);
     check(symtab_open(&t, exact, len, NULL) == 0 && t.n == u);
-    char *buf = malloc((size_t)t.max_len + 1);
-    if (!buf) abort();
+    char *dst = malloc((size_t)t.max_len + 1);
+    if (!dst) abort();
     for (uint32_t i = 0; i < u; i++) {
         uint32_t got;
-        check(symtab_get(&t, i, buf, t.max_len, &got) == 0 && got == l[i]);
-        check(memcmp(buf, p[i], got) == 0);
+        check(symtab_get(&t, i, dst, t.max_len, &got) == 0 && got == l[i]);
+        check(memcmp(dst, p[i], got) == 0);
     }
     check_table(&t);
-    free(buf);
+    free(dst);
     free(exact);
     free(enc);
     free(p);

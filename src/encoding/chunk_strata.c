@@ -343,14 +343,15 @@ static inline void unpack_fast(const uint8_t *p, uint32_t bitpos, unsigned w, ui
         switch (w) {
             UNPACK8_CASE(1)
             UNPACK8_CASE(2)
-            UNPACK8_CASE(3) UNPACK8_CASE(4) UNPACK8_CASE(5) UNPACK8_CASE(6) UNPACK8_CASE(7)
-                UNPACK8_CASE(8) UNPACK8_CASE(9) UNPACK8_CASE(10) UNPACK8_CASE(11) UNPACK8_CASE(12)
-                    UNPACK8_CASE(13) UNPACK8_CASE(14) UNPACK8_CASE(15) UNPACK8_CASE(16)
-                        UNPACK8_CASE(17) UNPACK8_CASE(18) UNPACK8_CASE(19) UNPACK8_CASE(20)
-                            UNPACK8_CASE(21) UNPACK8_CASE(22) UNPACK8_CASE(23) UNPACK8_CASE(24)
-                                UNPACK8_CASE(25) UNPACK8_CASE(26) UNPACK8_CASE(27) UNPACK8_CASE(28)
-                                    UNPACK8_CASE(29) UNPACK8_CASE(30) UNPACK8_CASE(31)
-                                        UNPACK8_CASE(32) default : break;
+            UNPACK8_CASE(3)
+            UNPACK8_CASE(4) UNPACK8_CASE(5) UNPACK8_CASE(6) UNPACK8_CASE(7) UNPACK8_CASE(8)
+                UNPACK8_CASE(9) UNPACK8_CASE(10) UNPACK8_CASE(11) UNPACK8_CASE(12) UNPACK8_CASE(13)
+                    UNPACK8_CASE(14) UNPACK8_CASE(15) UNPACK8_CASE(16) UNPACK8_CASE(17)
+                        UNPACK8_CASE(18) UNPACK8_CASE(19) UNPACK8_CASE(20) UNPACK8_CASE(21)
+                            UNPACK8_CASE(22) UNPACK8_CASE(23) UNPACK8_CASE(24) UNPACK8_CASE(25)
+                                UNPACK8_CASE(26) UNPACK8_CASE(27) UNPACK8_CASE(28) UNPACK8_CASE(29)
+                                    UNPACK8_CASE(30) UNPACK8_CASE(31) UNPACK8_CASE(32) default
+                : break;
         }
         for (uint32_t b = j * w; j < k; j++, b += w)
             out[j] = min + ((be64_get(p + (b >> 3)) << (b & 7)) >> sh);
@@ -1610,6 +1611,10 @@ int stc_transcode(chunk_encoding enc, const uint8_t *data, size_t len, const stc
     const chunk_codec *codec = chunk_codec_get(enc);
     if (!codec) {
         set_err(err, "transcode: unknown chunk encoding");
+        return STRATA_EUNSUPPORTED;
+    }
+    if (codec->decode_hist) {
+        set_err(err, "transcode: histogram chunks cannot become float chunks");
         return STRATA_EUNSUPPORTED;
     }
     uint32_t n;

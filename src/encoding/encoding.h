@@ -350,7 +350,8 @@ int stc_encode(const strata_sample *s, size_t n, const stc_options *opts, stc_st
 /*
  * Re-encodes a chunk of any readable encoding (an XOR chunk the head cut, a Strata chunk to merge
  * or re-budget) as a Strata chunk: stc_encode of its decoded samples. *out as stc_encode's.
- * 0, STRATA_ECORRUPT (the input does not decode), STRATA_EUNSUPPORTED (unknown encoding),
+ * 0, STRATA_ECORRUPT (the input does not decode), STRATA_EUNSUPPORTED (unknown encoding, or a
+ * histogram chunk),
  * STRATA_ENOMEM, with err (NULL allowed).
  */
 int stc_transcode(chunk_encoding enc, const uint8_t *data, size_t len, const stc_options *opts,
@@ -513,9 +514,9 @@ typedef struct symtab {
 /* Validates everything (layout, offsets, strict order) so that later calls cannot fail on the
  * data. 0, STRATA_ECORRUPT with err, or STRATA_ENOMEM. */
 int symtab_open(symtab *t, const uint8_t *data, size_t len, char *err);
-/* Copies string i into buf (cap bytes; max_len suffices; not NUL-terminated), *len its length.
+/* Copies string i into dst (cap bytes; max_len suffices; not NUL-terminated), *len its length.
  * 0, STRATA_ENOTFOUND (i >= n), STRATA_ELIMIT (cap too small). */
-int symtab_get(const symtab *t, uint32_t i, char *buf, size_t cap, uint32_t *len);
+int symtab_get(const symtab *t, uint32_t i, char *dst, size_t cap, uint32_t *len);
 /* The index of s, by binary search over the blocks then a scan of one. 0, STRATA_ENOTFOUND,
  * STRATA_ENOMEM. */
 int symtab_find(const symtab *t, const char *s, uint32_t len, uint32_t *idx);

@@ -39,11 +39,11 @@ int symtab_encode(const char *const *strs, const uint32_t *lens, size_t n, uint3
         body += 3 * VARINT_MAX_LEN + lens[i];
     }
     size_t cap = 3 * VARINT_MAX_LEN + body + 4 * nblocks;
-    uint8_t *entries = malloc(body ? body : 1), *buf = malloc(cap);
+    uint8_t *entries = malloc(body ? body : 1), *dst = malloc(cap);
     uint32_t *offs = malloc((nblocks ? nblocks : 1) * sizeof *offs);
-    if (!entries || !buf || !offs) {
+    if (!entries || !dst || !offs) {
         free(entries);
-        free(buf);
+        free(dst);
         free(offs);
         return fail(err, STRATA_ENOMEM, "out of memory");
     }
@@ -67,28 +67,28 @@ int symtab_encode(const char *const *strs, const uint32_t *lens, size_t n, uint3
     }
     if (e > UINT32_MAX) {
         free(entries);
-        free(buf);
+        free(dst);
         free(offs);
         return fail(err, STRATA_EINVAL, "table larger than 4 GiB");
     }
     size_t o = 0;
-    o += varint_put_u64(buf + o, n);
-    o += varint_put_u64(buf + o, restart);
-    o += varint_put_u64(buf + o, e);
-    memcpy(buf + o, entries, e);
+    o += varint_put_u64(dst + o, n);
+    o += varint_put_u64(dst + o, restart);
+    o += varint_put_u64(dst + o, e);
+    memcpy(dst + o, entries, e);
     o += e;
     for (size_t b = 0; b < nblocks; b++, o += 4)
-        be32_put(buf + o, offs[b]);
+        be32_put(dst + o, offs[b]);
     free(entries);
     free(offs);
-    *out = buf;
+    *out = dst;
     *len = o;
     return 0;
 }
 
-/* Decodes the entry at *p (within [.., end)) on top of prev (prev_len bytes in buf, which has
+/* Decodes the entry at *p (within [.., end)) on top of prev (prev_len bytes in dst, which has
  * room for max bytes); first: a whole string. */
-static int read_entry(const uint8_t **p, const uint8_t *end, bool first, char *buf,
+static int read_entry(const uint8_t **p, const uint8_t *end, bool first, char *dst,
                       uint32_t *cur_len, size_t cap)
 {
     uint64_t shared = 0, rest;
@@ -96,7 +96,7 @@ static int read_entry(const uint8_t **p, const uint8_t *end, bool first, char *b
     if (varint_get_u64(p, end, &rest)) return STRATA_ECORRUPT;
     if (shared > *cur_len || rest > (uint64_t)(end - *p)) return STRATA_ECORRUPT;
     if (shared + rest > cap) return STRATA_ELIMIT;
-    if (rest) memcpy(buf + shared, *p, (size_t)rest);
+    if (rest) memcpy(dst + shared, *p, (size_t)rest);
     *p += rest;
     *cur_len = (uint32_t)(shared + rest);
     return 0;
@@ -167,25 +167,25 @@ int symtab_open(symtab *t, const uint8_t *data, size_t len, char *err)
     return 0;
 }
 
-/* Decodes entries of block b up to index i into buf. */
-static int decode_to(const symtab *t, uint32_t i, char *buf, size_t cap, uint32_t *len)
+/* Decodes entries of block b up to index i into dst. */
+static int decode_to(const symtab *t, uint32_t i, char *dst, size_t cap, uint32_t *len)
 {
     uint32_t b = i / t->restart;
     const uint8_t *p = t->entries + be32_get(t->offsets + 4 * (size_t)b);
     const uint8_t *end = t->entries + t->entries_len;
     uint32_t cur = 0;
     for (uint32_t k = b * t->restart; k <= i; k++) {
-        int rc = read_entry(&p, end, k == b * t->restart, buf, &cur, cap);
+        int rc = read_entry(&p, end, k == b * t->restart, dst, &cur, cap);
         if (rc) return rc;
     }
     *len = cur;
     return 0;
 }
 
-int symtab_get(const symtab *t, uint32_t i, char *buf, size_t cap, uint32_t *len)
+int symtab_get(const symtab *t, uint32_t i, char *dst, size_t cap, uint32_t *len)
 {
     if (i >= t->n) return STRATA_ENOTFOUND;
-    return decode_to(t, i, buf, cap, len);
+    return decode_to(t, i, dst, cap, len);
 }
 
 int symtab_find(const symtab *t, const char *s, uint32_t len, uint32_t *idx)
@@ -204,18 +204,18 @@ int symtab_find(const symtab *t, const char *s, uint32_t len, uint32_t *idx)
             hi = mid;
     }
     char small[256];
-    char *buf = t->max_len <= sizeof small ? small : malloc((size_t)t->max_len + 1);
-    if (!buf) return STRATA_ENOMEM;
+    char *dst = t->max_len <= sizeof small ? small : malloc((size_t)t->max_len + 1);
+    if (!dst) return STRATA_ENOMEM;
     const uint8_t *p = t->entries + be32_get(t->offsets + 4 * (size_t)lo);
     const uint8_t *end = t->entries + t->entries_len;
     uint32_t cur = 0, first = lo * t->restart;
     int rc = STRATA_ENOTFOUND;
     for (uint32_t k = first; k < t->n && k < first + t->restart; k++) {
-        if (read_entry(&p, end, k == first, buf, &cur, t->max_len)) {
+        if (read_entry(&p, end, k == first, dst, &cur, t->max_len)) {
             rc = STRATA_ECORRUPT;
             break;
         }
-        int c = bytes_cmp(buf, cur, s, len);
+        int c = bytes_cmp(dst, cur, s, len);
         if (c == 0) {
             *idx = k;
             rc = 0;
@@ -223,6 +223,6 @@ int symtab_find(const symtab *t, const char *s, uint32_t len, uint32_t *idx)
         }
         if (c > 0) break;
     }
-    if (buf != small) free(buf);
+    if (dst != small) free(dst);
     return rc;
 }

@@ -25,15 +25,15 @@ int enc_zstd_compress(const uint8_t *src, size_t len, int level, uint8_t **out, 
     if (level < 1 || level > ZSTD_maxCLevel()) return fail(err, STRATA_EINVAL, "bad level");
     if (len && !src) return fail(err, STRATA_EINVAL, "no input");
     size_t bound = ZSTD_compressBound(len);
-    uint8_t *buf = malloc(VARINT_MAX_LEN + bound);
-    if (!buf) return fail(err, STRATA_ENOMEM, "out of memory");
-    size_t h = varint_put_u64(buf, len);
-    size_t z = ZSTD_compress(buf + h, bound, len ? src : (const void *)"", len, level);
+    uint8_t *dst = malloc(VARINT_MAX_LEN + bound);
+    if (!dst) return fail(err, STRATA_ENOMEM, "out of memory");
+    size_t h = varint_put_u64(dst, len);
+    size_t z = ZSTD_compress(dst + h, bound, len ? src : (const void *)"", len, level);
     if (ZSTD_isError(z)) {
-        free(buf);
+        free(dst);
         return fail(err, STRATA_ENOMEM, ZSTD_getErrorName(z));
     }
-    *out = buf;
+    *out = dst;
     *out_len = h + z;
     return 0;
 }
@@ -55,14 +55,14 @@ int enc_zstd_decompress(const uint8_t *src, size_t len, size_t max_len, uint8_t 
     size_t fsize = ZSTD_findFrameCompressedSize(p, zlen);
     if (ZSTD_isError(fsize) || fsize != zlen)
         return fail(err, STRATA_ECORRUPT, "frame truncated or followed by other bytes");
-    uint8_t *buf = malloc(raw ? (size_t)raw : 1);
-    if (!buf) return fail(err, STRATA_ENOMEM, "out of memory");
-    size_t got = ZSTD_decompress(buf, (size_t)raw, p, zlen);
+    uint8_t *dst = malloc(raw ? (size_t)raw : 1);
+    if (!dst) return fail(err, STRATA_ENOMEM, "out of memory");
+    size_t got = ZSTD_decompress(dst, (size_t)raw, p, zlen);
     if (ZSTD_isError(got) || got != raw) {
-        free(buf);
+        free(dst);
         return fail(err, STRATA_ECORRUPT, "frame does not decode");
     }
-    *out = buf;
+    *out = dst;
     *out_len = (size_t)raw;
     return 0;
 }

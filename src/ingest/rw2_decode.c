@@ -14,9 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-INGEST_DEFINE_PB_HISTOGRAM_CONVERT(convert_histogram, Io__Prometheus__Write__V2__Histogram,
-                                   IO__PROMETHEUS__WRITE__V2__HISTOGRAM__COUNT_COUNT_FLOAT,
-                                   IO__PROMETHEUS__WRITE__V2__HISTOGRAM__ZERO_COUNT_ZERO_COUNT_FLOAT)
+INGEST_DEFINE_PB_HISTOGRAM_CONVERT(
+    convert_histogram, Io__Prometheus__Write__V2__Histogram,
+    IO__PROMETHEUS__WRITE__V2__HISTOGRAM__COUNT_COUNT_FLOAT,
+    IO__PROMETHEUS__WRITE__V2__HISTOGRAM__ZERO_COUNT_ZERO_COUNT_FLOAT)
 
 /* The exemplars of every series, their labels resolved through the symbol table. */
 static int decode_exemplars(const Io__Prometheus__Write__V2__Request *req, arena *a,
@@ -62,8 +63,9 @@ int ingest_rw2_decode(const uint8_t *body, size_t len, arena *a, ingest_rw_reque
     if (snappy_uncompressed_length((const char *)body, len, &ulen) != SNAPPY_OK)
         return strata_errf(err, STRATA_EINVAL, "snappy: corrupt input (remote write 2.0 body)");
     if (ulen > INGEST_RW_MAX_DECODED)
-        return strata_errf(err, STRATA_ELIMIT, "snappy: the body decodes to %zu bytes, more than %zu",
-                           ulen, (size_t)INGEST_RW_MAX_DECODED);
+        return strata_errf(err, STRATA_ELIMIT,
+                           "snappy: the body decodes to %zu bytes, more than %zu", ulen,
+                           (size_t)INGEST_RW_MAX_DECODED);
     char *raw = arena_alloc(a, ulen + 1);
     if (!raw) return STRATA_ENOMEM;
     if (snappy_uncompress((const char *)body, len, raw, &ulen) != SNAPPY_OK)
@@ -94,14 +96,18 @@ int ingest_rw2_decode(const uint8_t *body, size_t len, arena *a, ingest_rw_reque
                 return strata_errf(err, STRATA_EINVAL,
                                    "series %zu: label reference %u is past the %zu symbols", i,
                                    nr >= req->n_symbols ? nr : vr, req->n_symbols);
-            ls[k] = (label){.name = req->symbols[nr], .value = req->symbols[vr],
+            ls[k] = (label){.name = req->symbols[nr],
+                            .value = req->symbols[vr],
                             .name_len = (uint32_t)strlen(req->symbols[nr]),
                             .value_len = (uint32_t)strlen(req->symbols[vr])};
         }
         for (size_t k = 0; k < ts->n_samples; k++)
             ss[k] = (strata_sample){.t = ts->samples[k]->timestamp, .v = ts->samples[k]->value};
-        out->series[i] = (write_series){.labels = ls, .n_labels = nl, .samples = ss,
-                                        .n_samples = ts->n_samples, .histograms = hs,
+        out->series[i] = (write_series){.labels = ls,
+                                        .n_labels = nl,
+                                        .samples = ss,
+                                        .n_samples = ts->n_samples,
+                                        .histograms = hs,
                                         .n_histograms = ts->n_histograms};
         out->n_labels += nl;
         out->n_samples += ts->n_samples;

@@ -113,11 +113,11 @@ static size_t make_symbols(char ***out)
     for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
         s[n++] = strdup(fixed[i]);
     for (int h = 0; h < 500; h++) {
-        char buf[64];
-        snprintf(buf, sizeof buf, "host-%05d:9100", h);
-        s[n++] = strdup(buf);
-        snprintf(buf, sizeof buf, "node_metric_%d_total", h * 7);
-        s[n++] = strdup(buf);
+        char dst[64];
+        snprintf(dst, sizeof dst, "host-%05d:9100", h);
+        s[n++] = strdup(dst);
+        snprintf(dst, sizeof dst, "node_metric_%d_total", h * 7);
+        s[n++] = strdup(dst);
     }
     char *longs = malloc(70000);
     memset(longs, 'z', 69999);
@@ -158,21 +158,21 @@ static void test_symtab_roundtrip(void **state)
         assert_int_equal(symtab_open(&t, c, len, err), 0);
         assert_int_equal(t.n, n);
         assert_int_equal(t.max_len, 69999);
-        char *buf = malloc(t.max_len);
+        char *dst = malloc(t.max_len);
         for (uint32_t i = 0; i < n; i++) {
             uint32_t l, idx;
-            assert_int_equal(symtab_get(&t, i, buf, t.max_len, &l), 0);
+            assert_int_equal(symtab_get(&t, i, dst, t.max_len, &l), 0);
             assert_int_equal(l, lens[i]);
-            assert_memory_equal(buf, s[i], l);
+            assert_memory_equal(dst, s[i], l);
             assert_int_equal(symtab_find(&t, s[i], lens[i], &idx), 0);
             assert_int_equal(idx, i);
         }
         uint32_t l, idx;
-        assert_int_equal(symtab_get(&t, (uint32_t)n, buf, t.max_len, &l), STRATA_ENOTFOUND);
+        assert_int_equal(symtab_get(&t, (uint32_t)n, dst, t.max_len, &l), STRATA_ENOTFOUND);
         uint32_t longest = 0;
         for (uint32_t i = 0; i < n; i++)
             if (lens[i] == 69999) longest = i;
-        assert_int_equal(symtab_get(&t, longest, buf, 3, &l), STRATA_ELIMIT);
+        assert_int_equal(symtab_get(&t, longest, dst, 3, &l), STRATA_ELIMIT);
         assert_int_equal(symtab_find(&t, "host-00001:910", 14, &idx), STRATA_ENOTFOUND);
         assert_int_equal(symtab_find(&t, "host-00001:91000", 16, &idx), STRATA_ENOTFOUND);
         assert_int_equal(symtab_find(&t, "\x01", 1, &idx), STRATA_ENOTFOUND);
@@ -190,7 +190,7 @@ static void test_symtab_roundtrip(void **state)
         symtab u;
         assert_int_equal(symtab_open(&u, longer, len + 1, err), STRATA_ECORRUPT);
         free(longer);
-        free(buf);
+        free(dst);
         free(c);
         free(enc);
     }
@@ -237,15 +237,15 @@ static void test_symtab_corruption(void **state)
         assert_true(rc == 0 || rc == STRATA_ECORRUPT);
         if (rc == 0) {
             /* whatever it holds is readable and sorted */
-            char buf[64], prev[64];
+            char dst[64], prev[64];
             uint32_t l, pl = 0;
             for (uint32_t i = 0; i < t.n; i++) {
-                assert_int_equal(symtab_get(&t, i, buf, sizeof buf, &l), 0);
+                assert_int_equal(symtab_get(&t, i, dst, sizeof dst, &l), 0);
                 uint32_t idx;
-                assert_int_equal(symtab_find(&t, buf, l, &idx), 0);
+                assert_int_equal(symtab_find(&t, dst, l, &idx), 0);
                 assert_int_equal(idx, i);
-                if (i) assert_true(memcmp(prev, buf, pl < l ? pl : l) <= 0);
-                memcpy(prev, buf, l);
+                if (i) assert_true(memcmp(prev, dst, pl < l ? pl : l) <= 0);
+                memcpy(prev, dst, l);
                 pl = l;
             }
         }

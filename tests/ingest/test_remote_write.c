@@ -212,7 +212,8 @@ static void test_round_trip(void **state)
         {1700000045000, INFINITY}, {1700000060000, -INFINITY},
         {1700000075000, 1e308},    {1700000090000, 5e-324}};
     strata_sample s1[] = {{-1, 0.0}, {0, 1.0}, {INT64_MAX, 2.0}};
-    write_series in[] = {{l0, 8, s0, 7, NULL, 0}, {l1, 2, s1, 3, NULL, 0}, {l2, 1, NULL, 0, NULL, 0}};
+    write_series in[] = {
+        {l0, 8, s0, 7, NULL, 0}, {l1, 2, s1, 3, NULL, 0}, {l2, 1, NULL, 0, NULL, 0}};
     buf b = {0};
     char err[STRATA_ERRMSG_SIZE];
     assert_int_equal(ingest_rw_encode(in, 3, true, &b, err), 0);
@@ -478,11 +479,22 @@ static void test_histograms_decoded(void **state)
     hist_span ps[] = {{-3, 2}, {2, 1}}, ns[] = {{0, 1}};
     double pb[] = {4, 1, 7}, nb[] = {2};
     hist_sample hs[2];
-    hs[0] = (hist_sample){.t = 5, .h = {.schema = 2, .is_int = true, .reset_hint = HIST_HINT_NOT_RESET,
-                                        .zero_threshold = 0.001, .zero_count = 3, .count = 17,
-                                        .sum = -2.5, .pos_spans = ps, .n_pos_spans = 2,
-                                        .neg_spans = ns, .n_neg_spans = 1, .pos_buckets = pb,
-                                        .n_pos_buckets = 3, .neg_buckets = nb, .n_neg_buckets = 1}};
+    hs[0] = (hist_sample){.t = 5,
+                          .h = {.schema = 2,
+                                .is_int = true,
+                                .reset_hint = HIST_HINT_NOT_RESET,
+                                .zero_threshold = 0.001,
+                                .zero_count = 3,
+                                .count = 17,
+                                .sum = -2.5,
+                                .pos_spans = ps,
+                                .n_pos_spans = 2,
+                                .neg_spans = ns,
+                                .n_neg_spans = 1,
+                                .pos_buckets = pb,
+                                .n_pos_buckets = 3,
+                                .neg_buckets = nb,
+                                .n_neg_buckets = 1}};
     hs[1] = hs[0];
     hs[1].t = 6;
     hs[1].h.is_int = false;
@@ -835,10 +847,10 @@ static void test_histograms_stored(void **state)
 
     /* An invalid histogram (count 4 with 5 observations in the buckets) rejects the request. */
     b.len = 0;
-    static const uint8_t bad[] = {0x0a, 37, 0x0a, 8, 0x0a, 1, 'h', 0x12, 3, 'x', 'y', 'z',
-                                  0x22, 25, 0x08, 0x04, 0x19, 0, 0, 0, 0, 0, 0, 0x24, 0x40,
-                                  0x20, 0x01, 0x5a, 0x04, 0x08, 0x00, 0x10, 0x02, 0x62, 0x02,
-                                  0x04, 0x02, 0x78, 0x02};
+    static const uint8_t bad[] = {0x0a, 37,   0x0a, 8,    0x0a, 1,    'h',  0x12, 3,    'x',
+                                  'y',  'z',  0x22, 25,   0x08, 0x04, 0x19, 0,    0,    0,
+                                  0,    0,    0,    0x24, 0x40, 0x20, 0x01, 0x5a, 0x04, 0x08,
+                                  0x00, 0x10, 0x02, 0x62, 0x02, 0x04, 0x02, 0x78, 0x02};
     c = snappy_of(bad, sizeof bad, &cl);
     assert_int_equal(ingest_remote_write(f->db, c, cl, "snappy", NULL, f->scratch, &res, &rej, err),
                      STRATA_EINVAL);
@@ -1000,10 +1012,11 @@ static void test_rw2_histograms(void **state)
     ingest_rw_result res;
     write_reject rej;
     char err[STRATA_ERRMSG_SIZE] = "";
-    assert_int_equal(ingest_remote_write(f->db, c, cl, "snappy",
-                                         "application/x-protobuf;proto=io.prometheus.write.v2.Request",
-                                         f->scratch, &res, &rej, err),
-                     0);
+    assert_int_equal(
+        ingest_remote_write(f->db, c, cl, "snappy",
+                            "application/x-protobuf;proto=io.prometheus.write.v2.Request",
+                            f->scratch, &res, &rej, err),
+        0);
     assert_int_equal(res.version, 2);
     assert_int_equal(res.write.samples_written, 1);
     assert_int_equal(res.write.histograms_written, 1);
