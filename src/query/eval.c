@@ -10,6 +10,8 @@
  * series' raw samples.
  */
 #include "query/eval.h"
+#include "query/hist_eval.h"
+#include "query/histogram.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -74,6 +76,19 @@ vseries *vec_add(eval_ctx *c, value *v, size_t *cap, const label *ls, size_t nl)
     memset(s->has, 0, c->n_steps);
     v->n++;
     return s;
+}
+
+int vec_set_hist(eval_ctx *c, vseries *s, size_t i, native_histogram *h)
+{
+    if (!s->h) {
+        s->h = eval_alloc(c, c->n_steps * sizeof *s->h);
+        if (!s->h) return STRATA_ENOMEM;
+        memset(s->h, 0, c->n_steps * sizeof *s->h);
+    }
+    s->h[i] = h;
+    s->v[i] = 0;
+    s->has[i] = 1;
+    return 0;
 }
 
 /* ---- labels ----------------------------------------------------------------------------------- */
@@ -213,9 +228,19 @@ static int vector_series(eval_ctx *c, void *arg, const label *ls, size_t nl,
     int rc = eval_count_samples(c, ns);
     if (rc || (rc = eval_check(c))) return rc;
     vseries *vs = NULL;
+    const hist_sample *hs = c->cur_hists;
+    size_t nh = c->cur_n_hists;
     for (size_t i = 0; i < c->n_steps; i++) {
         int64_t st = eval_selector_time(c, e, step_time(c, i));
         ssize_t k = newest_at(ss, ns, st);
+        ssize_t kh = nh ? hist_newest_at(hs, nh, st) : -1;
+        /* The newer of the float and the histogram sample is the series' value. */
+        if (kh >= 0 && (k < 0 || hs[kh].t > ss[k].t)) {
+            if (hs[kh].t <= st - c->o->lookback_ms || hist_is_stale(&hs[kh].h)) continue;
+            if (!vs && !(vs = vec_add(c, out, cap, ls, nl))) return STRATA_ENOMEM;
+            if (vec_set_hist(c, vs, i, (native_histogram *)&hs[kh].h)) return STRATA_ENOMEM;
+            continue;
+        }
         if (k < 0 || ss[k].t <= st - c->o->lookback_ms || value_is_stale(ss[k].v)) continue;
         if (!vs && !(vs = vec_add(c, out, cap, ls, nl))) return STRATA_ENOMEM;
         vs->v[i] = ss[k].v;
@@ -246,19 +271,28 @@ static int eval_matrix_samples(eval_ctx *c, const promql_expr *e, value *out)
                        &set, c->err);
     if (rc) return rc;
     out->type = V_MATRIX;
-    size_t cap = 0;
-    const label *ls;
-    size_t nl, ns;
-    const strata_sample *ss;
-    while ((rc = series_set_next(set, &ls, &nl, &ss, &ns)) == 1) {
-        if ((rc = eval_count_samples(c, ns)) || (rc = eval_check(c))) break;
-        size_t keep = 0;
+    size_t cap = 0, scap = 0, n = series_set_count(set);
+    strata_sample *ss = NULL;
+    for (size_t si = 0; si < n && rc >= 0; si++) {
+        const label *ls;
+        size_t nl, ns = 0, nh = 0;
+        hist_sample *hs = NULL;
+        rc = series_set_read(set, si, &ls, &nl, &ss, &scap, &ns);
+        if (rc < 0) break;
+        if (!rc) ns = 0;
+        if ((rc = eval_read_histograms(c, set, si, &hs, &nh)) < 0) break;
+        if ((rc = eval_count_samples(c, ns + nh)) || (rc = eval_check(c))) break;
+        size_t keep = 0, keep_h = 0;
         for (size_t i = 0; i < ns; i++) keep += !value_is_stale(ss[i].v);
-        if (!keep) continue;
+        for (size_t i = 0; i < nh; i++) keep_h += !hist_is_stale(&hs[i].h);
+        if (!keep && !keep_h) continue;
         if (out->n == cap) {
             size_t ncap = cap ? cap * 2 : 16;
             vseries *nv = eval_alloc(c, ncap * sizeof *nv);
-            if (!nv) return STRATA_ENOMEM;
+            if (!nv) {
+                rc = STRATA_ENOMEM;
+                break;
+            }
             if (out->n) memcpy(nv, out->s, out->n * sizeof *nv);
             out->s = nv;
             cap = ncap;
@@ -267,14 +301,24 @@ static int eval_matrix_samples(eval_ctx *c, const promql_expr *e, value *out)
         memset(vs, 0, sizeof *vs);
         vs->labels = (label *)ls;
         vs->n_labels = nl;
-        vs->pts = eval_alloc(c, keep * sizeof *vs->pts);
+        vs->pts = eval_alloc(c, (keep ? keep : 1) * sizeof *vs->pts);
         if (!vs->pts) {
             rc = STRATA_ENOMEM;
             break;
         }
         for (size_t i = 0; i < ns; i++)
             if (!value_is_stale(ss[i].v)) vs->pts[vs->n_pts++] = ss[i];
+        if (keep_h) {
+            vs->hpts = eval_alloc(c, keep_h * sizeof *vs->hpts);
+            if (!vs->hpts) {
+                rc = STRATA_ENOMEM;
+                break;
+            }
+            for (size_t i = 0; i < nh; i++)
+                if (!hist_is_stale(&hs[i].h)) vs->hpts[vs->n_hpts++] = hs[i];
+        }
     }
+    free(ss);
     series_set_free(set);
     return rc < 0 ? corrupt(c, rc) : 0;
 }
@@ -328,8 +372,17 @@ static int eval_subquery_samples(eval_ctx *c, const promql_expr *e, value *out)
         vs->pts = eval_alloc(c, (cnt ? cnt : 1) * sizeof *vs->pts);
         if (!vs->pts) return STRATA_ENOMEM;
         vs->n_pts = 0;
-        for (size_t i = 0; i < sub.n_steps; i++)
-            if (vs->has[i]) vs->pts[vs->n_pts++] = (strata_sample){step_time(&sub, i), vs->v[i]};
+        size_t nh = 0;
+        for (size_t i = 0; i < sub.n_steps; i++) nh += vec_hist(vs, i) != NULL;
+        if (nh && !(vs->hpts = eval_alloc(c, nh * sizeof *vs->hpts))) return STRATA_ENOMEM;
+        vs->n_hpts = 0;
+        for (size_t i = 0; i < sub.n_steps; i++) {
+            if (!vs->has[i]) continue;
+            if (vec_hist(vs, i))
+                vs->hpts[vs->n_hpts++] = (hist_sample){step_time(&sub, i), *vs->h[i]};
+            else vs->pts[vs->n_pts++] = (strata_sample){step_time(&sub, i), vs->v[i]};
+        }
+        vs->h = NULL;
         vs->v = NULL;
         vs->has = NULL;
     }
@@ -375,6 +428,7 @@ static int eval_unary(eval_ctx *c, const promql_expr *e, value *out)
         s->labels = labels_drop_name(c, s->labels, s->n_labels, &s->n_labels);
         if (!s->labels) return STRATA_ENOMEM;
         for (size_t i = 0; i < c->n_steps; i++) s->v[i] = -s->v[i];
+        if (s->h && (rc = hist_negate_series(c, s))) return rc;
     }
     return vec_check_duplicates(c, out);
 }
@@ -425,6 +479,11 @@ int eval_node(eval_ctx *c, const promql_expr *e, value *out)
                     for (size_t i = 0; i < s->n_pts; i++)
                         if (s->pts[i].t > t - e->range_ms && s->pts[i].t <= t) s->pts[w++] = s->pts[i];
                     s->n_pts = w;
+                    w = 0;
+                    for (size_t i = 0; i < s->n_hpts; i++)
+                        if (s->hpts[i].t > t - e->range_ms && s->hpts[i].t <= t)
+                            s->hpts[w++] = s->hpts[i];
+                    s->n_hpts = w;
                 }
             }
         }
@@ -471,8 +530,35 @@ static int cmp_series_labels(const void *a, const void *b)
     return labels_compare(x->labels, x->n_labels, y->labels, y->n_labels);
 }
 
+/* Joins b's histogram points into a's (two series that became one); one step may hold only one
+ * value. */
+static int merge_hpoints(eval_ctx *c, promql_series *a, const promql_series *b)
+{
+    if (!b->n_hpoints) return 0;
+    hist_sample *m = eval_alloc(c, (a->n_hpoints + b->n_hpoints) * sizeof *m);
+    if (!m) return STRATA_ENOMEM;
+    size_t i = 0, j = 0, n = 0;
+    while (i < a->n_hpoints || j < b->n_hpoints) {
+        if (i < a->n_hpoints && j < b->n_hpoints && a->hpoints[i].t == b->hpoints[j].t)
+            return strata_errf(c->err, STRATA_EEXEC,
+                               "vector cannot contain metrics with the same labelset");
+        if (j >= b->n_hpoints || (i < a->n_hpoints && a->hpoints[i].t < b->hpoints[j].t))
+            m[n++] = a->hpoints[i++];
+        else m[n++] = b->hpoints[j++];
+    }
+    a->hpoints = m;
+    a->n_hpoints = n;
+    for (size_t x = 0; x < a->n_points; x++)
+        for (size_t y = 0; y < a->n_hpoints; y++)
+            if (a->points[x].t == a->hpoints[y].t)
+                return strata_errf(c->err, STRATA_EEXEC,
+                                   "vector cannot contain metrics with the same labelset");
+    return 0;
+}
+
 static int to_result(eval_ctx *c, value *v, bool range, promql_result *r)
 {
+    int rc;
     r->ordered = v->ordered && !range;
     switch (v->type) {
     case V_SCALAR:
@@ -505,11 +591,13 @@ static int to_result(eval_ctx *c, value *v, bool range, promql_result *r)
         r->series = eval_alloc(c, (v->n ? v->n : 1) * sizeof *r->series);
         if (!r->series) return STRATA_ENOMEM;
         for (size_t k = 0; k < v->n; k++) {
-            if (!v->s[k].n_pts) continue;
+            if (!v->s[k].n_pts && !v->s[k].n_hpts) continue;
             r->series[r->n_series++] = (promql_series){.labels = v->s[k].labels,
                                                        .n_labels = v->s[k].n_labels,
                                                        .points = v->s[k].pts,
-                                                       .n_points = v->s[k].n_pts};
+                                                       .n_points = v->s[k].n_pts,
+                                                       .hpoints = v->s[k].hpts,
+                                                       .n_hpoints = v->s[k].n_hpts};
         }
         qsort(r->series, r->n_series, sizeof *r->series, cmp_series_labels);
         return 0;
@@ -526,8 +614,14 @@ static int to_result(eval_ctx *c, value *v, bool range, promql_result *r)
             *ps = (promql_series){.labels = s->labels, .n_labels = s->n_labels};
             ps->points = eval_alloc(c, cnt * sizeof *ps->points);
             if (!ps->points) return STRATA_ENOMEM;
-            for (size_t i = 0; i < c->n_steps; i++)
-                if (s->has[i]) ps->points[ps->n_points++] = (strata_sample){step_time(c, i), s->v[i]};
+            if (s->h && !(ps->hpoints = eval_alloc(c, cnt * sizeof *ps->hpoints)))
+                return STRATA_ENOMEM;
+            for (size_t i = 0; i < c->n_steps; i++) {
+                if (!s->has[i]) continue;
+                if (vec_hist(s, i))
+                    ps->hpoints[ps->n_hpoints++] = (hist_sample){step_time(c, i), *s->h[i]};
+                else ps->points[ps->n_points++] = (strata_sample){step_time(c, i), s->v[i]};
+            }
         }
         if (!r->ordered) qsort(r->series, r->n_series, sizeof *r->series, cmp_series_labels);
         if (range && r->n_series > 1) {
@@ -551,6 +645,7 @@ static int to_result(eval_ctx *c, value *v, bool range, promql_result *r)
                     }
                     a->points = m;
                     a->n_points = n;
+                    if ((rc = merge_hpoints(c, a, b))) return rc;
                     continue;
                 }
                 r->series[w++] = r->series[k];
@@ -764,15 +859,31 @@ int promql_result_json(const promql_result *r, buf *b)
             }
             if (!rc) rc = buf_putc(b, '}');
             if (!rc && r->type == PROMQL_VECTOR) {
-                rc = buf_append(b, ",\"value\":", 9);
-                if (!rc) rc = json_point(b, s->points[0].t, s->points[0].v);
-            } else if (!rc) {
-                rc = buf_append(b, ",\"values\":[", 11);
-                for (size_t i = 0; i < s->n_points && !rc; i++) {
-                    if (i) rc = buf_putc(b, ',');
-                    if (!rc) rc = json_point(b, s->points[i].t, s->points[i].v);
+                if (s->n_hpoints) {
+                    rc = buf_append(b, ",\"histogram\":", 13);
+                    if (!rc) rc = hist_json_point(b, &s->hpoints[0]);
+                } else {
+                    rc = buf_append(b, ",\"value\":", 9);
+                    if (!rc) rc = json_point(b, s->points[0].t, s->points[0].v);
                 }
-                if (!rc) rc = buf_putc(b, ']');
+            } else if (!rc) {
+                /* As Prometheus: "values" and "histograms" each only when there are some. */
+                if (s->n_points || !s->n_hpoints) {
+                    rc = buf_append(b, ",\"values\":[", 11);
+                    for (size_t i = 0; i < s->n_points && !rc; i++) {
+                        if (i) rc = buf_putc(b, ',');
+                        if (!rc) rc = json_point(b, s->points[i].t, s->points[i].v);
+                    }
+                    if (!rc) rc = buf_putc(b, ']');
+                }
+                if (!rc && s->n_hpoints) {
+                    rc = buf_append(b, ",\"histograms\":[", 15);
+                    for (size_t i = 0; i < s->n_hpoints && !rc; i++) {
+                        if (i) rc = buf_putc(b, ',');
+                        if (!rc) rc = hist_json_point(b, &s->hpoints[i]);
+                    }
+                    if (!rc) rc = buf_putc(b, ']');
+                }
             }
             if (!rc) rc = buf_putc(b, '}');
         }

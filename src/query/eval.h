@@ -24,6 +24,12 @@ typedef struct vseries {
     /* V_MATRIX: raw samples (instant queries of range vectors, and function windows) */
     strata_sample *pts;
     size_t n_pts;
+    /* Native histograms (histogram.h). V_VECTOR: the histogram at each step where the value is
+     * one (NULL where it is a float; the array itself is NULL while no step holds one). V_MATRIX:
+     * the histogram samples, in time order, beside the float samples in pts. */
+    native_histogram **h;
+    hist_sample *hpts;
+    size_t n_hpts;
 } vseries;
 
 typedef struct value {
@@ -47,6 +53,10 @@ typedef struct eval_ctx {
     arena *mem;
     char *err;
     int depth;
+    /* The histogram samples of the series a series_fn is called for (the callback's signature
+     * predates histograms); set by the reader for each call, per worker. */
+    const hist_sample *cur_hists;
+    size_t cur_n_hists;
 } eval_ctx;
 
 static inline int64_t step_time(const eval_ctx *c, size_t i)
@@ -61,6 +71,13 @@ void *eval_alloc(eval_ctx *c, size_t n);
 /* A new vector series with room for every step, labels copied by reference. */
 vseries *vec_add(eval_ctx *c, value *v, size_t *cap, const label *ls, size_t nl);
 int eval_check(eval_ctx *c); /* deadline */
+/* Makes step i of s the histogram h (the pointer is kept; h lives in the arena). */
+int vec_set_hist(eval_ctx *c, vseries *s, size_t i, native_histogram *h);
+/* The histogram at step i of s, or NULL when the value there is a float (or absent). */
+static inline native_histogram *vec_hist(const vseries *s, size_t i)
+{
+    return s->h ? s->h[i] : NULL;
+}
 int eval_count_samples(eval_ctx *c, size_t n);
 
 /* Labels helpers (results in the arena). */

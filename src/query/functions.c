@@ -9,6 +9,7 @@
  * data is read.
  */
 #include "query/eval.h"
+#include "query/hist_eval.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <ctype.h>
@@ -439,8 +440,13 @@ static const fn_def functions[] = {
     {"exp", {A_VECTOR}, 1, 0, false, A_VECTOR, NULL, false},
     {"first_over_time", {A_MATRIX}, 1, 0, false, A_VECTOR, fn_first_over, true},
     {"floor", {A_VECTOR}, 1, 0, false, A_VECTOR, NULL, false},
+    {"histogram_avg", {A_VECTOR}, 1, 0, false, A_VECTOR, NULL, false},
+    {"histogram_count", {A_VECTOR}, 1, 0, false, A_VECTOR, NULL, false},
     {"histogram_fraction", {A_SCALAR, A_SCALAR, A_VECTOR}, 3, 0, false, A_VECTOR, NULL, false},
     {"histogram_quantile", {A_SCALAR, A_VECTOR}, 2, 0, false, A_VECTOR, NULL, false},
+    {"histogram_stddev", {A_VECTOR}, 1, 0, false, A_VECTOR, NULL, false},
+    {"histogram_stdvar", {A_VECTOR}, 1, 0, false, A_VECTOR, NULL, false},
+    {"histogram_sum", {A_VECTOR}, 1, 0, false, A_VECTOR, NULL, false},
     {"hour", {A_VECTOR}, 0, 1, false, A_VECTOR, NULL, false},
     {"idelta", {A_MATRIX}, 1, 0, false, A_VECTOR, fn_idelta, false},
     {"increase", {A_MATRIX}, 1, 0, false, A_VECTOR, fn_increase, false},
@@ -595,7 +601,9 @@ static int range_series(eval_ctx *c, void *arg, const label *ls, size_t nl,
             break;
         }
     vseries *os = NULL;
-    size_t lo = 0, hi = 0;
+    size_t lo = 0, hi = 0, hlo = 0, hhi = 0;
+    const hist_sample *hs = c->cur_hists;
+    size_t nh = c->cur_n_hists;
     for (size_t i = 0; i < c->n_steps; i++) {
         int64_t t = eval_selector_time(c, j->ra->node, step_time(c, i));
         if (lo > 0 && lo < n && pts[lo - 1].t > t - j->ra->range_ms) lo = hi = 0;
@@ -606,7 +614,28 @@ static int range_series(eval_ctx *c, void *arg, const label *ls, size_t nl,
                     .range_ms = j->ra->range_ms, .p1 = j->p1 ? j->p1[i] : 0,
                     .p2 = j->p2 ? j->p2[i] : 0};
         double r;
-        if (!j->f->range(&w, &r)) continue;
+        native_histogram *rh = NULL;
+        if (nh) {
+            /* The same window over the histogram samples (stale markers dropped by the reader). */
+            if (hlo > 0 && hlo < nh && hs[hlo - 1].t > t - j->ra->range_ms) hlo = hhi = 0;
+            while (hlo < nh && hs[hlo].t <= t - j->ra->range_ms) hlo++;
+            if (hhi < hlo) hhi = hlo;
+            while (hhi < nh && hs[hhi].t <= t) hhi++;
+        }
+        if (hhi > hlo) {
+            hist_window hw = {.f = w.s, .nf = w.n, .h = hs + hlo, .nh = hhi - hlo, .t = t,
+                              .range_ms = j->ra->range_ms};
+            bool handled;
+            int hr = hist_range_fn(c, j->f->name, &hw, &r, &rh, &handled);
+            if (hr < 0) {
+                free(clean);
+                return hr;
+            }
+            if (handled && !hr) continue;
+            if (!handled && !j->f->range(&w, &r)) continue;
+        } else if (!j->f->range(&w, &r)) {
+            continue;
+        }
         if (!os) {
             size_t nl2 = nl;
             label *l2 = j->f->keep_name ? (label *)ls : labels_drop_name(c, ls, nl, &nl2);
@@ -614,6 +643,13 @@ static int range_series(eval_ctx *c, void *arg, const label *ls, size_t nl,
                 free(clean);
                 return STRATA_ENOMEM;
             }
+        }
+        if (rh) {
+            if (vec_set_hist(c, os, i, rh)) {
+                free(clean);
+                return STRATA_ENOMEM;
+            }
+            continue;
         }
         os->v[i] = r;
         os->has[i] = 1;
@@ -660,9 +696,14 @@ static int eval_range_function(eval_ctx *c, const promql_expr *e, const fn_def *
             series_set_free(set);
         } else {
             /* A subquery's series are already materialised: slide the same windows over them. */
-            for (size_t k = 0; k < ra.series.n && !rc; k++)
+            for (size_t k = 0; k < ra.series.n && !rc; k++) {
+                c->cur_hists = ra.series.s[k].hpts;
+                c->cur_n_hists = ra.series.s[k].n_hpts;
                 rc = range_series(c, &job, ra.series.s[k].labels, ra.series.s[k].n_labels,
                                   ra.series.s[k].pts, ra.series.s[k].n_pts, out, &cap);
+                c->cur_hists = NULL;
+                c->cur_n_hists = 0;
+            }
         }
         if (rc == STRATA_ECORRUPT) return strata_errf(c->err, rc, "corrupt chunk in storage");
         if (rc) return rc;
@@ -1002,6 +1043,23 @@ static int cmp_vs_labels(const void *a, const void *b, void *arg)
     return sc->desc ? -r : r;
 }
 
+/* Appends the native-histogram results of histogram_quantile/_fraction to the classic ones. */
+static int eval_native_quantiles(eval_ctx *c, const double *q, const double *q2, value *in,
+                                 value *out)
+{
+    value nat = {0};
+    int rc = hist_quantile_fn(c, q, q2, in, &nat);
+    if (rc || !nat.n) return rc;
+    vseries *all = eval_alloc(c, (out->n + nat.n) * sizeof *all);
+    if (!all) return STRATA_ENOMEM;
+    if (out->n) memcpy(all, out->s, out->n * sizeof *all);
+    memcpy(all + out->n, nat.s, nat.n * sizeof *all);
+    out->s = all;
+    out->n += nat.n;
+    out->type = V_VECTOR;
+    return vec_check_duplicates(c, out);
+}
+
 int eval_call(eval_ctx *c, const promql_expr *e, value *out)
 {
     /* The parser checked the argument count and types against Prometheus' table. */
@@ -1171,10 +1229,17 @@ int eval_call(eval_ctx *c, const promql_expr *e, value *out)
         }
         return 0;
     }
-    if (!strcmp(name, "histogram_quantile"))
-        return eval_histogram_buckets(c, args[0].scalar, NULL, false, &args[1], out);
-    if (!strcmp(name, "histogram_fraction"))
-        return eval_histogram_buckets(c, args[0].scalar, args[1].scalar, true, &args[2], out);
+    if (!strcmp(name, "histogram_quantile") || !strcmp(name, "histogram_fraction")) {
+        /* Classic buckets from the float series, native histograms on their own. */
+        bool fraction = !strcmp(name, "histogram_fraction");
+        value *in = &args[fraction ? 2 : 1], classic = *in;
+        const double *q2 = fraction ? args[1].scalar : NULL;
+        int rc = hist_strip(c, &classic);
+        if (!rc) rc = eval_histogram_buckets(c, args[0].scalar, q2, fraction, &classic, out);
+        if (!rc && value_has_hist(in)) rc = eval_native_quantiles(c, args[0].scalar, q2, in, out);
+        return rc;
+    }
+    if (!strncmp(name, "histogram_", 10)) return hist_simple_fn(c, name, &args[0], out);
     if (!strcmp(name, "label_replace"))
         return eval_label_replace(c, &args[0], args[1].str, args[2].str, args[3].str, args[4].str, out);
     if (!strcmp(name, "label_join")) {
@@ -1235,6 +1300,9 @@ int eval_call(eval_ctx *c, const promql_expr *e, value *out)
         }
     } else {
         in = args[0];
+        /* Float functions ignore histogram samples, as Prometheus' do. */
+        int rc = hist_strip(c, &in);
+        if (rc) return rc;
     }
     if (in.type != V_VECTOR)
         return strata_errf(c->err, STRATA_EPARSE, "expected type instant vector in call to function "

@@ -8,6 +8,7 @@
  * group series the same way by their by(...)/without(...) labels.
  */
 #include "query/eval.h"
+#include "query/hist_eval.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -120,12 +121,28 @@ static int vector_scalar(eval_ctx *c, const promql_expr *e, value *vec, value *s
     out->ordered = false;
     for (size_t k = 0; k < out->n; k++) {
         vseries *s = &out->s[k];
+        if (s->h) {
+            /* The histogram pointers change per step: a private array. */
+            native_histogram **hh = eval_alloc(c, c->n_steps * sizeof *hh);
+            if (!hh) return STRATA_ENOMEM;
+            memcpy(hh, s->h, c->n_steps * sizeof *hh);
+            s->h = hh;
+        }
         if (drop) {
             s->labels = labels_drop_name(c, s->labels, s->n_labels, &s->n_labels);
             if (!s->labels) return STRATA_ENOMEM;
         }
         for (size_t i = 0; i < c->n_steps; i++) {
             if (!s->has[i]) continue;
+            if (vec_hist(s, i)) {
+                hval x = {.h = s->h[i]}, y = {.f = sc->scalar[i]}, hr;
+                int rc = scalar_left ? hist_binop(c, e, y, x, &hr) : hist_binop(c, e, x, y, &hr);
+                if (rc < 0) return rc;
+                s->h[i] = hr.h;
+                s->v[i] = hr.f;
+                s->has[i] = rc > 0;
+                continue;
+            }
             bool keep;
             double a = scalar_left ? sc->scalar[i] : s->v[i];
             double b = scalar_left ? s->v[i] : sc->scalar[i];
@@ -201,6 +218,8 @@ static int set_operation(eval_ctx *c, const promql_expr *e, op_class cls, value 
             bool keep = l->s[k].has[i] && (cls == OP_AND ? in_rhs : cls == OP_UNLESS ? !in_rhs : true);
             s->has[i] = keep;
             s->v[i] = l->s[k].v[i];
+            if (keep && vec_hist(&l->s[k], i) && vec_set_hist(c, s, i, l->s[k].h[i]))
+                return STRATA_ENOMEM;
         }
     }
     if (cls == OP_OR) {
@@ -234,6 +253,8 @@ static int set_operation(eval_ctx *c, const promql_expr *e, op_class cls, value 
             for (size_t i = 0; i < c->n_steps; i++) {
                 s->has[i] = r->s[k].has[i] && !(h && h[i]);
                 s->v[i] = r->s[k].v[i];
+                if (s->has[i] && vec_hist(&r->s[k], i) && vec_set_hist(c, s, i, r->s[k].h[i]))
+                    break;
             }
         }
         free(lhs_has);
@@ -367,6 +388,23 @@ static int vector_vector(eval_ctx *c, const promql_expr *e, value *l, value *r, 
                         rc = STRATA_ENOMEM;
                         break;
                     }
+                }
+                const vseries *lv = swap ? &one->s[h] : &many->s[k];
+                const vseries *rv = swap ? &many->s[k] : &one->s[h];
+                if (vec_hist(lv, i) || vec_hist(rv, i)) {
+                    hval x = {.f = lv->v[i], .h = vec_hist(lv, i)};
+                    hval y = {.f = rv->v[i], .h = vec_hist(rv, i)}, hr;
+                    int hrc = hist_binop(c, e, x, y, &hr);
+                    if (hrc < 0) {
+                        rc = hrc;
+                        break;
+                    }
+                    if (hrc && hr.h && (rc = vec_set_hist(c, os, i, hr.h))) break;
+                    if (hrc && !hr.h) {
+                        os->v[i] = hr.f;
+                        os->has[i] = 1;
+                    }
+                    continue;
                 }
                 double a = swap ? one->s[h].v[i] : many->s[k].v[i];
                 double b = swap ? many->s[k].v[i] : one->s[h].v[i];
@@ -556,8 +594,11 @@ static int agg_topk(eval_ctx *c, const promql_expr *e, const value *in, const do
         if (k < 1) continue;
         for (size_t gi = 0; gi < ng && !rc; gi++) {
             size_t m = 0;
-            for (size_t j = 0; j < g[gi].n_members; j++)
-                if (in->s[g[gi].members[j]].has[i]) idx[m++] = g[gi].members[j];
+            for (size_t j = 0; j < g[gi].n_members; j++) {
+                const vseries *ms = &in->s[g[gi].members[j]];
+                /* topk and bottomk rank floats only; limitk keeps histograms too */
+                if (ms->has[i] && (limit || !vec_hist(ms, i))) idx[m++] = g[gi].members[j];
+            }
             /* Selection of the best k: k is usually small. */
             size_t take = (size_t)k < m ? (size_t)k : m;
             for (size_t a = 0; a < take && !limit; a++) {
@@ -583,6 +624,11 @@ static int agg_topk(eval_ctx *c, const promql_expr *e, const value *in, const do
                 }
                 out->s[map[sidx]].v[i] = in->s[sidx].v[i];
                 out->s[map[sidx]].has[i] = 1;
+                if (vec_hist(&in->s[sidx], i) &&
+                    vec_set_hist(c, &out->s[map[sidx]], i, in->s[sidx].h[i])) {
+                    rc = STRATA_ENOMEM;
+                    break;
+                }
             }
         }
     }
@@ -647,6 +693,8 @@ static int agg_limit_ratio(eval_ctx *c, const value *in, const double *ratio, va
                 return STRATA_ENOMEM;
             os->v[i] = in->s[k].v[i];
             os->has[i] = 1;
+            if (vec_hist(&in->s[k], i) && vec_set_hist(c, os, i, in->s[k].h[i]))
+                return STRATA_ENOMEM;
         }
     }
     return 0;
@@ -713,7 +761,7 @@ int eval_aggregation(eval_ctx *c, const promql_expr *e, value *out)
             for (size_t i = 0; i < c->n_steps && !rc; i++) {
                 for (size_t j = 0; j < g[gi].n_members; j++) {
                     const vseries *s = &in.s[g[gi].members[j]];
-                    if (!s->has[i]) continue;
+                    if (!s->has[i] || vec_hist(s, i)) continue;
                     char num[400];
                     format_float(s->v[i], num, sizeof num);
                     size_t nl;
@@ -755,10 +803,17 @@ int eval_aggregation(eval_ctx *c, const promql_expr *e, value *out)
             break;
         }
         for (size_t i = 0; i < c->n_steps; i++) {
+            int hr = hist_agg_step(c, op, &in, g[gi].members, g[gi].n_members, i,
+                                   param.scalar ? param.scalar[i] : 0, os);
+            if (hr < 0) {
+                rc = hr;
+                break;
+            }
+            if (hr) continue;
             size_t m = 0;
             for (size_t j = 0; j < g[gi].n_members; j++) {
                 const vseries *s = &in.s[g[gi].members[j]];
-                if (s->has[i]) vals[m++] = s->v[i];
+                if (s->has[i] && !vec_hist(s, i)) vals[m++] = s->v[i];
             }
             if (!m) continue;
             double r = 0;

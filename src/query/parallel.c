@@ -8,6 +8,7 @@
  * run, and hands the workers' arenas to the query's arena.
  */
 #include "query/eval.h"
+#include "query/hist_eval.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -38,10 +39,20 @@ static int run_range(eval_ctx *c, series_set *set, size_t lo, size_t hi, series_
     int rc = 0;
     for (size_t i = lo; i < hi && !rc; i++) {
         const label *ls;
-        size_t nl, ns;
+        size_t nl, ns, nh = 0;
+        hist_sample *hs = NULL;
         int has = series_set_read(set, i, &ls, &nl, &samples, &scap, &ns);
-        if (has < 0) rc = has;
-        else if (has) rc = fn(c, arg, ls, nl, samples, ns, out, cap);
+        if (has < 0) {
+            rc = has;
+            break;
+        }
+        if (!has) ns = 0;
+        if ((rc = eval_read_histograms(c, set, i, &hs, &nh)) < 0) break;
+        c->cur_hists = hs;
+        c->cur_n_hists = nh;
+        if (ns || nh) rc = fn(c, arg, ls, nl, samples, ns, out, cap);
+        c->cur_hists = NULL;
+        c->cur_n_hists = 0;
     }
     free(samples);
     return rc;

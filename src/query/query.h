@@ -60,6 +60,10 @@ typedef struct promql_series {
     size_t n_labels;
     strata_sample *points; /* in time order; for PROMQL_VECTOR exactly one */
     size_t n_points;
+    /* Native-histogram points, in time order; a PROMQL_VECTOR element has either one point or
+     * one histogram. The histograms' arrays live in the result's arena. */
+    hist_sample *hpoints;
+    size_t n_hpoints;
 } promql_series;
 
 typedef struct promql_result {

@@ -1,0 +1,569 @@
+/*
+ * hist_eval.c: native histograms in the evaluator (see hist_eval.h): range functions over
+ * windows with histogram samples, histogram_* functions, operators, aggregations and JSON.
+ *
+ * Histograms handed around in vectors are shared by pointer (a selector's steps may all point at
+ * one stored sample), so anything that changes a histogram works on a copy in the query arena.
+ */
+#include "query/hist_eval.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int eval_read_histograms(eval_ctx *c, const series_set *set, size_t i, hist_sample **out, size_t *n)
+{
+    (void)c;
+    (void)set;
+    (void)i;
+    /* Storage hands out no histogram samples yet (series_set_read_histograms is being added). */
+    *out = NULL;
+    *n = 0;
+    return 0;
+}
+
+ssize_t hist_newest_at(const hist_sample *s, size_t n, int64_t t)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (s[mid].t <= t)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return (ssize_t)lo - 1;
+}
+
+static native_histogram *hist_dup(eval_ctx *c, const native_histogram *h)
+{
+    native_histogram *r = eval_alloc(c, sizeof *r);
+    if (!r) return NULL;
+    if (hist_copy(c->mem, h, r)) {
+        strata_errf(c->err, STRATA_ENOMEM, "out of memory");
+        return NULL;
+    }
+    return r;
+}
+
+static int compact(eval_ctx *c, native_histogram *h)
+{
+    int rc = hist_compact(c->mem, h);
+    return rc ? strata_errf(c->err, rc, "out of memory") : 0;
+}
+
+int hist_negate_series(eval_ctx *c, vseries *s)
+{
+    for (size_t i = 0; i < c->n_steps; i++) {
+        if (!vec_hist(s, i)) continue;
+        native_histogram *h = hist_dup(c, s->h[i]);
+        if (!h) return STRATA_ENOMEM;
+        hist_mul(h, -1);
+        s->h[i] = h;
+    }
+    return 0;
+}
+
+bool value_has_hist(const value *v)
+{
+    if (v->type != V_VECTOR) return false;
+    for (size_t k = 0; k < v->n; k++)
+        if (v->s[k].h) return true;
+    return false;
+}
+
+int hist_strip(eval_ctx *c, value *v)
+{
+    if (!value_has_hist(v)) return 0;
+    vseries *ns = eval_alloc(c, v->n * sizeof *ns);
+    if (!ns) return STRATA_ENOMEM;
+    memcpy(ns, v->s, v->n * sizeof *ns);
+    for (size_t k = 0; k < v->n; k++) {
+        vseries *s = &ns[k];
+        if (!s->h) continue;
+        uint8_t *has = eval_alloc(c, c->n_steps);
+        if (!has) return STRATA_ENOMEM;
+        for (size_t i = 0; i < c->n_steps; i++)
+            has[i] = s->has[i] && !s->h[i];
+        s->has = has;
+        s->h = NULL;
+    }
+    v->s = ns;
+    return 0;
+}
+
+/* ---- JSON --------------------------------------------------------------------------------------
+ */
+
+int hist_json_point(buf *b, const hist_sample *hs)
+{
+    char ts[48], n1[400], n2[400], n3[400];
+    format_timestamp(hs->t, ts, sizeof ts);
+    const native_histogram *h = &hs->h;
+    format_float(h->count, n1, sizeof n1);
+    format_float(h->sum, n2, sizeof n2);
+    int rc = buf_printf(b, "[%s,{\"count\":\"%s\",\"sum\":\"%s\"", ts, n1, n2);
+    arena a;
+    arena_init(&a, 4096);
+    hist_bucket *bs;
+    ssize_t nb = rc ? 0 : hist_all_buckets(&a, h, &bs);
+    if (nb < 0) rc = STRATA_ENOMEM;
+    bool any = false;
+    for (ssize_t i = 0; i < nb && !rc; i++) {
+        if (bs[i].count == 0) continue; /* Prometheus leaves empty buckets out */
+        int rule = bs[i].lower_inclusive ? (bs[i].upper_inclusive ? 3 : 1)
+                                         : (bs[i].upper_inclusive ? 0 : 2);
+        format_float(bs[i].lower, n1, sizeof n1);
+        format_float(bs[i].upper, n2, sizeof n2);
+        format_float(bs[i].count, n3, sizeof n3);
+        rc = buf_printf(b, "%s[%d,\"%s\",\"%s\",\"%s\"]", any ? "," : ",\"buckets\":[", rule, n1,
+                        n2, n3);
+        any = true;
+    }
+    arena_free(&a);
+    if (!rc && any) rc = buf_putc(b, ']');
+    if (!rc) rc = buf_append(b, "}]", 2);
+    return rc ? STRATA_ENOMEM : 0;
+}
+
+/* ---- range functions ---------------------------------------------------------------------------
+ */
+
+/* a + b or a - b into a new histogram; 0 when they do not mix (custom and exponential). */
+static int add_sub(eval_ctx *c, const native_histogram *a, const native_histogram *b, bool sub,
+                   native_histogram **out)
+{
+    native_histogram *r = eval_alloc(c, sizeof *r);
+    if (!r) return STRATA_ENOMEM;
+    unsigned fl;
+    int rc = hist_add(c->mem, a, b, sub, r, &fl);
+    if (rc == HIST_INCOMPATIBLE) return 0;
+    if (rc) return strata_errf(c->err, rc, "out of memory");
+    *out = r;
+    return 1;
+}
+
+/* Prometheus' histogramRate: last - first, with counter resets added back for counters. */
+static int histogram_rate(eval_ctx *c, const hist_sample *pts, size_t n, bool counter,
+                          native_histogram **out)
+{
+    const native_histogram *prev = &pts[0].h, *last = &pts[n - 1].h;
+    native_histogram empty;
+    if (counter && hist_detect_reset(&pts[1].h, prev)) {
+        /* A reset right after the first sample: its layout does not matter. */
+        memset(&empty, 0, sizeof empty);
+        empty.schema = pts[1].h.schema;
+        empty.custom_values = pts[1].h.custom_values;
+        empty.n_custom_values = pts[1].h.n_custom_values;
+        prev = &empty;
+    }
+    if (hist_is_custom(last) != hist_is_custom(prev)) return 0;
+    int32_t min_schema = last->schema < prev->schema ? last->schema : prev->schema;
+    for (size_t i = 1; i + 1 < n && counter; i++) {
+        if (pts[i].h.schema < min_schema) min_schema = pts[i].h.schema;
+        if (hist_is_custom(&pts[i].h) != hist_is_custom(prev)) return 0;
+    }
+    /* last in the smallest schema: added to an empty histogram of that schema */
+    native_histogram base;
+    memset(&base, 0, sizeof base);
+    base.schema = min_schema;
+    base.zero_threshold = last->zero_threshold;
+    base.custom_values = last->custom_values;
+    base.n_custom_values = last->n_custom_values;
+    native_histogram *h = NULL, *d = NULL;
+    int rc = add_sub(c, &base, last, false, &h);
+    if (rc <= 0) return rc;
+    if ((rc = add_sub(c, h, prev, true, &d)) <= 0) return rc;
+    h = d;
+    if (counter) {
+        const native_histogram *p = prev;
+        for (size_t i = 1; i < n; i++) {
+            if (hist_detect_reset(&pts[i].h, p)) {
+                if ((rc = add_sub(c, h, p, false, &d)) <= 0) return rc;
+                h = d;
+            }
+            p = &pts[i].h;
+        }
+    }
+    h->reset_hint = HIST_HINT_GAUGE;
+    if ((rc = compact(c, h))) return rc;
+    *out = h;
+    return 1;
+}
+
+static int extrapolated_hist(eval_ctx *c, const hist_window *w, bool counter, bool rate,
+                             native_histogram **out)
+{
+    if (w->nf) return 0; /* floats and histograms in one window: Prometheus drops it */
+    if (w->nh < 2) return 0;
+    native_histogram *h = NULL;
+    int rc = histogram_rate(c, w->h, w->nh, counter, &h);
+    if (rc <= 0) return rc;
+    const hist_sample *s = w->h;
+    size_t n = w->nh;
+    double range_start = (double)(w->t - w->range_ms) / 1000.0, range_end = (double)w->t / 1000.0;
+    double to_start = (double)s[0].t / 1000.0 - range_start;
+    double to_end = range_end - (double)s[n - 1].t / 1000.0;
+    double sampled = (double)(s[n - 1].t - s[0].t) / 1000.0;
+    double avg = sampled / (double)(n - 1);
+    double threshold = avg * 1.1;
+    if (to_start >= threshold) to_start = avg / 2;
+    if (counter && h->count > 0 && s[0].h.count >= 0) {
+        double to_zero = sampled * (s[0].h.count / h->count);
+        if (to_zero < to_start) to_start = to_zero;
+    }
+    if (to_end >= threshold) to_end = avg / 2;
+    double factor = sampled != 0 ? (sampled + to_start + to_end) / sampled : 1;
+    if (rate) factor /= (double)w->range_ms / 1000.0;
+    hist_mul(h, factor);
+    *out = h;
+    return 1;
+}
+
+/* irate and idelta: the last two samples, whatever their kind. */
+static int instant_hist(eval_ctx *c, const hist_window *w, bool rate, double *f,
+                        native_histogram **out)
+{
+    if (w->nf + w->nh < 2) return 0;
+    /* The two newest samples, oldest first; a float and a histogram at one time: the histogram
+     * counts as the newer, as Prometheus orders them. */
+    typedef struct tagged {
+        int64_t t;
+        double f;
+        const native_histogram *h;
+    } tagged;
+    tagged ss[4];
+    size_t k = 0;
+    for (size_t i = w->nf >= 2 ? w->nf - 2 : 0; i < w->nf; i++)
+        ss[k++] = (tagged){w->f[i].t, w->f[i].v, NULL};
+    for (size_t i = w->nh >= 2 ? w->nh - 2 : 0; i < w->nh; i++)
+        ss[k++] = (tagged){w->h[i].t, 0, &w->h[i].h};
+    /* sort the (at most four) by time, stable so histograms stay after floats at equal times */
+    for (size_t a = 1; a < k; a++)
+        for (size_t b = a; b > 0 && ss[b].t < ss[b - 1].t; b--) {
+            tagged t = ss[b];
+            ss[b] = ss[b - 1];
+            ss[b - 1] = t;
+        }
+    tagged s0 = ss[k - 2], s1 = ss[k - 1];
+    int64_t interval = s1.t - s0.t;
+    if (interval == 0) return 0;
+    if (!s0.h && !s1.h) {
+        double r = s1.f;
+        if (!rate || !(s1.f < s0.f)) r = s1.f - s0.f;
+        if (rate) r /= (double)interval / 1000;
+        *f = r;
+        return 1;
+    }
+    if (!s0.h || !s1.h) return 0;
+    native_histogram *h = NULL;
+    int rc;
+    if (!rate || !hist_detect_reset(s1.h, s0.h)) {
+        if ((rc = add_sub(c, s1.h, s0.h, true, &h)) <= 0) return rc;
+    } else if (!(h = hist_dup(c, s1.h))) {
+        return STRATA_ENOMEM;
+    }
+    h->reset_hint = HIST_HINT_GAUGE;
+    if ((rc = compact(c, h))) return rc;
+    if (rate) hist_div(h, (double)interval / 1000);
+    *out = h;
+    return 1;
+}
+
+/* resets and changes walk floats and histograms together in time order. */
+static double resets_changes(const hist_window *w, bool changes)
+{
+    size_t i = 0, j = 0;
+    double n = 0;
+    bool have_prev = false, prev_is_h = false;
+    double pf = 0;
+    const native_histogram *ph = NULL;
+    while (i < w->nf || j < w->nh) {
+        bool take_h = i >= w->nf || (j < w->nh && w->h[j].t <= w->f[i].t);
+        bool is_h = take_h;
+        double cf = 0;
+        const native_histogram *ch = NULL;
+        if (take_h)
+            ch = &w->h[j++].h;
+        else
+            cf = w->f[i++].v;
+        if (have_prev) {
+            if (!is_h && !prev_is_h) {
+                if (changes ? (cf != pf && !(isnan(cf) && isnan(pf))) : cf < pf) n++;
+            } else if (is_h != prev_is_h) {
+                n++;
+            } else if (changes ? !hist_equal(ch, ph) : hist_detect_reset(ch, ph)) {
+                n++;
+            }
+        }
+        have_prev = true;
+        prev_is_h = is_h;
+        pf = cf;
+        ph = ch;
+    }
+    return n;
+}
+
+static int sum_avg_hist(eval_ctx *c, const hist_window *w, bool avg, native_histogram **out)
+{
+    if (w->nf) return 0; /* mixed floats and histograms */
+    native_histogram *acc = hist_dup(c, &w->h[0].h);
+    if (!acc) return STRATA_ENOMEM;
+    for (size_t i = 1; i < w->nh; i++) {
+        native_histogram *r;
+        int rc = add_sub(c, acc, &w->h[i].h, false, &r);
+        if (rc <= 0) return rc;
+        acc = r;
+    }
+    if (avg) hist_div(acc, (double)w->nh);
+    int rc = compact(c, acc);
+    if (rc) return rc;
+    *out = acc;
+    return 1;
+}
+
+static const char *const hist_range_names[] = {
+    "rate",
+    "increase",
+    "delta",
+    "irate",
+    "idelta",
+    "resets",
+    "changes",
+    "sum_over_time",
+    "avg_over_time",
+    "count_over_time",
+    "present_over_time",
+    "last_over_time",
+    "first_over_time",
+    "ts_of_last_over_time",
+    "ts_of_first_over_time",
+};
+
+bool hist_range_fn_known(const char *name)
+{
+    for (size_t i = 0; i < sizeof hist_range_names / sizeof *hist_range_names; i++)
+        if (!strcmp(name, hist_range_names[i])) return true;
+    return false;
+}
+
+int hist_range_fn(eval_ctx *c, const char *name, const hist_window *w, double *f,
+                  native_histogram **h, bool *handled)
+{
+    *handled = true;
+    *h = NULL;
+    if (!strcmp(name, "rate")) return extrapolated_hist(c, w, true, true, h);
+    if (!strcmp(name, "increase")) return extrapolated_hist(c, w, true, false, h);
+    if (!strcmp(name, "delta")) return extrapolated_hist(c, w, false, false, h);
+    if (!strcmp(name, "irate")) return instant_hist(c, w, true, f, h);
+    if (!strcmp(name, "idelta")) return instant_hist(c, w, false, f, h);
+    if (!strcmp(name, "resets") || !strcmp(name, "changes")) {
+        *f = resets_changes(w, !strcmp(name, "changes"));
+        return 1;
+    }
+    if (!strcmp(name, "sum_over_time")) return sum_avg_hist(c, w, false, h);
+    if (!strcmp(name, "avg_over_time")) return sum_avg_hist(c, w, true, h);
+    if (!strcmp(name, "count_over_time")) {
+        *f = (double)(w->nf + w->nh);
+        return 1;
+    }
+    if (!strcmp(name, "present_over_time")) {
+        *f = 1;
+        return 1;
+    }
+    bool last = !strcmp(name, "last_over_time") || !strcmp(name, "ts_of_last_over_time");
+    bool first = !strcmp(name, "first_over_time") || !strcmp(name, "ts_of_first_over_time");
+    if (last || first) {
+        bool use_h;
+        if (!w->nf)
+            use_h = true;
+        else if (last)
+            use_h = w->h[w->nh - 1].t >= w->f[w->nf - 1].t;
+        else
+            use_h = w->h[0].t < w->f[0].t;
+        const hist_sample *hs = last ? &w->h[w->nh - 1] : &w->h[0];
+        const strata_sample *fs = w->nf ? (last ? &w->f[w->nf - 1] : &w->f[0]) : NULL;
+        if (!strncmp(name, "ts_of_", 6)) {
+            *f = (double)(use_h ? hs->t : fs->t) / 1000.0;
+        } else if (use_h) {
+            *h = (native_histogram *)&hs->h;
+        } else {
+            *f = fs->v;
+        }
+        return 1;
+    }
+    /* max_over_time, quantile_over_time, deriv, ...: histograms are ignored */
+    *handled = false;
+    return 0;
+}
+
+/* ---- instant functions -------------------------------------------------------------------------
+ */
+
+static double simple_value(eval_ctx *c, const char *name, const native_histogram *h)
+{
+    if (!strcmp(name, "histogram_count")) return h->count;
+    if (!strcmp(name, "histogram_sum")) return h->sum;
+    if (!strcmp(name, "histogram_avg")) return h->sum / h->count;
+    double v = hist_stdvar(c->mem, h);
+    return !strcmp(name, "histogram_stddev") ? sqrt(v) : v;
+}
+
+/* Applies fn to every histogram step of in; floats are dropped, __name__ too. */
+static int per_hist(eval_ctx *c, const value *in, value *out,
+                    double (*fn)(eval_ctx *, const void *, size_t, const native_histogram *),
+                    const void *arg)
+{
+    out->type = V_VECTOR;
+    size_t cap = 0;
+    for (size_t k = 0; k < in->n; k++) {
+        const vseries *s = &in->s[k];
+        if (!s->h) continue;
+        vseries *os = NULL;
+        for (size_t i = 0; i < c->n_steps; i++) {
+            if (!s->has[i] || !s->h[i]) continue;
+            if (!os) {
+                size_t nl;
+                label *ls = labels_drop_name(c, s->labels, s->n_labels, &nl);
+                if (!ls || !(os = vec_add(c, out, &cap, ls, nl))) return STRATA_ENOMEM;
+            }
+            os->v[i] = fn(c, arg, i, s->h[i]);
+            os->has[i] = 1;
+        }
+    }
+    return vec_check_duplicates(c, out);
+}
+
+static double simple_cb(eval_ctx *c, const void *arg, size_t i, const native_histogram *h)
+{
+    (void)i;
+    return simple_value(c, arg, h);
+}
+
+int hist_simple_fn(eval_ctx *c, const char *name, const value *in, value *out)
+{
+    return per_hist(c, in, out, simple_cb, name);
+}
+
+typedef struct qargs {
+    const double *q, *q2;
+} qargs;
+
+static double quantile_cb(eval_ctx *c, const void *arg, size_t i, const native_histogram *h)
+{
+    const qargs *a = arg;
+    return a->q2 ? hist_fraction(c->mem, a->q[i], a->q2[i], h) : hist_quantile(c->mem, a->q[i], h);
+}
+
+int hist_quantile_fn(eval_ctx *c, const double *q, const double *q2, const value *in, value *out)
+{
+    qargs a = {q, q2};
+    return per_hist(c, in, out, quantile_cb, &a);
+}
+
+/* ---- operators ---------------------------------------------------------------------------------
+ */
+
+static bool is_cmp(tok_kind op)
+{
+    return op == T_EQLC || op == T_NEQ || op == T_LSS || op == T_LTE || op == T_GTR || op == T_GTE;
+}
+
+int hist_binop(eval_ctx *c, const promql_expr *e, hval a, hval b, hval *r)
+{
+    r->h = NULL;
+    r->f = 0;
+    if (a.h && b.h) {
+        native_histogram *x = NULL;
+        int rc;
+        switch (e->op) {
+        case T_ADD:
+        case T_SUB:
+            if ((rc = add_sub(c, a.h, b.h, e->op == T_SUB, &x)) <= 0) return rc;
+            if (e->op == T_SUB) x->reset_hint = HIST_HINT_GAUGE;
+            if ((rc = compact(c, x))) return rc;
+            r->h = x;
+            return 1;
+        case T_EQLC:
+        case T_NEQ: {
+            bool eq = hist_equal(a.h, b.h);
+            bool keep = e->op == T_EQLC ? eq : !eq;
+            if (e->return_bool) {
+                r->f = keep ? 1 : 0;
+                return 1;
+            }
+            if (!keep) return 0;
+            r->h = a.h;
+            return 1;
+        }
+        default:
+            return 0;
+        }
+    }
+    if (is_cmp(e->op)) return 0; /* a histogram and a float do not compare */
+    native_histogram *src = a.h ? a.h : b.h;
+    double factor = a.h ? b.f : a.f;
+    if (e->op == T_MUL || (e->op == T_DIV && a.h)) {
+        native_histogram *x = hist_dup(c, src);
+        if (!x) return STRATA_ENOMEM;
+        if (e->op == T_MUL)
+            hist_mul(x, factor);
+        else
+            hist_div(x, factor);
+        int rc = compact(c, x);
+        if (rc) return rc;
+        r->h = x;
+        return 1;
+    }
+    return 0;
+}
+
+/* ---- aggregations ------------------------------------------------------------------------------
+ */
+
+int hist_agg_step(eval_ctx *c, const char *op, const value *in, const size_t *members,
+                  size_t n_members, size_t i, double param, vseries *os)
+{
+    (void)param;
+    size_t nh = 0, nf = 0;
+    for (size_t j = 0; j < n_members; j++) {
+        const vseries *s = &in->s[members[j]];
+        if (!s->has[i]) continue;
+        if (vec_hist(s, i))
+            nh++;
+        else
+            nf++;
+    }
+    if (!nh) return 0;
+    if (!strcmp(op, "count") || !strcmp(op, "group")) {
+        os->v[i] = !strcmp(op, "count") ? (double)(nh + nf) : 1;
+        os->has[i] = 1;
+        return 1;
+    }
+    if (!strcmp(op, "sum") || !strcmp(op, "avg")) {
+        if (nf) return 1; /* floats and histograms do not add up: no result */
+        native_histogram *acc = NULL;
+        for (size_t j = 0; j < n_members; j++) {
+            const vseries *s = &in->s[members[j]];
+            if (!s->has[i]) continue;
+            if (!acc) {
+                if (!(acc = hist_dup(c, s->h[i]))) return STRATA_ENOMEM;
+                continue;
+            }
+            native_histogram *r;
+            int rc = add_sub(c, acc, s->h[i], false, &r);
+            if (rc < 0) return rc;
+            if (rc == 0) return 1; /* custom and exponential buckets: no result */
+            acc = r;
+        }
+        if (!strcmp(op, "avg")) hist_div(acc, (double)nh);
+        int rc = compact(c, acc);
+        if (rc) return rc;
+        return vec_set_hist(c, os, i, acc) ? STRATA_ENOMEM : 1;
+    }
+    /* min, max, stddev, stdvar, quantile ignore histograms: the floats alone decide. A group of
+     * histograms only has no result. */
+    if (!nf) return 1;
+    return 0;
+}
