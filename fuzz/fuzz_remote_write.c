@@ -5,7 +5,7 @@
  * the receiver does, and (2) as raw protobuf straight into the hand-written decoder and into
  * protobuf-c's generated unpacker (the reference). Besides crashes, leaks and sanitizer findings,
  * the target aborts when the two protobuf decoders disagree: on whether the bytes are a valid
- * WriteRequest, on any count, label or sample. That is what lets the fast decoder claim it accepts
+ * WriteRequest, on any count, label, sample or native histogram (bit for bit). That is what lets the fast decoder claim it accepts
  * exactly the wire format that remote.proto describes. The scratch is kept across inputs, as a
  * server thread keeps it across requests.
  */
@@ -35,6 +35,12 @@ static void compare(const ingest_rw_request *a, const ingest_rw_request *b)
         const write_series *x = &a->series[i], *y = &b->series[i];
         check(x->n_labels == y->n_labels, "labels per series");
         check(x->n_samples == y->n_samples, "samples per series");
+        check(x->n_histograms == y->n_histograms, "histograms per series");
+        for (size_t k = 0; k < x->n_histograms; k++) {
+            check(x->histograms[k].t == y->histograms[k].t, "histogram timestamp");
+            check(native_histogram_identical(&x->histograms[k].h, &y->histograms[k].h),
+                  "histogram contents");
+        }
         for (size_t k = 0; k < x->n_labels; k++) {
             const label *l = &x->labels[k], *r = &y->labels[k];
             /* The reference's strings end at the first NUL byte; ours keep their length. */

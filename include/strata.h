@@ -139,6 +139,7 @@ typedef struct strata_write_result {
     uint64_t samples_too_far_future; /* beyond max_sample_future_ms */
     uint64_t samples_series_limit; /* their series would exceed max_series(_per_metric) */
     uint64_t series_created;
+    uint64_t histograms_written; /* native-histogram samples stored (internal write path) */
 } strata_write_result;
 
 /*

@@ -20,10 +20,10 @@
  *    STRATA_EDUPLICATE, HTTP 400 with the message, as Prometheus answers. Re-sending a series'
  *    newest sample with the same value (bit for bit) is not an error: it is counted as a duplicate
  *    and stored once. Older samples of a re-sent request are out of order, as in Prometheus.
- *  - Native histograms (TimeSeries.histograms) are not stored yet. The float samples of such a
- *    request are stored as usual, then the call returns STRATA_EUNSUPPORTED, HTTP 400, with
- *    "native histograms are not supported yet: ..." saying how many were dropped, so the loss is
- *    never silent (the sender logs it and does not retry).
+ *  - Native histograms (TimeSeries.histograms, integer and float, exponential and custom-bucket)
+ *    are decoded into write_series.histograms and stored by db_write like float samples. A
+ *    malformed histogram (spans and buckets disagree, bad schema, negative counts, ...) is an
+ *    invalid sample: STRATA_EINVAL, HTTP 400, nothing from the request stored.
  *  - Exemplars and metadata (WriteRequest.metadata) are checked for well-formedness and counted,
  *    then ignored; they are not errors.
  *  - Success: 0, HTTP 204.
@@ -65,7 +65,7 @@ typedef struct ingest_rw_request {
     size_t n_series;
     size_t n_labels;      /* over all series */
     size_t n_samples;     /* float samples over all series */
-    size_t n_histograms;  /* native-histogram samples (not stored yet) */
+    size_t n_histograms;  /* native-histogram samples over all series */
     size_t n_exemplars;   /* ignored */
     size_t n_metadata;    /* WriteRequest.metadata entries (ignored) */
     size_t decoded_bytes; /* size of the protobuf message */
@@ -118,7 +118,8 @@ int ingest_remote_write(strata_db *db, const uint8_t *body, size_t len,
 
 /*
  * Encodes series as a WriteRequest (one TimeSeries per entry, labels in the order given, float
- * samples only) with protobuf-c, snappy-compressed when compress is true, and appends the bytes to
+ * samples and native histograms: integer ones as count_int and bucket deltas, float ones as
+ * count_float and absolute counts) with protobuf-c, snappy-compressed when compress is true, and appends the bytes to
  * out. Labels are written up to their first NUL byte, and a value of -0.0 goes out as 0.0 (proto3
  * omits a double equal to its default; Prometheus' own encoder does the same). For tests and the
  * load generator.

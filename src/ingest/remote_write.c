@@ -20,7 +20,9 @@
 
 ingest_scratch *ingest_scratch_new(void)
 {
-    return calloc(1, sizeof(ingest_scratch));
+    ingest_scratch *s = calloc(1, sizeof(ingest_scratch));
+    if (s) arena_init(&s->hist_mem, 16 * 1024);
+    return s;
 }
 
 void ingest_scratch_free(ingest_scratch *s)
@@ -30,6 +32,8 @@ void ingest_scratch_free(ingest_scratch *s)
     free(s->labels);
     free(s->samples);
     free(s->series);
+    free(s->hists);
+    arena_free(&s->hist_mem);
     free(s);
 }
 
@@ -46,6 +50,12 @@ void ingest_scratch_trim(ingest_scratch *s)
         s->samples = NULL;
         s->samples_cap = 0;
     }
+    if (s->hists_cap * sizeof(hist_sample) > INGEST_SCRATCH_KEEP) {
+        free(s->hists);
+        s->hists = NULL;
+        s->hists_cap = 0;
+    }
+    if (s->hist_mem.total > INGEST_SCRATCH_KEEP) arena_free(&s->hist_mem);
     if (s->series_cap * sizeof(write_series) > INGEST_SCRATCH_KEEP) {
         free(s->series);
         s->series = NULL;
@@ -198,16 +208,6 @@ int ingest_remote_write(strata_db *db, const uint8_t *body, size_t len,
     res->req = req;
     res->req.series = NULL; /* owned by the scratch; not valid after this call */
     if (req.n_series) rc = db_write(db, req.series, req.n_series, true, &res->write, rej, err);
-    if (req.n_histograms && (rc == 0 || rc == STRATA_EOUTOFORDER || rc == STRATA_EDUPLICATE)) {
-        char first[STRATA_ERRMSG_SIZE] = "";
-        if (rc && err) snprintf(first, sizeof first, "%s", err);
-        strata_errf(err, STRATA_EUNSUPPORTED,
-                    "native histograms are not supported yet: %zu histogram samples were dropped "
-                    "(%llu float samples were stored)%s%.300s",
-                    req.n_histograms, (unsigned long long)res->write.samples_written,
-                    rc ? "; also: " : "", first);
-        rc = STRATA_EUNSUPPORTED;
-    }
     res->http_status = http_status_for(rc);
 out:
     arena_free(&a2);

@@ -3,8 +3,8 @@
  *
  * Version 2 interns every string in one symbol table and refers to labels by index, so a decoded
  * label is two pointers into the unpacked symbols. The message is unpacked with protobuf-c into
- * the request arena; float samples are stored, histograms are counted and refused (Strata has no
- * native histograms yet), exemplars and metadata are counted and ignored.
+ * the request arena; float samples and native histograms are stored, exemplars and metadata are
+ * counted and ignored.
  */
 #include "ingest/ingest_internal.h"
 
@@ -13,6 +13,10 @@
 #include <snappy-c.h>
 #include <stdlib.h>
 #include <string.h>
+
+INGEST_DEFINE_PB_HISTOGRAM_CONVERT(convert_histogram, Io__Prometheus__Write__V2__Histogram,
+                                   IO__PROMETHEUS__WRITE__V2__HISTOGRAM__COUNT_COUNT_FLOAT,
+                                   IO__PROMETHEUS__WRITE__V2__HISTOGRAM__ZERO_COUNT_ZERO_COUNT_FLOAT)
 
 static void *arena_pb_alloc(void *data, size_t size)
 {
@@ -53,7 +57,10 @@ int ingest_rw2_decode(const uint8_t *body, size_t len, arena *a, ingest_rw_reque
         size_t nl = ts->n_labels_refs / 2;
         label *ls = arena_alloc(a, (nl + 1) * sizeof *ls);
         strata_sample *ss = arena_alloc(a, (ts->n_samples + 1) * sizeof *ss);
-        if (!ls || !ss) return STRATA_ENOMEM;
+        hist_sample *hs = arena_alloc(a, (ts->n_histograms + 1) * sizeof *hs);
+        if (!ls || !ss || !hs) return STRATA_ENOMEM;
+        for (size_t k = 0; k < ts->n_histograms; k++)
+            if (convert_histogram(ts->histograms[k], a, &hs[k])) return STRATA_ENOMEM;
         for (size_t k = 0; k < nl; k++) {
             uint32_t nr = ts->labels_refs[2 * k], vr = ts->labels_refs[2 * k + 1];
             if (nr >= req->n_symbols || vr >= req->n_symbols)
@@ -67,7 +74,8 @@ int ingest_rw2_decode(const uint8_t *body, size_t len, arena *a, ingest_rw_reque
         for (size_t k = 0; k < ts->n_samples; k++)
             ss[k] = (strata_sample){.t = ts->samples[k]->timestamp, .v = ts->samples[k]->value};
         out->series[i] = (write_series){.labels = ls, .n_labels = nl, .samples = ss,
-                                        .n_samples = ts->n_samples};
+                                        .n_samples = ts->n_samples, .histograms = hs,
+                                        .n_histograms = ts->n_histograms};
         out->n_labels += nl;
         out->n_samples += ts->n_samples;
         out->n_histograms += ts->n_histograms;

@@ -7,8 +7,9 @@
  * arena, most of the server's budget of 500 ns per sample. This decoder reads the message once,
  * points labels straight into the message bytes and appends samples to one contiguous array that
  * is reused from request to request: about 22 ns and 700 instructions for the same series.
- * Exemplars, native histograms and metadata are not decoded, only checked against their schema (a
- * small table below) so that a malformed request is refused exactly as the reference refuses it.
+ * Exemplars and metadata are not decoded, only checked against their schema (a small table below)
+ * so that a malformed request is refused exactly as the reference refuses it; native histograms
+ * are checked the same way and then decoded (rare enough that two walks over each cost nothing).
  *
  * What is accepted is what protobuf-c 1.4/1.5 accepts for remote.proto, quirks included, and the
  * fuzzer (fuzz/fuzz_remote_write.c) checks the two agree on arbitrary bytes: a field key is at
@@ -403,10 +404,209 @@ static inline bool fast_sample(dec *d, const uint8_t *m, size_t len)
     return true;
 }
 
+/* ---- native histograms: decoded after check_msg has proven the message well formed ---------- */
+
+/* What a Histogram message holds, gathered in one walk: scalars (the last one wins, oneofs too,
+ * as in protobuf-c) and, for each repeated field, how many values it has; with fill set, the
+ * repeated values are also stored into the arrays of h. */
+typedef struct hist_walk {
+    hist_sample *out;
+    uint32_t count_case, zero_case; /* 0 unset, 1 int, 2 float */
+    uint64_t count_int, zero_int;
+    double count_float, zero_float;
+    uint32_t n_span[2], n_delta[2], n_count[2], n_custom; /* [0] negative, [1] positive */
+    int64_t *delta[2];
+    double *cnt[2];
+} hist_walk;
+
+static inline uint32_t unzigzag32(uint32_t v)
+{
+    return (v >> 1) ^ (uint32_t)-(int32_t)(v & 1);
+}
+
+static void walk_span(const uint8_t *p, const uint8_t *end, hist_span *sp)
+{
+    sp->offset = 0;
+    sp->length = 0;
+    while (p < end) {
+        uint32_t f = 0;
+        unsigned wt = 0;
+        p = get_key(p, end, &f, &wt);
+        if (f == 1 || f == 2) {
+            uint64_t v = 0;
+            p = get_varint(p, end, &v);
+            if (f == 1) sp->offset = (int32_t)unzigzag32((uint32_t)v);
+            else sp->length = (uint32_t)v;
+        } else {
+            p = skip_field(p, end, wt);
+        }
+    }
+}
+
+/* One walk over a checked Histogram message. */
+static void walk_histogram(hist_walk *w, const uint8_t *p, const uint8_t *end, bool fill)
+{
+    native_histogram *h = &w->out->h;
+    for (int s = 0; s < 2; s++) w->n_span[s] = w->n_delta[s] = w->n_count[s] = 0;
+    w->n_custom = 0;
+    while (p < end) {
+        uint32_t f = 0;
+        unsigned wt = 0;
+        p = get_key(p, end, &f, &wt);
+        uint64_t v = 0;
+        const uint8_t *body = NULL;
+        size_t len = 0;
+        if (wt == WT_VARINT) p = get_varint(p, end, &v);
+        else if (wt == WT_I64) {
+            body = p;
+            p += 8;
+        } else if (wt == WT_LEN) {
+            body = get_len(p, end, &len);
+            p = body + len;
+        } else {
+            p = skip_field(p, end, wt);
+            continue;
+        }
+        int side = (f >= 11 && f <= 13) ? 1 : 0;
+        switch (f) {
+        case 1:
+            w->count_case = 1, w->count_int = v;
+            break;
+        case 2:
+            w->count_case = 2, w->count_float = get_double(body);
+            break;
+        case 3:
+            h->sum = get_double(body);
+            break;
+        case 4:
+            h->schema = (int32_t)unzigzag32((uint32_t)v);
+            break;
+        case 5:
+            h->zero_threshold = get_double(body);
+            break;
+        case 6:
+            w->zero_case = 1, w->zero_int = v;
+            break;
+        case 7:
+            w->zero_case = 2, w->zero_float = get_double(body);
+            break;
+        case 8:
+        case 11:
+            if (fill) walk_span(body, body + len, (side ? h->pos_spans : h->neg_spans) + w->n_span[side]);
+            w->n_span[side]++;
+            break;
+        case 9:
+        case 12:
+            if (wt == WT_VARINT) {
+                if (fill) w->delta[side][w->n_delta[side]] = (int64_t)((v >> 1) ^ -(v & 1));
+                w->n_delta[side]++;
+            } else {
+                for (const uint8_t *q = body; q < body + len;) {
+                    q = get_varint(q, body + len, &v);
+                    if (fill) w->delta[side][w->n_delta[side]] = (int64_t)((v >> 1) ^ -(v & 1));
+                    w->n_delta[side]++;
+                }
+            }
+            break;
+        case 10:
+        case 13:
+        case 16: {
+            size_t k = wt == WT_I64 ? 1 : len / 8;
+            const uint8_t *q = body;
+            for (size_t i = 0; i < k; i++, q += 8) {
+                if (f == 16) {
+                    if (fill) h->custom_values[w->n_custom] = get_double(q);
+                    w->n_custom++;
+                } else {
+                    if (fill) w->cnt[side][w->n_count[side]] = get_double(q);
+                    w->n_count[side]++;
+                }
+            }
+            break;
+        }
+        case 14: {
+            int32_t hint = (int32_t)(uint32_t)v;
+            h->reset_hint = hint >= 0 && hint <= 3 ? (uint8_t)hint : 0;
+            break;
+        }
+        case 15:
+            w->out->t = (int64_t)v;
+            break;
+        default:
+            break;
+        }
+    }
+}
+
+static int parse_histogram(dec *d, const uint8_t *p, const uint8_t *end)
+{
+    char where[48];
+    int rc = check_msg(d, SERIES_WHERE(d, where), p, end, &spec_histogram);
+    if (rc) return rc;
+    ingest_scratch *s = d->s;
+    if (UNLIKELY(d->n_histograms == s->hists_cap)) {
+        rc = grow((void **)&s->hists, &s->hists_cap, sizeof(hist_sample), d->n_histograms + 1,
+                  d->err);
+        if (rc) return rc;
+    }
+    hist_sample *out = &s->hists[d->n_histograms];
+    memset(out, 0, sizeof *out);
+    hist_walk w = {.out = out};
+    walk_histogram(&w, p, end, false);
+    arena *a = &s->hist_mem;
+    native_histogram *h = &out->h;
+    h->pos_spans = arena_alloc(a, (w.n_span[1] + 1) * sizeof(hist_span));
+    h->neg_spans = arena_alloc(a, (w.n_span[0] + 1) * sizeof(hist_span));
+    h->custom_values = arena_alloc(a, (w.n_custom + 1) * sizeof(double));
+    for (int side = 0; side < 2; side++) {
+        w.delta[side] = arena_alloc(a, (w.n_delta[side] + 1) * sizeof(int64_t));
+        w.cnt[side] = arena_alloc(a, (w.n_count[side] + 1) * sizeof(double));
+        if (!w.delta[side] || !w.cnt[side]) h->pos_spans = NULL;
+    }
+    if (!h->pos_spans || !h->neg_spans || !h->custom_values)
+        return strata_errf(d->err, STRATA_ENOMEM, "out of memory decoding a WriteRequest");
+    walk_histogram(&w, p, end, true);
+    bool is_float = w.count_case == 2;
+    h->is_int = !is_float;
+    if (is_float) {
+        h->count = w.count_float;
+        h->zero_count = w.zero_case == 2 ? w.zero_float : 0;
+    } else {
+        h->count = w.count_case == 1 ? (double)w.count_int : 0;
+        h->zero_count = w.zero_case == 1 ? (double)w.zero_int : 0;
+    }
+    /* Integer histograms send each bucket as a delta to the previous one. */
+    for (int side = 0; side < 2; side++) {
+        uint32_t n = is_float ? w.n_count[side] : w.n_delta[side];
+        double *b = w.cnt[side];
+        if (!is_float) {
+            b = arena_alloc(a, (n + 1) * sizeof *b);
+            if (!b) return strata_errf(d->err, STRATA_ENOMEM, "out of memory decoding a WriteRequest");
+            uint64_t acc = 0;
+            for (uint32_t i = 0; i < n; i++) {
+                acc += (uint64_t)w.delta[side][i];
+                b[i] = (double)(int64_t)acc;
+            }
+        }
+        if (side) {
+            h->pos_buckets = b;
+            h->n_pos_buckets = n;
+        } else {
+            h->neg_buckets = b;
+            h->n_neg_buckets = n;
+        }
+    }
+    h->n_pos_spans = w.n_span[1];
+    h->n_neg_spans = w.n_span[0];
+    h->n_custom_values = w.n_custom;
+    d->n_histograms++;
+    return 0;
+}
+
 static int parse_series(dec *d, const uint8_t *p, const uint8_t *end)
 {
     ingest_scratch *s = d->s;
-    size_t labels0 = d->n_labels, samples0 = d->n_samples;
+    size_t labels0 = d->n_labels, samples0 = d->n_samples, hists0 = d->n_histograms;
     char where[48];
     while (p < end) {
         /* Labels and samples with a one-byte length, in their usual shape. */
@@ -447,8 +647,7 @@ static int parse_series(dec *d, const uint8_t *p, const uint8_t *end)
                 d->n_exemplars++;
                 break;
             default:
-                rc = check_msg(d, SERIES_WHERE(d, where), m, m + len, &spec_histogram);
-                d->n_histograms++;
+                rc = parse_histogram(d, m, m + len);
                 break;
             }
             if (UNLIKELY(rc)) return rc;
@@ -470,6 +669,8 @@ static int parse_series(dec *d, const uint8_t *p, const uint8_t *end)
         .n_labels = d->n_labels - labels0,
         .samples = NULL,
         .n_samples = d->n_samples - samples0,
+        .histograms = NULL,
+        .n_histograms = d->n_histograms - hists0,
     };
     return 0;
 }
@@ -478,6 +679,8 @@ int ingest_rw_decode_pb(const uint8_t *pb, size_t len, ingest_scratch *s, ingest
                         char *err)
 {
     memset(out, 0, sizeof *out);
+    if (!s->hist_mem.block_size) arena_init(&s->hist_mem, 16 * 1024);
+    arena_reset(&s->hist_mem);
     dec d = {.base = pb, .s = s, .err = err};
     const uint8_t *p = pb, *end = pb + len;
     while (p < end) {
@@ -511,13 +714,15 @@ int ingest_rw_decode_pb(const uint8_t *pb, size_t len, ingest_scratch *s, ingest
             if (UNLIKELY(!p)) return fail(&d, NULL, q, "field %u: %s", f, why_bad(wt));
         }
     }
-    size_t li = 0, si = 0;
+    size_t li = 0, si = 0, hi = 0;
     for (size_t i = 0; i < d.n_series; i++) {
         write_series *ws = &s->series[i];
         ws->labels = ws->n_labels ? s->labels + li : NULL;
         ws->samples = ws->n_samples ? s->samples + si : NULL;
+        ws->histograms = ws->n_histograms ? s->hists + hi : NULL;
         li += ws->n_labels;
         si += ws->n_samples;
+        hi += ws->n_histograms;
     }
     out->series = s->series;
     out->n_series = d.n_series;

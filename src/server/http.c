@@ -360,7 +360,8 @@ static enum MHD_Result respond_rw2(server *s, struct MHD_Connection *c, int rc,
     char num[32];
     snprintf(num, sizeof num, "%llu", (unsigned long long)res->write.samples_written);
     MHD_add_response_header(resp, "X-Prometheus-Remote-Write-Samples-Written", num);
-    MHD_add_response_header(resp, "X-Prometheus-Remote-Write-Histograms-Written", "0");
+    snprintf(num, sizeof num, "%llu", (unsigned long long)res->write.histograms_written);
+    MHD_add_response_header(resp, "X-Prometheus-Remote-Write-Histograms-Written", num);
     MHD_add_response_header(resp, "X-Prometheus-Remote-Write-Exemplars-Written", "0");
     if (rc) MHD_add_response_header(resp, "Content-Type", "text/plain; charset=utf-8");
     enum MHD_Result ret = MHD_queue_response(c, status, resp);

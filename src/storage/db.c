@@ -95,6 +95,17 @@ static int replay_sample(void *ctx, uint32_t ref, int64_t t, double v, char *err
     return 0; /* the WAL only holds accepted samples; anything else cannot happen twice */
 }
 
+static int replay_histogram(void *ctx, uint32_t ref, int64_t t, const native_histogram *h,
+                            char *err)
+{
+    strata_db *db = ctx;
+    series *s = head_series_by_ref(&db->head, ref);
+    if (!s) return strata_errf(err, STRATA_ECORRUPT, "histogram for unknown series %u", ref);
+    int rc = head_append_hist(&db->head, s, t, h, NULL);
+    if (rc == STRATA_ENOMEM) return strata_errf(err, rc, "out of memory replaying the WAL");
+    return 0;
+}
+
 /* ---- open and close ------------------------------------------------------------------------ */
 
 int strata_open(const char *path, const strata_options *opts, strata_db **out, char *err)
@@ -130,7 +141,8 @@ int strata_open(const char *path, const strata_options *opts, strata_db **out, c
                            strerror(e));
     }
     snprintf(p, sizeof p, "%s/wal", path);
-    wal_replay_handlers h = {.ctx = db, .series = replay_series, .sample = replay_sample};
+    wal_replay_handlers h = {.ctx = db, .series = replay_series, .sample = replay_sample,
+                             .histogram = replay_histogram};
     uint64_t t0 = clock_mono_ns();
     rc = wal_open(p, &db->opts, &h, &db->wal, err);
     if (rc) {
@@ -285,7 +297,7 @@ static int resolve_series(strata_db *db, write_series *ws, size_t n, bool requir
     }
     if (missing) {
         for (size_t i = 0; i < n; i++) {
-            if (res[i].s || ws[i].n_samples == 0) continue;
+            if (res[i].s || (ws[i].n_samples == 0 && ws[i].n_histograms == 0)) continue;
             if (over_series_limit(db, ws[i].labels, ws[i].n_labels, limit_reason)) {
                 res[i].over_limit = true;
                 continue;
@@ -313,6 +325,76 @@ static void note_reject(write_reject *rej, int code, const series *s, int64_t t,
     labels_format(s->labels, s->n_labels, rej->series, sizeof rej->series);
 }
 
+/* Every histogram of the batch, before anything is stored: a malformed one rejects the batch. */
+static int validate_histograms(const write_series *ws, size_t n, char *err)
+{
+    for (size_t i = 0; i < n; i++)
+        for (size_t k = 0; k < ws[i].n_histograms; k++) {
+            int rc = native_histogram_validate(&ws[i].histograms[k].h, err);
+            if (rc) {
+                strata_err_prefix(err, "series %zu: histogram %zu at %lld: ", i, k,
+                                  (long long)ws[i].histograms[k].t);
+                return rc;
+            }
+        }
+    return 0;
+}
+
+/* Where the histograms record of a commit stands (entries are delta-encoded). */
+typedef struct hist_cursor {
+    int64_t ref, t;
+    bool first;
+} hist_cursor;
+
+/* Appends one series' histograms under its stripe lock (held) and the commit lock, with the same
+ * bounds, ordering and accounting as floats, recording the stored ones in rec. */
+static int commit_histograms(strata_db *db, series *s, const write_series *w, int64_t oldest,
+                             int64_t newest, buf *rec, hist_cursor *cur, strata_write_result *res,
+                             write_reject *rej, uint64_t *appended, int64_t *app_min,
+                             int64_t *app_max, char *err)
+{
+    for (size_t k = 0; k < w->n_histograms; k++) {
+        const hist_sample *hs = &w->histograms[k];
+        int64_t t = hs->t, last = 0;
+        if (t < oldest || t > newest) {
+            if (t < oldest) res->samples_too_old++;
+            else res->samples_too_far_future++;
+            if (rej && !rej->code) {
+                rej->code = STRATA_EOUTOFORDER;
+                rej->reason = t < oldest ? "older than --ingest-max-sample-age"
+                                         : "further in the future than --ingest-max-sample-future";
+                rej->t = t;
+                labels_format(s->labels, s->n_labels, rej->series, sizeof rej->series);
+            }
+            continue;
+        }
+        int ar = head_append_hist_locked(&db->head, s, t, &hs->h, &last);
+        if (ar == 0) {
+            if (hist_record_put(rec, cur->first ? (int64_t)s->ref : (int64_t)s->ref - cur->ref,
+                                cur->first ? t : t - cur->t, &hs->h))
+                return strata_errf(err, STRATA_ENOMEM, "out of memory appending histograms");
+            cur->ref = s->ref;
+            cur->t = t;
+            cur->first = false;
+            (*appended)++;
+            if (t < *app_min) *app_min = t;
+            if (t > *app_max) *app_max = t;
+            res->histograms_written++;
+        } else if (ar == 1) {
+            res->samples_duplicate++;
+        } else if (ar == STRATA_EOUTOFORDER) {
+            res->samples_out_of_order++;
+            note_reject(rej, ar, s, t, last);
+        } else if (ar == STRATA_EDUPLICATE) {
+            res->samples_conflict++;
+            note_reject(rej, ar, s, t, last);
+        } else {
+            return strata_errf(err, ar, "out of memory appending histograms");
+        }
+    }
+    return 0;
+}
+
 int db_write(strata_db *db, write_series *ws, size_t n, bool require_sorted,
              strata_write_result *res, write_reject *rej, char *err)
 {
@@ -334,6 +416,8 @@ int db_write(strata_db *db, write_series *ws, size_t n, bool require_sorted,
         rc = strata_errf(err, STRATA_ENOMEM, "out of memory");
         goto out;
     }
+    rc = validate_histograms(ws, n, err);
+    if (rc) goto out;
     const char *limit_reason = NULL;
     rc = resolve_series(db, ws, n, require_sorted, rs, order, bounds, stripes, &groups,
                         &limit_reason, err);
@@ -344,7 +428,9 @@ int db_write(strata_db *db, write_series *ws, size_t n, bool require_sorted,
 
     size_t total = 0;
     for (size_t i = 0; i < n; i++) total += ws[i].n_samples;
-    buf series_rec = {0}, samples_rec = {0}, frame = {0};
+    for (size_t i = 0; i < n; i++) total += ws[i].n_histograms;
+    buf series_rec = {0}, samples_rec = {0}, frame = {0}, hist_rec = {0};
+    hist_cursor hist_prev = {.first = true};
     if (buf_reserve(&samples_rec, total * 28 + 16)) {
         rc = strata_errf(err, STRATA_ENOMEM, "out of memory");
         goto out;
@@ -363,16 +449,16 @@ int db_write(strata_db *db, write_series *ws, size_t n, bool require_sorted,
         size_t i = order[q];
         series *s = rs[i].s;
         if (rs[i].over_limit) {
-            res->samples_series_limit += ws[i].n_samples;
+            res->samples_series_limit += ws[i].n_samples + ws[i].n_histograms;
             if (rej && !rej->code) {
                 rej->code = STRATA_ELIMIT;
                 rej->reason = limit_reason;
-                rej->t = ws[i].samples[0].t;
+                rej->t = ws[i].n_samples ? ws[i].samples[0].t : ws[i].histograms[0].t;
                 labels_format(ws[i].labels, ws[i].n_labels, rej->series, sizeof rej->series);
             }
             continue;
         }
-        if (!s || ws[i].n_samples == 0) continue;
+        if (!s || (ws[i].n_samples == 0 && ws[i].n_histograms == 0)) continue;
         if (!s->wal_logged) {
             rc = encode_series_record(&series_rec, s);
             if (rc) break;
@@ -423,6 +509,9 @@ int db_write(strata_db *db, write_series *ws, size_t n, bool require_sorted,
                 break;
             }
         }
+        if (!rc && ws[i].n_histograms)
+            rc = commit_histograms(db, s, &ws[i], oldest, newest, &hist_rec, &hist_prev, res, rej,
+                                   &appended, &app_min, &app_max, err);
     }
         head_stripe_unlock(&db->head, stripes[g]);
     }
@@ -432,10 +521,13 @@ int db_write(strata_db *db, write_series *ws, size_t n, bool require_sorted,
     if (!rc && series_rec.len) rc = wal_frame(&frame, WAL_REC_SERIES, series_rec.data, series_rec.len);
     if (!rc && samples_rec.len)
         rc = wal_frame(&frame, WAL_REC_SAMPLES, samples_rec.data, samples_rec.len);
+    if (!rc && hist_rec.len)
+        rc = wal_frame(&frame, WAL_REC_HISTOGRAMS, hist_rec.data, hist_rec.len);
     if (!rc && frame.len) rc = wal_write(db->wal, frame.data, frame.len, &pos, err);
     pthread_mutex_unlock(&db->commit_mu);
     buf_free(&series_rec);
     buf_free(&samples_rec);
+    buf_free(&hist_rec);
     buf_free(&frame);
     if (!rc && pos) rc = wal_sync_to(db->wal, pos, err);
     if (rc) goto out;

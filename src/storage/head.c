@@ -37,6 +37,7 @@ static void series_free(series *s)
     for (uint32_t i = 0; i < s->n_chunks; i++) free(s->chunks[i].data);
     free(s->chunks);
     if (s->open_count) xor_appender_free(&s->open);
+    head_hist_free(s->hist);
     free(s->labels);
     free(s);
 }
@@ -232,7 +233,8 @@ int head_append_locked(head *h, series *s, int64_t t, double v, int64_t *last_t)
     if (s->has_samples) {
         if (last_t) *last_t = s->last_t;
         if (t < s->last_t) return STRATA_EOUTOFORDER;
-        if (t == s->last_t) return bits == s->last_v_bits ? 1 : STRATA_EDUPLICATE;
+        if (t == s->last_t)
+            return bits == s->last_v_bits && !s->last_is_hist ? 1 : STRATA_EDUPLICATE;
     }
     if (s->open_count &&
         (s->open_count >= h->max_samples_per_chunk ||
@@ -251,6 +253,7 @@ int head_append_locked(head *h, series *s, int64_t t, double v, int64_t *last_t)
     s->has_samples = true;
     s->last_t = t;
     s->last_v_bits = bits;
+    s->last_is_hist = false;
     return 0;
 }
 

@@ -29,7 +29,11 @@ static bool series_bounds(head *h, series *s, int64_t *mint, int64_t *maxt)
     pthread_mutex_lock(&st->mu);
     bool has = s->has_samples;
     if (has) {
-        *mint = s->n_chunks ? s->chunks[0].mint : s->open_mint;
+        /* Floats and histograms each keep their own oldest time; last_t is the newest of both. */
+        int64_t hmin, hmax;
+        bool floats = s->n_chunks || s->open_count;
+        *mint = floats ? (s->n_chunks ? s->chunks[0].mint : s->open_mint) : INT64_MAX;
+        if (head_hist_bounds_locked(s, &hmin, &hmax) && hmin < *mint) *mint = hmin;
         *maxt = s->last_t;
     }
     pthread_mutex_unlock(&st->mu);
@@ -155,6 +159,17 @@ int series_set_read(const series_set *set, size_t i, const label **labels, size_
     *n = 0;
     if (set->labels_only) return 1;
     int rc = decode_series(set->db, s, set->mint, set->maxt, out, cap, n);
+    if (rc < 0) return rc;
+    return *n > 0;
+}
+
+int series_set_read_histograms(const series_set *set, size_t i, arena *a, hist_sample **out,
+                               size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    if (i >= set->n || set->labels_only) return 0;
+    int rc = head_hist_read(&set->db->head, set->v[i], set->mint, set->maxt, a, out, n);
     if (rc < 0) return rc;
     return *n > 0;
 }

@@ -20,6 +20,10 @@ typedef struct write_series {
     size_t n_labels;
     const strata_sample *samples;
     size_t n_samples;
+    /* Native-histogram samples of the same series, in time order; the histograms' arrays belong
+     * to the caller. A series may hold floats at some times and histograms at others. */
+    const hist_sample *histograms;
+    size_t n_histograms;
 } write_series;
 
 /* The first rejected sample of a write, for the message a sender reads. */
@@ -33,13 +37,39 @@ typedef struct write_reject {
 
 /*
  * The write path behind strata_write and remote write: validates every label set (rules from the
- * db options, sortedness required when require_sorted), then appends each sample to the head and
- * the WAL. A label error rejects the whole batch (STRATA_EINVAL, nothing stored). Out-of-order and
+ * db options, sortedness required when require_sorted) and every native histogram
+ * (native_histogram_validate), then appends each sample to the head and the WAL. A label or
+ * histogram error rejects the whole batch (STRATA_EINVAL, nothing stored). Out-of-order and
  * conflicting samples are skipped and counted; the rest are stored and durable per the fsync
- * policy on return. res and rej may be NULL.
+ * policy on return. Histogram samples follow the float rules: a series has one newest timestamp
+ * over both kinds, so a histogram older than the series' newest float (or the reverse) is out of
+ * order, and a float and a histogram at the same timestamp conflict. Within one series the floats
+ * are appended before the histograms. Rejected histograms are counted in the samples_* fields of
+ * res; stored ones in res->histograms_written. res and rej may be NULL.
  */
 int db_write(strata_db *db, write_series *series, size_t n, bool require_sorted,
              strata_write_result *res, write_reject *rej, char *err);
+
+/* Prometheus' staleness marker, as the bits of a float sample's value or a histogram's sum. */
+#define STRATA_STALE_NAN_BITS 0x7ff0000000000002ull
+
+/* Whether h is a staleness marker: its sum is the stale NaN (bit for bit). */
+bool native_histogram_is_stale(const native_histogram *h);
+
+/*
+ * Checks a histogram as Prometheus does before storing it: schema -4..8, or -53 (custom buckets)
+ * with custom_values strictly ascending, finite, and no negative side, zero bucket or spans past
+ * the bounds; span lengths adding up to the bucket counts and no negative offset after the first
+ * span; counts, zero count and buckets non-negative and finite (whole numbers when is_int); for
+ * is_int the count equal to the sum of the buckets (at least that sum when sum is NaN); zero
+ * threshold non-negative and finite. A staleness marker passes. 0, or STRATA_EINVAL with the
+ * reason in err ("positive side: spans need 3 buckets, have 2").
+ */
+int native_histogram_validate(const native_histogram *h, char *err);
+
+/* Whether two histograms are the same bit for bit: every field, span, bucket and bound (NaN
+ * payloads included). For tests and the decoder fuzzers. */
+bool native_histogram_identical(const native_histogram *a, const native_histogram *b);
 
 /* ---- reading ------------------------------------------------------------------------------ */
 
@@ -61,7 +91,9 @@ int db_select_labels_only(strata_db *db, const matcher *const *matchers, size_t 
                           int64_t maxt, series_set **out, char *err);
 
 /* Returns 1 and the next series (labels sorted; samples in time order, possibly none for a
- * labels-only set), 0 at the end. */
+ * labels-only set), 0 at the end. When samples are decoded, a series whose samples in range are
+ * all native histograms is skipped: readers that want histograms use series_set_read and
+ * series_set_read_histograms by index. */
 int series_set_next(series_set *s, const label **labels, size_t *n_labels,
                     const strata_sample **samples, size_t *n_samples);
 size_t series_set_count(const series_set *s);
@@ -71,6 +103,14 @@ size_t series_set_count(const series_set *s);
  * frees it). Returns 1 when the series has samples in range, 0 when not, or a negative error. */
 int series_set_read(const series_set *s, size_t i, const label **labels, size_t *n_labels,
                     strata_sample **out, size_t *cap, size_t *n);
+
+/* The histogram samples of the i-th series in [mint, maxt] of the set, in time order. Every byte
+ * of the result (the array, spans, buckets, custom values) is allocated from a, so it lives as
+ * long as the arena. Safe from any number of threads at once (each with its own arena). Returns 1
+ * when the series has histogram samples in range, 0 when not (*out NULL, *n 0; a labels-only
+ * set always gives 0), or a negative error (STRATA_ENOMEM, STRATA_ECORRUPT). */
+int series_set_read_histograms(const series_set *s, size_t i, arena *a, hist_sample **out,
+                               size_t *n);
 void series_set_free(series_set *s);
 
 /* Label names (or the values of one name), sorted and distinct, of series matching the matchers

@@ -48,6 +48,8 @@ typedef struct series {
     uint32_t cap_chunks;
     xor_appender open; /* valid when open_count > 0 */
     uint32_t open_count;
+    struct head_hist *hist; /* native-histogram samples (head_hist.c); NULL until the first */
+    bool last_is_hist;      /* the sample at last_t is a histogram */
 } series;
 
 #define HEAD_STRIPES 1024 /* power of two */
@@ -126,6 +128,22 @@ typedef struct chunk_ref {
 int head_series_chunks(head *h, series *s, int64_t mint, int64_t maxt, chunk_ref **out, size_t *n,
                        uint8_t **open_copy);
 
+/* ---- native histograms in the head (head_hist.c) ------------------------------------------- */
+
+typedef struct head_hist head_hist;
+void head_hist_free(head_hist *hh);
+/* As head_append_locked for a (validated) histogram sample; the float and histogram samples of
+ * a series share one newest timestamp. */
+int head_append_hist_locked(head *h, series *s, int64_t t, const native_histogram *nh,
+                            int64_t *last_t);
+/* Takes the stripe lock and notes the append (WAL replay). */
+int head_append_hist(head *h, series *s, int64_t t, const native_histogram *nh, int64_t *last_t);
+/* The time span of the series' histogram samples (stripe lock held); false if none. */
+bool head_hist_bounds_locked(const series *s, int64_t *mint, int64_t *maxt);
+/* The series' histogram samples in [mint, maxt], everything allocated from a. */
+int head_hist_read(head *h, series *s, int64_t mint, int64_t maxt, arena *a, hist_sample **out,
+                   size_t *n);
+
 /* ---- postings index ------------------------------------------------------------------------ */
 
 /* A postings index over labels interned in syms (which it reads, never owns). */
@@ -153,6 +171,7 @@ int postings_label_values(postings_index *p, const char *name, const sym ***out,
 enum {
     WAL_REC_SERIES = 1,
     WAL_REC_SAMPLES = 2,
+    WAL_REC_HISTOGRAMS = 3, /* head_hist.c: (ref delta, t delta, encoded histogram)... */
 };
 
 typedef struct wal wal;
@@ -161,6 +180,7 @@ typedef struct wal_replay_handlers {
     void *ctx;
     int (*series)(void *ctx, uint32_t ref, label *labels, size_t n, char *err);
     int (*sample)(void *ctx, uint32_t ref, int64_t t, double v, char *err);
+    int (*histogram)(void *ctx, uint32_t ref, int64_t t, const native_histogram *h, char *err);
 } wal_replay_handlers;
 
 /* Opens the WAL in dir (created if missing), replays every record into h, truncating a torn
@@ -174,6 +194,12 @@ int wal_write(wal *w, const uint8_t *data, size_t len, uint64_t *pos, char *err)
 /* Makes sure everything up to pos is on stable storage per the fsync policy (group commit). */
 int wal_sync_to(wal *w, uint64_t pos, char *err);
 int wal_sync_all(wal *w, char *err);
+
+/* Histogram records (head_hist.c): appends one entry to a WAL_REC_HISTOGRAMS payload; replays
+ * a payload through h->histogram. */
+int hist_record_put(buf *b, int64_t dref, int64_t dt, const native_histogram *h);
+int wal_replay_histograms(const uint8_t *p, const uint8_t *end, const wal_replay_handlers *h,
+                          char *err);
 
 /* Framing: appends one record (type, payload) to b with its header and CRC. */
 int wal_frame(buf *b, uint8_t type, const uint8_t *payload, size_t len);

@@ -263,6 +263,8 @@ static int replay_segment(wal *w, const char *path, const wal_replay_handlers *h
         }
         if (type == WAL_REC_SERIES) rc = replay_series(payload, payload + len, h, err);
         else if (type == WAL_REC_SAMPLES) rc = replay_samples(payload, payload + len, h, err);
+        else if (type == WAL_REC_HISTOGRAMS)
+            rc = wal_replay_histograms(payload, payload + len, h, err);
         else rc = strata_errf(err, STRATA_ECORRUPT, "unknown record type %u", type);
         if (rc) {
             strata_err_prefix(err, "wal: %s at offset %zu: ", path, off);

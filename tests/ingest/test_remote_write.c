@@ -16,6 +16,8 @@
 #include "ingest/ingest.h"
 #include "storage/storage.h"
 
+#include "remote_v2.pb-c.h"
+
 #include <ftw.h>
 #include <math.h>
 #include <snappy-c.h>
@@ -87,6 +89,11 @@ static int decode_both(const uint8_t *pb, size_t n, ingest_scratch *s, ingest_rw
             const write_series *x = &out->series[i], *y = &ref.series[i];
             assert_int_equal(x->n_labels, y->n_labels);
             assert_int_equal(x->n_samples, y->n_samples);
+            assert_int_equal(x->n_histograms, y->n_histograms);
+            for (size_t k = 0; k < x->n_histograms; k++) {
+                assert_int_equal(x->histograms[k].t, y->histograms[k].t);
+                assert_true(native_histogram_identical(&x->histograms[k].h, &y->histograms[k].h));
+            }
             for (size_t k = 0; k < x->n_labels; k++)
                 assert_true(labels_equal(&x->labels[k], 1, &y->labels[k], 1));
             for (size_t k = 0; k < x->n_samples; k++) {
@@ -195,7 +202,7 @@ static void test_round_trip(void **state)
         {1700000045000, INFINITY}, {1700000060000, -INFINITY},
         {1700000075000, 1e308},    {1700000090000, 5e-324}};
     strata_sample s1[] = {{-1, 0.0}, {0, 1.0}, {INT64_MAX, 2.0}};
-    write_series in[] = {{l0, 8, s0, 7}, {l1, 2, s1, 3}, {l2, 1, NULL, 0}};
+    write_series in[] = {{l0, 8, s0, 7, NULL, 0}, {l1, 2, s1, 3, NULL, 0}, {l2, 1, NULL, 0, NULL, 0}};
     buf b = {0};
     char err[STRATA_ERRMSG_SIZE];
     assert_int_equal(ingest_rw_encode(in, 3, true, &b, err), 0);
@@ -254,7 +261,7 @@ static void test_round_trip_large(void **state)
         lv[i][6] = L("job", "j");
         lv[i][7] = L("region", "r");
         sv[i] = (strata_sample){(int64_t)i * 15000, (double)i / 3};
-        ws[i] = (write_series){lv[i], 8, &sv[i], 1};
+        ws[i] = (write_series){lv[i], 8, &sv[i], 1, NULL, 0};
     }
     buf b = {0};
     char err[STRATA_ERRMSG_SIZE];
@@ -374,7 +381,7 @@ static void test_hand_built_bytes(void **state)
     ingest_scratch_free(s);
 }
 
-/* Native histograms are well-formed messages that are counted, not stored. */
+/* A native histogram, integer flavour, built by hand from the wire-format table. */
 // clang-format off
 static const uint8_t histogram_msg[] = {
     0x0a, 37,
@@ -389,7 +396,7 @@ static const uint8_t histogram_msg[] = {
 };
 // clang-format on
 
-static void test_histograms_counted(void **state)
+static void test_histograms_decoded(void **state)
 {
     (void)state;
     ingest_scratch *s = ingest_scratch_new();
@@ -399,6 +406,84 @@ static void test_histograms_counted(void **state)
     assert_int_equal(r.n_series, 1);
     assert_int_equal(r.n_histograms, 1);
     assert_int_equal(r.n_samples, 0);
+    const write_series *w = &r.series[0];
+    assert_int_equal(w->n_histograms, 1);
+    const native_histogram *h = &w->histograms[0].h;
+    assert_int_equal(w->histograms[0].t, 1);
+    assert_true(h->is_int);
+    assert_int_equal(h->schema, -1);
+    assert_true(h->count == 5 && h->sum == 10 && h->zero_count == 0);
+    assert_int_equal(h->n_pos_spans, 1);
+    assert_int_equal(h->pos_spans[0].offset, 0);
+    assert_int_equal(h->pos_spans[0].length, 2);
+    assert_int_equal(h->n_pos_buckets, 2);
+    assert_true(h->pos_buckets[0] == 2 && h->pos_buckets[1] == 3); /* deltas 2, +1 */
+    assert_int_equal(h->n_neg_buckets, 0);
+    assert_int_equal(native_histogram_validate(h, err), 0);
+
+    /* A float histogram with custom buckets, fields out of order, an unpacked count, oneofs set
+     * twice (the last wins), a span given twice and an unknown reset hint. */
+    // clang-format off
+    static const uint8_t float_msg[] = {
+        0x0a, 88,
+        0x0a, 5, 0x0a, 1, 'f', 0x12, 0,                /* Label{name "f"} */
+        0x22, 79,                                      /* histograms */
+        0x78, 0xe8, 0x07,                              /*   timestamp = 1000 */
+        0x08, 0x09,                                    /*   count_int = 9 (overridden) */
+        0x11, 0, 0, 0, 0, 0, 0, 0x0c, 0x40,            /*   count_float = 3.5 */
+        0x39, 0, 0, 0, 0, 0, 0, 0xf0, 0x3f,            /*   zero_count_float = 1 (overridden) */
+        0x30, 0x00,                                    /*   zero_count_int = 0 */
+        0x20, 0x69,                                    /*   schema = -53 */
+        0x5a, 0x04, 0x08, 0x00, 0x10, 0x01,            /*   positive_spans {0, 1} */
+        0x5a, 0x04, 0x08, 0x02, 0x10, 0x01,            /*   positive_spans {1, 1} */
+        0x69, 0, 0, 0, 0, 0, 0, 0xf8, 0x3f,            /*   positive_counts = 1.5 (unpacked) */
+        0x6a, 0x08, 0, 0, 0, 0, 0, 0, 0, 0x40,         /*   positive_counts packed = 2 */
+        0x82, 0x01, 0x10, 0, 0, 0, 0, 0, 0, 0xf0, 0x3f,
+                          0, 0, 0, 0, 0, 0, 0, 0x40,   /*   custom_values = 1, 2 */
+        0x70, 0x07,                                    /*   reset_hint = 7 (unknown) */
+    };
+    // clang-format on
+    assert_int_equal(decode_both(float_msg, sizeof float_msg, s, &r, err), 0);
+    assert_int_equal(r.n_histograms, 1);
+    h = &r.series[0].histograms[0].h;
+    assert_int_equal(r.series[0].histograms[0].t, 1000);
+    assert_false(h->is_int);
+    assert_true(h->count == 3.5);
+    assert_true(h->zero_count == 0); /* the oneof ended as an int: a float histogram reads 0 */
+    assert_int_equal(h->schema, HIST_SCHEMA_CUSTOM);
+    assert_int_equal(h->n_pos_spans, 2);
+    assert_int_equal(h->pos_spans[1].offset, 1);
+    assert_int_equal(h->n_pos_buckets, 2);
+    assert_true(h->pos_buckets[0] == 1.5 && h->pos_buckets[1] == 2);
+    assert_int_equal(h->n_custom_values, 2);
+    assert_int_equal(h->reset_hint, HIST_HINT_UNKNOWN);
+    assert_int_equal(native_histogram_validate(h, err), 0);
+
+    /* Round trip through the protobuf-c encoder: integer (with a negative side) and float. */
+    hist_span ps[] = {{-3, 2}, {2, 1}}, ns[] = {{0, 1}};
+    double pb[] = {4, 1, 7}, nb[] = {2};
+    hist_sample hs[2];
+    hs[0] = (hist_sample){.t = 5, .h = {.schema = 2, .is_int = true, .reset_hint = HIST_HINT_NOT_RESET,
+                                        .zero_threshold = 0.001, .zero_count = 3, .count = 17,
+                                        .sum = -2.5, .pos_spans = ps, .n_pos_spans = 2,
+                                        .neg_spans = ns, .n_neg_spans = 1, .pos_buckets = pb,
+                                        .n_pos_buckets = 3, .neg_buckets = nb, .n_neg_buckets = 1}};
+    hs[1] = hs[0];
+    hs[1].t = 6;
+    hs[1].h.is_int = false;
+    hs[1].h.count = 17.25;
+    hs[1].h.reset_hint = HIST_HINT_GAUGE;
+    label l[] = {L("__name__", "rt")};
+    write_series ws = {.labels = l, .n_labels = 1, .histograms = hs, .n_histograms = 2};
+    buf b = {0};
+    assert_int_equal(ingest_rw_encode(&ws, 1, false, &b, err), 0);
+    assert_int_equal(decode_both(b.data, b.len, s, &r, err), 0);
+    assert_int_equal(r.series[0].n_histograms, 2);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(r.series[0].histograms[i].t, hs[i].t);
+        assert_true(native_histogram_identical(&r.series[0].histograms[i].h, &hs[i].h));
+    }
+    buf_free(&b);
     ingest_scratch_free(s);
 }
 
@@ -578,7 +663,7 @@ static void test_write_and_read_back(void **state)
     label l1[] = {L("__name__", "up"), L("instance", "b:1"), L("job", "node")};
     strata_sample s0[] = {{1000, 1}, {2000, 1}, {3000, bits_to_double(STALE_NAN_BITS)}};
     strata_sample s1[] = {{1000, 0}};
-    write_series ws[] = {{l0, 3, s0, 3}, {l1, 3, s1, 1}};
+    write_series ws[] = {{l0, 3, s0, 3, NULL, 0}, {l1, 3, s1, 1, NULL, 0}};
     ingest_rw_result res;
     write_reject rej;
     char err[STRATA_ERRMSG_SIZE] = "";
@@ -599,7 +684,7 @@ static void test_write_and_read_back(void **state)
 
     /* Resending each series' newest sample (a sender's retry) is accepted and stores nothing
      * twice, the staleness marker included (compared bit for bit). */
-    write_series again[] = {{l0, 3, &s0[2], 1}, {l1, 3, s1, 1}};
+    write_series again[] = {{l0, 3, &s0[2], 1, NULL, 0}, {l1, 3, s1, 1, NULL, 0}};
     assert_int_equal(send(f, again, 2, &res, &rej, err), 0);
     assert_int_equal(res.http_status, 204);
     assert_int_equal(res.write.samples_written, 0);
@@ -610,7 +695,7 @@ static void test_write_and_read_back(void **state)
      * 400 naming the series. */
     strata_sample old[] = {{1500, 7}};
     strata_sample fresh[] = {{4000, 1}};
-    write_series ws2[] = {{l0, 3, old, 1}, {l1, 3, fresh, 1}};
+    write_series ws2[] = {{l0, 3, old, 1, NULL, 0}, {l1, 3, fresh, 1, NULL, 0}};
     assert_int_equal(send(f, ws2, 2, &res, &rej, err), STRATA_EOUTOFORDER);
     assert_int_equal(res.http_status, 400);
     assert_int_equal(res.write.samples_written, 1);
@@ -658,7 +743,7 @@ static void expect_label_error(fixture *f, label *bad, size_t n_bad, const char 
 {
     label good[] = {L("__name__", "good"), L("job", "j")};
     strata_sample s[] = {{1000, 1}};
-    write_series ws[] = {{good, 2, s, 1}, {bad, n_bad, s, 1}};
+    write_series ws[] = {{good, 2, s, 1, NULL, 0}, {bad, n_bad, s, 1, NULL, 0}};
     ingest_rw_result res;
     write_reject rej;
     char err[STRATA_ERRMSG_SIZE] = "";
@@ -690,13 +775,13 @@ static void test_label_errors(void **state)
     expect_label_error(f, none, 1, "no labels");
 }
 
-static void test_histograms_refused_floats_kept(void **state)
+static void test_histograms_stored(void **state)
 {
     fixture *f = *state;
     /* One request: a float series, then the histogram series of histogram_msg. */
     label l[] = {L("__name__", "float_series")};
     strata_sample s[] = {{1000, 3}};
-    write_series ws[] = {{l, 1, s, 1}};
+    write_series ws[] = {{l, 1, s, 1, NULL, 0}};
     buf b = {0};
     char err[STRATA_ERRMSG_SIZE] = "";
     assert_int_equal(ingest_rw_encode(ws, 1, false, &b, err), 0);
@@ -707,16 +792,130 @@ static void test_histograms_refused_floats_kept(void **state)
     write_reject rej;
     assert_int_equal(ingest_remote_write(f->db, c, cl, "snappy", "application/x-protobuf",
                                          f->scratch, &res, &rej, err),
-                     STRATA_EUNSUPPORTED);
-    assert_int_equal(res.http_status, 400);
+                     0);
+    assert_int_equal(res.http_status, 204);
     assert_int_equal(res.req.n_histograms, 1);
     assert_int_equal(res.write.samples_written, 1);
-    assert_non_null(strstr(err, "native histograms are not supported yet"));
-    assert_non_null(strstr(err, "1 histogram samples were dropped"));
+    assert_int_equal(res.write.histograms_written, 1);
     strata_label q[] = {{"__name__", "float_series"}};
     assert_int_equal(stored(f, q, 1), 1);
+    /* The histogram series is selectable and its histogram reads back. */
+    matcher *m;
+    assert_int_equal(matcher_new(STRATA_MATCH_EQUAL, "h", 1, "abc", 3, &m, err), 0);
+    series_set *set;
+    assert_int_equal(db_select(f->db, (const matcher *const *)&m, 1, 0, 10, &set, err), 0);
+    matcher_free(m);
+    assert_int_equal(series_set_count(set), 1);
+    arena a;
+    arena_init(&a, 0);
+    hist_sample *hs;
+    size_t n;
+    assert_int_equal(series_set_read_histograms(set, 0, &a, &hs, &n), 1);
+    assert_int_equal(n, 1);
+    assert_int_equal(hs[0].t, 1);
+    assert_true(hs[0].h.count == 5 && hs[0].h.pos_buckets[1] == 3);
+    arena_free(&a);
+    series_set_free(set);
+    free(c);
+
+    /* An invalid histogram (count 4 with 5 observations in the buckets) rejects the request. */
+    b.len = 0;
+    static const uint8_t bad[] = {0x0a, 37, 0x0a, 8, 0x0a, 1, 'h', 0x12, 3, 'x', 'y', 'z',
+                                  0x22, 25, 0x08, 0x04, 0x19, 0, 0, 0, 0, 0, 0, 0x24, 0x40,
+                                  0x20, 0x01, 0x5a, 0x04, 0x08, 0x00, 0x10, 0x02, 0x62, 0x02,
+                                  0x04, 0x02, 0x78, 0x02};
+    c = snappy_of(bad, sizeof bad, &cl);
+    assert_int_equal(ingest_remote_write(f->db, c, cl, "snappy", NULL, f->scratch, &res, &rej, err),
+                     STRATA_EINVAL);
+    assert_int_equal(res.http_status, 400);
+    assert_non_null(strstr(err, "5 observations found in buckets, but the count is 4"));
     free(c);
     buf_free(&b);
+}
+
+/* Remote write 2.0: a float histogram of a series that also has a float sample. */
+static void test_rw2_histograms(void **state)
+{
+    fixture *f = *state;
+    char *syms[] = {"", "__name__", "v2_hist", "job", "j"};
+    uint32_t refs[] = {1, 2, 3, 4};
+    Io__Prometheus__Write__V2__BucketSpan span = IO__PROMETHEUS__WRITE__V2__BUCKET_SPAN__INIT;
+    span.offset = -2;
+    span.length = 2;
+    Io__Prometheus__Write__V2__BucketSpan *spans[] = {&span};
+    double counts[] = {0.5, 4.25};
+    Io__Prometheus__Write__V2__Histogram h = IO__PROMETHEUS__WRITE__V2__HISTOGRAM__INIT;
+    h.count_case = IO__PROMETHEUS__WRITE__V2__HISTOGRAM__COUNT_COUNT_FLOAT;
+    h.count_float = 5.75;
+    h.zero_count_case = IO__PROMETHEUS__WRITE__V2__HISTOGRAM__ZERO_COUNT_ZERO_COUNT_FLOAT;
+    h.zero_count_float = 1;
+    h.zero_threshold = 0.125;
+    h.sum = 11.5;
+    h.schema = 0;
+    h.positive_spans = spans;
+    h.n_positive_spans = 1;
+    h.positive_counts = counts;
+    h.n_positive_counts = 2;
+    h.reset_hint = IO__PROMETHEUS__WRITE__V2__HISTOGRAM__RESET_HINT__RESET_HINT_GAUGE;
+    h.timestamp = 2000;
+    Io__Prometheus__Write__V2__Histogram *hp[] = {&h};
+    Io__Prometheus__Write__V2__Sample smp = IO__PROMETHEUS__WRITE__V2__SAMPLE__INIT;
+    smp.value = 1;
+    smp.timestamp = 1000;
+    Io__Prometheus__Write__V2__Sample *sp[] = {&smp};
+    Io__Prometheus__Write__V2__TimeSeries ts = IO__PROMETHEUS__WRITE__V2__TIME_SERIES__INIT;
+    ts.labels_refs = refs;
+    ts.n_labels_refs = 4;
+    ts.samples = sp;
+    ts.n_samples = 1;
+    ts.histograms = hp;
+    ts.n_histograms = 1;
+    Io__Prometheus__Write__V2__TimeSeries *tsp[] = {&ts};
+    Io__Prometheus__Write__V2__Request req = IO__PROMETHEUS__WRITE__V2__REQUEST__INIT;
+    req.symbols = syms;
+    req.n_symbols = 5;
+    req.timeseries = tsp;
+    req.n_timeseries = 1;
+    size_t n = io__prometheus__write__v2__request__get_packed_size(&req);
+    uint8_t *pb = malloc(n);
+    assert_non_null(pb);
+    io__prometheus__write__v2__request__pack(&req, pb);
+    size_t cl;
+    uint8_t *c = snappy_of(pb, n, &cl);
+    ingest_rw_result res;
+    write_reject rej;
+    char err[STRATA_ERRMSG_SIZE] = "";
+    assert_int_equal(ingest_remote_write(f->db, c, cl, "snappy",
+                                         "application/x-protobuf;proto=io.prometheus.write.v2.Request",
+                                         f->scratch, &res, &rej, err),
+                     0);
+    assert_int_equal(res.version, 2);
+    assert_int_equal(res.write.samples_written, 1);
+    assert_int_equal(res.write.histograms_written, 1);
+    matcher *m;
+    assert_int_equal(matcher_new(STRATA_MATCH_EQUAL, "__name__", 8, "v2_hist", 7, &m, err), 0);
+    series_set *set;
+    assert_int_equal(db_select(f->db, (const matcher *const *)&m, 1, 0, 5000, &set, err), 0);
+    matcher_free(m);
+    arena a;
+    arena_init(&a, 0);
+    hist_sample *out;
+    size_t k;
+    assert_int_equal(series_set_read_histograms(set, 0, &a, &out, &k), 1);
+    assert_int_equal(k, 1);
+    assert_int_equal(out[0].t, 2000);
+    const native_histogram *g = &out[0].h;
+    assert_false(g->is_int);
+    assert_int_equal(g->reset_hint, HIST_HINT_GAUGE);
+    assert_true(g->count == 5.75 && g->zero_count == 1 && g->zero_threshold == 0.125 &&
+                g->sum == 11.5);
+    assert_int_equal(g->n_pos_spans, 1);
+    assert_int_equal(g->pos_spans[0].offset, -2);
+    assert_true(g->n_pos_buckets == 2 && g->pos_buckets[1] == 4.25);
+    arena_free(&a);
+    series_set_free(set);
+    free(c);
+    free(pb);
 }
 
 int main(void)
@@ -725,14 +924,15 @@ int main(void)
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_round_trip_large),
         cmocka_unit_test(test_hand_built_bytes),
-        cmocka_unit_test(test_histograms_counted),
+        cmocka_unit_test(test_histograms_decoded),
         cmocka_unit_test(test_bad_protobuf),
         cmocka_unit_test(test_truncations),
         cmocka_unit_test(test_bad_snappy),
         cmocka_unit_test(test_headers),
         cmocka_unit_test_setup_teardown(test_write_and_read_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_label_errors, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_histograms_refused_floats_kept, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_histograms_stored, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rw2_histograms, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
