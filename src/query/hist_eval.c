@@ -12,15 +12,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-int eval_read_histograms(eval_ctx *c, const series_set *set, size_t i, hist_sample **out, size_t *n)
+int eval_read_histograms(eval_ctx *c, const series_set *set, size_t i, hist_sample **out,
+                         size_t *n)
 {
-    (void)c;
-    (void)set;
-    (void)i;
-    /* Storage hands out no histogram samples yet (series_set_read_histograms is being added). */
-    *out = NULL;
-    *n = 0;
-    return 0;
+    int rc = series_set_read_histograms(set, i, c->mem, out, n);
+    if (rc == STRATA_ENOMEM) return strata_errf(c->err, rc, "out of memory");
+    return rc < 0 ? rc : 0;
 }
 
 ssize_t hist_newest_at(const hist_sample *s, size_t n, int64_t t)
