@@ -325,3 +325,104 @@ def compare(expected, got_json, close):
         if wr != gr or not close(wl, gl) or not close(wu, gu) or not close(wc, gcnt):
             return False, "histogram bucket %s, expected %s" % ((gr, gl, gu, gcnt), (wr, wl, wu, wc))
     return True, ""
+
+
+# ---- load_with_nhcb: classic histograms converted to custom-bucket native histograms ---------
+
+def _set_bucket(th, le, count):
+    """Prometheus' TempHistogram.SetBucketCount: cumulative counts by upper bound, in any order;
+    a repeated bound is ignored, counts that are not cumulative spoil the histogram."""
+    if th["err"]:
+        return
+    if count < 0:
+        th["err"] = True
+        return
+    b = th["b"]
+    if not b or b[-1][0] < le:
+        if b and count < b[-1][1]:
+            th["err"] = True
+            return
+        b.append((le, count))
+        return
+    i = next(k for k, (x, _) in enumerate(b) if x >= le)
+    if b[i][0] == le:
+        return
+    if (i > 0 and count < b[i - 1][1]) or count > b[i][1]:
+        th["err"] = True
+        return
+    b.insert(i, (le, count))
+
+
+def _convert(th):
+    """Prometheus' TempHistogram.Convert -> histogram dict, or None when it is not valid."""
+    if th["err"]:
+        return None
+    b = list(th["b"])
+    count = th["count"]
+    if count is None and b:
+        count = b[-1][1]
+    if count is None:
+        count = 0.0
+    if not b or b[-1][0] != math.inf:
+        b.append((math.inf, count))
+    if count != b[-1][1]:
+        return None
+    h = {"schema": CUSTOM, "sum": th["sum"], "count": count, "zc": 0.0, "zt": 0.0, "pos": {},
+         "neg": {}, "cv": [le for le, _ in b[:-1]], "hint": "unknown", "hint_set": False}
+    prev = 0.0
+    for i, (_, c) in enumerate(b):
+        h["pos"][i] = c - prev
+        prev = c
+    return h
+
+
+def nhcb_from_classic(series):
+    """series: [(labels dict, [(t, value)])] of one load block -> [(labels, [(t, histogram)])]
+    for every classic histogram among them (name_bucket with le, name_count, name_sum)."""
+    groups = {}
+    for labels, samples in series:
+        name = labels.get("__name__", "")
+        kind = None
+        for suffix, k in (("_bucket", "b"), ("_sum", "s"), ("_count", "c")):
+            if name.endswith(suffix):
+                kind = k
+                break
+        if not kind:
+            continue
+        base = dict(labels)
+        base["__name__"] = name[:-len(suffix)]
+        le = None
+        if kind == "b":
+            if "le" not in labels:
+                continue
+            try:
+                le = float(labels["le"])
+            except ValueError:
+                continue
+            if math.isnan(le):
+                continue
+        base.pop("le", None)
+        key = tuple(sorted(base.items()))
+        g = groups.setdefault(key, (base, {}))
+        for t, v in samples:
+            if isinstance(v, (dict, int)) or v == "stale":
+                continue  # histograms and stale markers take no part
+            th = g[1].setdefault(t, {"b": [], "err": False, "count": None, "sum": 0.0})
+            if kind == "b":
+                _set_bucket(th, le, v)
+            elif kind == "c":
+                if v < 0:
+                    th["err"] = True
+                th["count"] = v
+            else:
+                th["sum"] = v
+    out = []
+    for base, by_t in groups.values():
+        hs = []
+        for t in sorted(by_t):
+            h = _convert(by_t[t])
+            if h is not None:
+                hs.append((t, h))
+        if hs:
+            out.append((base, hs))
+    return out

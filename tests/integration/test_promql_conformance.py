@@ -220,7 +220,7 @@ class Runner:
             finally:
                 self.strata.cleanup()
 
-    def load(self, interval, lines, histograms):
+    def load(self, interval, lines, histograms, with_nhcb=False):
         series = {}
         for ln in lines:
             if "@st" in ln.split()[0]:
@@ -234,6 +234,12 @@ class Runner:
             key = tuple(sorted(labels.items()))
             series[key] = (labels, [(k * interval, STALE if v == "stale" else v)
                                     for k, v in enumerate(vals) if v is not None])
+        if with_nhcb:
+            # load_with_nhcb: each classic histogram is also stored as a native histogram with
+            # custom buckets under its base name, as Prometheus' test loader converts them.
+            for labels, hs in ph.nhcb_from_classic(list(series.values())):
+                series[tuple(sorted(labels.items()))] = (labels, hs)
+                histograms.add(labels.get("__name__", ""))
         # Floats and histograms of a series go in time order: each request carries one run of
         # samples of one kind per series, so the store never sees a sample older than one it has.
         runs = []
@@ -369,7 +375,7 @@ class Runner:
                 j += 1
             word = line.split()[0].lower()
             if word.startswith("load"):
-                self.load(dur(line.split()[1]), block, histograms)
+                self.load(dur(line.split()[1]), block, histograms, word == "load_with_nhcb")
             elif word == "clear":
                 self.fresh()
                 histograms = set()
