@@ -444,6 +444,7 @@ static const fn_def functions[] = {
     {"histogram_count", {A_VECTOR}, 1, 0, false, A_VECTOR, NULL, false},
     {"histogram_fraction", {A_SCALAR, A_SCALAR, A_VECTOR}, 3, 0, false, A_VECTOR, NULL, false},
     {"histogram_quantile", {A_SCALAR, A_VECTOR}, 2, 0, false, A_VECTOR, NULL, false},
+    {"histogram_quantiles", {A_VECTOR, A_STRING, A_SCALAR}, 3, 0, true, A_VECTOR, NULL, false},
     {"histogram_stddev", {A_VECTOR}, 1, 0, false, A_VECTOR, NULL, false},
     {"histogram_stdvar", {A_VECTOR}, 1, 0, false, A_VECTOR, NULL, false},
     {"histogram_sum", {A_VECTOR}, 1, 0, false, A_VECTOR, NULL, false},
@@ -854,7 +855,8 @@ static int eval_histogram_buckets(eval_ctx *c, const double *q, const double *q2
 {
     out->type = V_VECTOR;
     size_t cap = 0;
-    /* Group by labels without le and __name__. */
+    /* Group by labels without le (the name included, as Prometheus' signature); the result drops
+     * the name, so two histograms that differ only in their names collide there. */
     const char *le = "le";
     size_t ng = 0;
     size_t *group = malloc((in->n + 1) * sizeof *group);
@@ -877,7 +879,7 @@ static int eval_histogram_buckets(eval_ctx *c, const double *q, const double *q2
         else if (*end || !vl) continue;
         size_t nl;
         const char *const skip[] = {"le"};
-        label *ls = labels_without(c, in->s[k].labels, in->s[k].n_labels, skip, 1, true, &nl);
+        label *ls = labels_without(c, in->s[k].labels, in->s[k].n_labels, skip, 1, false, &nl);
         if (!ls) {
             rc = STRATA_ENOMEM;
             break;
@@ -893,7 +895,9 @@ static int eval_histogram_buckets(eval_ctx *c, const double *q, const double *q2
         group[k] = g;
     }
     for (size_t g = 0; g < ng && !rc; g++) {
-        vseries *os = vec_add(c, out, &cap, glabels[g], gn[g]);
+        size_t nl;
+        label *ls = labels_drop_name(c, glabels[g], gn[g], &nl);
+        vseries *os = ls ? vec_add(c, out, &cap, ls, nl) : NULL;
         if (!os) {
             rc = STRATA_ENOMEM;
             break;
@@ -913,7 +917,7 @@ static int eval_histogram_buckets(eval_ctx *c, const double *q, const double *q2
     free(gn);
     free(upper);
     free(bk);
-    return rc;
+    return rc ? rc : vec_check_duplicates(c, out);
 }
 
 /* Expands $1, ${1}, $name and ${name} in a label_replace replacement. */
@@ -1060,6 +1064,68 @@ static int eval_native_quantiles(eval_ctx *c, const double *q, const double *q2,
     return vec_check_duplicates(c, out);
 }
 
+/* A quantile as a label value, as Prometheus' FormatOpenMetricsFloat writes it: Go's shortest
+ * 'g' form, with ".0" added to whole numbers. */
+static void openmetrics_float(double v, char *out, size_t len)
+{
+    if (isnan(v)) {
+        snprintf(out, len, "NaN");
+        return;
+    }
+    if (isinf(v)) {
+        snprintf(out, len, v > 0 ? "+Inf" : "-Inf");
+        return;
+    }
+    int p = 1;
+    for (; p < 17; p++) {
+        snprintf(out, len, "%.*e", p - 1, v);
+        if (strtod(out, NULL) == v) break;
+    }
+    snprintf(out, len, "%.*e", p - 1, v);
+    int exp = atoi(strchr(out, 'e') + 1);
+    if (exp < -4 || exp >= 6) return; /* exponent form, which needs no ".0" */
+    snprintf(out, len, "%.*f", p - 1 - exp > 0 ? p - 1 - exp : 0, v);
+    if (!strchr(out, '.')) strncat(out, ".0", len - strlen(out) - 1);
+}
+
+/* histogram_quantiles(v, "label", q1, q2, ...): histogram_quantile for each q, the q in a label. */
+static int eval_histogram_quantiles(eval_ctx *c, const promql_expr *e, value *out)
+{
+    value in, lbl;
+    int rc = eval_node(c, e->args[0], &in);
+    if (!rc) rc = eval_node(c, e->args[1], &lbl);
+    if (!rc) rc = hist_drop_classic_conflicts(c, &in);
+    value classic = in;
+    if (!rc) rc = hist_strip(c, &classic);
+    if (rc) return rc;
+    out->type = V_VECTOR;
+    out->n = 0;
+    size_t cap = 0;
+    for (size_t a = 2; a < e->n_args && !rc; a++) {
+        value q, part = {0};
+        if ((rc = eval_node(c, e->args[a], &q))) break;
+        rc = eval_histogram_buckets(c, q.scalar, NULL, false, &classic, &part);
+        if (!rc && value_has_hist(&in)) rc = eval_native_quantiles(c, q.scalar, NULL, &in, &part);
+        char qs[64];
+        openmetrics_float(q.scalar[0], qs, sizeof qs);
+        char *qv = arena_strndup(c->mem, qs, strlen(qs));
+        if (!qv) rc = STRATA_ENOMEM;
+        for (size_t k = 0; k < part.n && !rc; k++) {
+            size_t nl;
+            label *ls = labels_set(c, part.s[k].labels, part.s[k].n_labels, lbl.str, qv,
+                                   strlen(qv), &nl);
+            vseries *os = ls ? vec_add(c, out, &cap, ls, nl) : NULL;
+            if (!os) {
+                rc = STRATA_ENOMEM;
+                break;
+            }
+            memcpy(os->v, part.s[k].v, c->n_steps * sizeof *os->v);
+            memcpy(os->has, part.s[k].has, c->n_steps);
+        }
+    }
+    return rc ? rc : vec_check_duplicates(c, out);
+}
+
 int eval_call(eval_ctx *c, const promql_expr *e, value *out)
 {
     /* The parser checked the argument count and types against Prometheus' table. */
@@ -1154,6 +1220,7 @@ int eval_call(eval_ctx *c, const promql_expr *e, value *out)
             return vec_check_duplicates(c, out);
         }
     }
+    if (!strcmp(name, "histogram_quantiles")) return eval_histogram_quantiles(c, e, out);
     value args[6];
     memset(args, 0, sizeof args);
     for (size_t i = 0; i < e->n_args && i < 6; i++) {
@@ -1205,7 +1272,7 @@ int eval_call(eval_ctx *c, const promql_expr *e, value *out)
             size_t cnt = 0;
             double v = NAN;
             for (size_t k = 0; k < args[0].n; k++)
-                if (args[0].s[k].has[i]) {
+                if (args[0].s[k].has[i] && !vec_hist(&args[0].s[k], i)) {
                     cnt++;
                     v = args[0].s[k].v[i];
                 }
@@ -1232,9 +1299,11 @@ int eval_call(eval_ctx *c, const promql_expr *e, value *out)
     if (!strcmp(name, "histogram_quantile") || !strcmp(name, "histogram_fraction")) {
         /* Classic buckets from the float series, native histograms on their own. */
         bool fraction = !strcmp(name, "histogram_fraction");
-        value *in = &args[fraction ? 2 : 1], classic = *in;
+        value *in = &args[fraction ? 2 : 1];
         const double *q2 = fraction ? args[1].scalar : NULL;
-        int rc = hist_strip(c, &classic);
+        int rc = hist_drop_classic_conflicts(c, in);
+        value classic = *in;
+        if (!rc) rc = hist_strip(c, &classic);
         if (!rc) rc = eval_histogram_buckets(c, args[0].scalar, q2, fraction, &classic, out);
         if (!rc && value_has_hist(in)) rc = eval_native_quantiles(c, args[0].scalar, q2, in, out);
         return rc;
@@ -1270,6 +1339,8 @@ int eval_call(eval_ctx *c, const promql_expr *e, value *out)
         return vec_check_duplicates(c, out);
     }
     if (!strcmp(name, "sort") || !strcmp(name, "sort_desc")) {
+        int rc = hist_strip(c, &args[0]); /* histograms have no order: dropped */
+        if (rc) return rc;
         *out = args[0];
         if (c->n_steps == 1 && out->n > 1)
             qsort(out->s, out->n, sizeof *out->s, !strcmp(name, "sort") ? cmp_vs_value : cmp_vs_value_desc);

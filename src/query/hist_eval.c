@@ -564,3 +564,66 @@ int hist_agg_step(eval_ctx *c, const char *op, const value *in, const size_t *me
     if (!nf) return 1;
     return 0;
 }
+
+/* ---- classic and native histograms together ----------------------------------------------- */
+
+/* Whether f (a float series) is a classic bucket of the native histogram series h: the same
+ * labels once f's parseable le label is left out. */
+static bool is_bucket_of(const vseries *f, const vseries *h)
+{
+    if (f->n_labels != h->n_labels + 1) return false;
+    size_t j = 0;
+    bool le_ok = false;
+    for (size_t i = 0; i < f->n_labels; i++) {
+        const label *l = &f->labels[i];
+        if (l->name_len == 2 && !memcmp(l->name, "le", 2)) {
+            char tmp[64];
+            if (l->value_len == 0 || l->value_len >= sizeof tmp) return false;
+            memcpy(tmp, l->value, l->value_len);
+            tmp[l->value_len] = 0;
+            char *end;
+            (void)strtod(tmp, &end);
+            le_ok = *end == 0;
+            continue;
+        }
+        if (j >= h->n_labels || l->name_len != h->labels[j].name_len ||
+            l->value_len != h->labels[j].value_len || memcmp(l->name, h->labels[j].name, l->name_len) ||
+            memcmp(l->value, h->labels[j].value, l->value_len))
+            return false;
+        j++;
+    }
+    return le_ok && j == h->n_labels;
+}
+
+int hist_drop_classic_conflicts(eval_ctx *c, value *in)
+{
+    if (!value_has_hist(in)) return 0;
+    vseries *ns = eval_alloc(c, in->n * sizeof *ns);
+    if (!ns) return STRATA_ENOMEM;
+    memcpy(ns, in->s, in->n * sizeof *ns);
+    for (size_t k = 0; k < in->n; k++) {
+        uint8_t *has = eval_alloc(c, c->n_steps);
+        if (!has) return STRATA_ENOMEM;
+        memcpy(has, ns[k].has, c->n_steps);
+        ns[k].has = has;
+    }
+    for (size_t k = 0; k < in->n; k++) {
+        const vseries *h = &in->s[k];
+        if (!h->h) continue;
+        for (size_t f = 0; f < in->n; f++) {
+            if (f == k || !is_bucket_of(&in->s[f], h)) continue;
+            for (size_t i = 0; i < c->n_steps; i++) {
+                if (!vec_hist(h, i) || !h->has[i] || !in->s[f].has[i] || vec_hist(&in->s[f], i))
+                    continue;
+                /* classic buckets and a native histogram of one name and labels: neither counts */
+                ns[k].has[i] = 0;
+                for (size_t g = 0; g < in->n; g++)
+                    if (g != k && in->s[g].has[i] && !vec_hist(&in->s[g], i) &&
+                        is_bucket_of(&in->s[g], h))
+                        ns[g].has[i] = 0;
+            }
+        }
+    }
+    in->s = ns;
+    return 0;
+}

@@ -64,6 +64,10 @@ int hist_simple_fn(eval_ctx *c, const char *name, const value *in, value *out);
  * appends one series per series of in that has histograms. */
 int hist_quantile_fn(eval_ctx *c, const double *q, const double *q2, const value *in, value *out);
 
+/* Where a native histogram and classic buckets (the same labels plus le) meet at a step, drops
+ * both there, as Prometheus' histogram_quantile/_fraction do. Copies what it changes. */
+int hist_drop_classic_conflicts(eval_ctx *c, value *in);
+
 /* Drops the histogram steps of v (functions that only take floats ignore histograms). Returns a
  * copy of the series array when anything changes, so shared inputs stay intact. */
 int hist_strip(eval_ctx *c, value *v);
