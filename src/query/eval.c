@@ -509,9 +509,6 @@ static int check_supported(const promql_expr *e, char *err)
     if (e->kind == N_BINARY && (e->fill_lhs_set || e->fill_rhs_set))
         return strata_errf(err, STRATA_EUNSUPPORTED,
                            "fill modifiers on binary operators are not supported yet");
-    if (e->kind == N_BINARY && (e->op == T_TRIM_UPPER || e->op == T_TRIM_LOWER))
-        return strata_errf(err, STRATA_EUNSUPPORTED, "the %s operator is not supported yet",
-                           e->op == T_TRIM_UPPER ? "</" : ">/");
     if (e->kind == N_CALL && !eval_function_supported(e->func))
         return strata_errf(err, STRATA_EUNSUPPORTED, "function \"%s\" is not supported yet", e->func);
     int rc = 0;

@@ -499,6 +499,14 @@ int hist_binop(eval_ctx *c, const promql_expr *e, hval a, hval b, hval *r)
         }
     }
     if (is_cmp(e->op)) return 0; /* a histogram and a float do not compare */
+    if ((e->op == T_TRIM_UPPER || e->op == T_TRIM_LOWER) && a.h) {
+        native_histogram *x = hist_dup(c, a.h);
+        if (!x) return STRATA_ENOMEM;
+        int rc = hist_trim(c->mem, x, b.f, e->op == T_TRIM_UPPER);
+        if (rc) return strata_errf(c->err, rc, "out of memory");
+        r->h = x;
+        return 1;
+    }
     native_histogram *src = a.h ? a.h : b.h;
     double factor = a.h ? b.f : a.f;
     if (e->op == T_MUL || (e->op == T_DIV && a.h)) {

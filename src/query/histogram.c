@@ -762,3 +762,159 @@ double hist_stdvar(arena *a, const native_histogram *h)
     }
     return (var + c) / h->count;
 }
+
+/* ---- trim operators (</ and >/) ------------------------------------------------------------ */
+
+static double trim_midpoint(double lo, double up, bool positive, bool linear)
+{
+    if (isinf(lo)) {
+        if (isinf(up)) return 0;
+        return up > 0 ? up / 2 : up;
+    }
+    if (isinf(up)) return lo;
+    if (linear) return (lo + up) / 2;
+    double g = sqrt(fabs(lo * up));
+    return positive ? g : -g;
+}
+
+/* A bucket with an infinite bound (custom buckets only): what survives the trim and where its
+ * observations are assumed to be. */
+static void trim_infinite(bool upper_trim, const hist_bucket *b, double rhs, double *keep,
+                          double *mid)
+{
+    double lo_z = isinf(b->lower) ? 0 : b->lower, up_z = isinf(b->upper) ? 0 : b->upper;
+    if (isinf(b->lower) && b->lower < 0) {
+        if (upper_trim) {
+            if (rhs >= b->upper) {
+                *keep = b->count;
+                *mid = 0;
+            } else if (rhs > 0 && b->upper > 0 && !isinf(b->upper)) {
+                *keep = b->count * rhs / b->upper;
+                *mid = rhs / 2;
+            } else if (b->upper <= 0) {
+                *keep = b->count;
+                *mid = rhs;
+            } else {
+                *keep = 0;
+                *mid = up_z;
+            }
+            return;
+        }
+        if (rhs <= b->lower) {
+            *keep = b->count;
+            *mid = 0;
+        } else if (rhs >= 0 && b->upper > rhs && !isinf(b->upper)) {
+            *keep = b->count * (1 - rhs / b->upper);
+            *mid = (rhs + b->upper) / 2;
+        } else {
+            *keep = 0;
+            *mid = up_z;
+        }
+        return;
+    }
+    /* upper bound +Inf */
+    if (upper_trim) {
+        *keep = 0;
+        *mid = lo_z;
+    } else if (rhs >= b->lower) {
+        *keep = b->count;
+        *mid = rhs;
+    } else {
+        *keep = 0;
+        *mid = lo_z;
+    }
+}
+
+static void trim_bucket(bool upper_trim, const hist_bucket *b, double rhs, bool positive,
+                        bool linear, double *keep, double *mid)
+{
+    if (isinf(b->lower) || isinf(b->upper)) {
+        trim_infinite(upper_trim, b, rhs, keep, mid);
+        return;
+    }
+    double under = rhs <= b->lower   ? 0
+                   : rhs >= b->upper ? b->count
+                                     : b->count * fraction_below(b, rhs, linear);
+    if (upper_trim) {
+        *keep = under;
+        *mid = trim_midpoint(b->lower, rhs, positive, linear);
+    } else {
+        *keep = b->count - under;
+        *mid = trim_midpoint(rhs, b->upper, positive, linear);
+    }
+}
+
+int hist_trim(arena *a, native_histogram *h, double rhs, bool upper_trim)
+{
+    bool custom = hist_is_custom(h), has_pos = false, has_neg = false, trimmed = false;
+    double count = 0, sum = 0;
+    for (int side = 0; side < 2; side++) {
+        bool positive = side == 0;
+        blist l;
+        if (expand_side(a, h, positive, &l)) return STRATA_ENOMEM;
+        double *counts = positive ? h->pos_buckets : h->neg_buckets;
+        for (size_t i = 0; i < l.n; i++) {
+            if (l.cnt[i] == 0) continue;
+            if (positive) has_pos = true;
+            else has_neg = true;
+            hist_bucket b = {.count = l.cnt[i]};
+            side_bounds(positive, l.idx[i], h, &b.lower, &b.upper);
+            bool all = upper_trim ? b.upper <= rhs : b.lower >= rhs;
+            bool some = upper_trim ? b.lower < rhs : b.upper > rhs;
+            if (all) {
+                count += b.count;
+                sum += trim_midpoint(b.lower, b.upper, positive, custom) * b.count;
+            } else if (some) {
+                double keep, mid;
+                trim_bucket(upper_trim, &b, rhs, positive, custom, &keep, &mid);
+                count += keep;
+                sum += mid * keep;
+                if (counts[i] != keep) {
+                    counts[i] = keep;
+                    trimmed = true;
+                }
+            } else {
+                counts[i] = 0;
+                trimmed = true;
+            }
+        }
+    }
+    if (h->zero_count > 0) {
+        double lo = -h->zero_threshold, up = h->zero_threshold, keep, mid;
+        if (has_neg && !has_pos) up = 0;
+        if (has_pos && !has_neg) lo = 0;
+        if (upper_trim) {
+            if (rhs <= lo) keep = mid = 0;
+            else if (rhs >= up) {
+                keep = h->zero_count;
+                mid = (lo + up) / 2;
+            } else {
+                keep = h->zero_count * (rhs - lo) / (up - lo);
+                mid = (lo + rhs) / 2;
+            }
+        } else {
+            if (rhs <= lo) {
+                keep = h->zero_count;
+                mid = (lo + up) / 2;
+            } else if (rhs >= up) {
+                keep = mid = 0;
+            } else {
+                keep = h->zero_count * (up - rhs) / (up - lo);
+                mid = (rhs + up) / 2;
+            }
+        }
+        if (h->zero_count != keep) {
+            h->zero_count = keep;
+            trimmed = true;
+        }
+        sum += mid * keep;
+        count += keep;
+    }
+    if (trimmed) {
+        h->count = count;
+        h->sum = sum;
+        h->is_int = false;
+        return hist_compact(a, h);
+    }
+    return 0;
+}

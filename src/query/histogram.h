@@ -61,6 +61,11 @@ void hist_div(native_histogram *h, double f);
  * are rewritten inside the ones the histogram has. */
 int hist_compact(arena *a, native_histogram *h);
 
+/* In place: the trim operators. upper_trim (h </ rhs) keeps the observations below rhs, otherwise
+ * (h >/ rhs) those above, interpolating inside the bucket rhs falls in; count and sum are
+ * re-estimated from bucket midpoints when anything was cut. 0 or STRATA_ENOMEM. */
+int hist_trim(arena *a, native_histogram *h, double rhs, bool upper_trim);
+
 /* Exact equality as Prometheus' Equals after compaction of both sides (counts compared by bits,
  * span layouts by the buckets they describe). */
 bool hist_equal(const native_histogram *x, const native_histogram *y);

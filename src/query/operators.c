@@ -60,6 +60,12 @@ static bool is_comparison(tok_kind op)
     return op == T_EQLC || op == T_NEQ || op == T_LSS || op == T_LTE || op == T_GTR || op == T_GTE;
 }
 
+/* </ and >/ trim histograms; they keep the metric name and give nothing for floats. */
+static bool is_trim(tok_kind op)
+{
+    return op == T_TRIM_UPPER || op == T_TRIM_LOWER;
+}
+
 typedef enum { OP_ARITH, OP_CMP, OP_AND, OP_OR, OP_UNLESS } op_class;
 
 static op_class classify(const promql_expr *e)
@@ -116,7 +122,7 @@ static int scalar_scalar(eval_ctx *c, const promql_expr *e, value *l, value *r, 
 static int vector_scalar(eval_ctx *c, const promql_expr *e, value *vec, value *sc, bool scalar_left,
                          value *out)
 {
-    bool drop = classify(e) == OP_ARITH || e->return_bool;
+    bool drop = (classify(e) == OP_ARITH && !is_trim(e->op)) || e->return_bool;
     *out = *vec;
     out->ordered = false;
     for (size_t k = 0; k < out->n; k++) {
@@ -141,6 +147,10 @@ static int vector_scalar(eval_ctx *c, const promql_expr *e, value *vec, value *s
                 s->h[i] = hr.h;
                 s->v[i] = hr.f;
                 s->has[i] = rc > 0;
+                continue;
+            }
+            if (is_trim(e->op)) {
+                s->has[i] = 0;
                 continue;
             }
             bool keep;
@@ -270,7 +280,7 @@ static int set_operation(eval_ctx *c, const promql_expr *e, op_class cls, value 
 static label *result_labels(eval_ctx *c, const promql_expr *e, const vseries *lhs,
                             const vseries *rhs, size_t *n)
 {
-    bool drop = classify(e) == OP_ARITH || e->return_bool;
+    bool drop = (classify(e) == OP_ARITH && !is_trim(e->op)) || e->return_bool;
     size_t k = lhs->n_labels;
     label *ls = drop ? labels_drop_name(c, lhs->labels, lhs->n_labels, &k) : lhs->labels;
     if (!ls) return NULL;
@@ -406,6 +416,7 @@ static int vector_vector(eval_ctx *c, const promql_expr *e, value *l, value *r, 
                     }
                     continue;
                 }
+                if (is_trim(e->op)) continue;
                 double a = swap ? one->s[h].v[i] : many->s[k].v[i];
                 double b = swap ? many->s[k].v[i] : one->s[h].v[i];
                 bool keep;

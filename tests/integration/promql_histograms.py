@@ -52,7 +52,7 @@ def parse(text):
     h = {"schema": int(items.get("schema", "0")), "sum": _num(items.get("sum", "0")),
          "count": _num(items.get("count", "0")), "zc": _num(items.get("z_bucket", "0")),
          "zt": _num(items.get("z_bucket_w", "0")), "pos": {}, "neg": {},
-         "cv": arr("custom_values") if "custom_values" in items else None,
+         "cv": arr("custom_values"),
          "hint": items.get("counter_reset_hint", "unknown"),
          "hint_set": "counter_reset_hint" in items}
     if h["hint"] not in HINTS:
