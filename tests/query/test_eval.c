@@ -343,7 +343,6 @@ static void test_errors(void **state)
                 "the anchored modifier is not supported yet");
     check_fails("m + fill(0) m", 30000, 30000, 0, STRATA_EUNSUPPORTED,
                 "fill modifiers on binary operators are not supported yet");
-    check_fails("m </ m", 30000, 30000, 0, STRATA_EUNSUPPORTED, "the </ operator is not supported yet");
     /* execution errors */
     check_fails("m + on() m", 30000, 30000, 0, STRATA_EEXEC, "many-to-many matching not allowed");
     char *json = (char *)1, err[STRATA_ERRMSG_SIZE];
