@@ -302,22 +302,92 @@ static double resets_changes(const hist_window *w, bool changes)
     return n;
 }
 
+/* Sum or mean of histograms as Prometheus computes them: compensated summation, and for means
+ * an incremental mean once the sum would overflow. */
+typedef struct hist_acc {
+    native_histogram *sum, *comp, *mean;
+    double n;
+    bool incremental;
+} hist_acc;
+
+static native_histogram *empty_like(eval_ctx *c, const native_histogram *h)
+{
+    native_histogram *e = eval_alloc(c, sizeof *e);
+    if (!e) return NULL;
+    memset(e, 0, sizeof *e);
+    e->schema = h->schema;
+    e->zero_threshold = h->zero_threshold;
+    e->custom_values = h->custom_values;
+    e->n_custom_values = h->n_custom_values;
+    return e;
+}
+
+/* 1 when added, 0 when h does not mix with what is there (custom and exponential), or an
+ * error. */
+static int acc_add(eval_ctx *c, hist_acc *a, const native_histogram *h, bool avg)
+{
+    unsigned fl;
+    if (!a->sum) {
+        if (!(a->sum = hist_dup(c, h)) || !(a->comp = empty_like(c, h))) return STRATA_ENOMEM;
+        a->n = 1;
+        return 1;
+    }
+    a->n++;
+    if (!a->incremental) {
+        native_histogram *v = hist_dup(c, a->sum), *k = hist_dup(c, a->comp);
+        if (!v || !k) return STRATA_ENOMEM;
+        int rc = hist_kahan_add(c->mem, v, k, h, &fl);
+        if (rc == HIST_INCOMPATIBLE) return 0;
+        if (rc) return strata_errf(c->err, rc, "out of memory");
+        if (!avg || !hist_has_overflow(v)) {
+            a->sum = v;
+            a->comp = k;
+            return 1;
+        }
+        a->incremental = true;
+        if (!(a->mean = hist_dup(c, a->sum))) return STRATA_ENOMEM;
+        hist_div(a->mean, a->n - 1);
+        hist_div(a->comp, a->n - 1);
+    }
+    double q = (a->n - 1) / a->n;
+    native_histogram *add = hist_dup(c, h);
+    if (!add) return STRATA_ENOMEM;
+    hist_div(add, a->n);
+    hist_mul(a->comp, q);
+    hist_mul(a->mean, q);
+    int rc = hist_kahan_add(c->mem, a->mean, a->comp, add, &fl);
+    if (rc == HIST_INCOMPATIBLE) return 0;
+    return rc ? strata_errf(c->err, rc, "out of memory") : 1;
+}
+
+static int acc_result(eval_ctx *c, hist_acc *a, bool avg, native_histogram **out)
+{
+    native_histogram *base = a->incremental ? a->mean : a->sum;
+    if (avg && !a->incremental) {
+        hist_div(base, a->n);
+        hist_div(a->comp, a->n);
+    }
+    native_histogram *r;
+    int rc = add_sub(c, base, a->comp, false, &r);
+    if (rc < 0) return rc;
+    if (rc == 0) r = base;
+    /* the compensation never changes the hint */
+    r->reset_hint = base->reset_hint;
+    if ((rc = compact(c, r))) return rc;
+    *out = r;
+    return 0;
+}
+
 static int sum_avg_hist(eval_ctx *c, const hist_window *w, bool avg, native_histogram **out)
 {
     if (w->nf) return 0; /* mixed floats and histograms */
-    native_histogram *acc = hist_dup(c, &w->h[0].h);
-    if (!acc) return STRATA_ENOMEM;
-    for (size_t i = 1; i < w->nh; i++) {
-        native_histogram *r;
-        int rc = add_sub(c, acc, &w->h[i].h, false, &r);
+    hist_acc acc = {0};
+    for (size_t i = 0; i < w->nh; i++) {
+        int rc = acc_add(c, &acc, &w->h[i].h, avg);
         if (rc <= 0) return rc;
-        acc = r;
     }
-    if (avg) hist_div(acc, (double)w->nh);
-    int rc = compact(c, acc);
-    if (rc) return rc;
-    *out = acc;
-    return 1;
+    int rc = acc_result(c, &acc, avg, out);
+    return rc ? rc : 1;
 }
 
 static const char *const hist_range_names[] = {
@@ -548,24 +618,19 @@ int hist_agg_step(eval_ctx *c, const char *op, const value *in, const size_t *me
     }
     if (!strcmp(op, "sum") || !strcmp(op, "avg")) {
         if (nf) return 1; /* floats and histograms do not add up: no result */
-        native_histogram *acc = NULL;
+        hist_acc acc = {0};
+        bool avg = !strcmp(op, "avg");
         for (size_t j = 0; j < n_members; j++) {
             const vseries *s = &in->s[members[j]];
             if (!s->has[i]) continue;
-            if (!acc) {
-                if (!(acc = hist_dup(c, s->h[i]))) return STRATA_ENOMEM;
-                continue;
-            }
-            native_histogram *r;
-            int rc = add_sub(c, acc, s->h[i], false, &r);
+            int rc = acc_add(c, &acc, s->h[i], avg);
             if (rc < 0) return rc;
             if (rc == 0) return 1; /* custom and exponential buckets: no result */
-            acc = r;
         }
-        if (!strcmp(op, "avg")) hist_div(acc, (double)nh);
-        int rc = compact(c, acc);
+        native_histogram *r;
+        int rc = acc_result(c, &acc, avg, &r);
         if (rc) return rc;
-        return vec_set_hist(c, os, i, acc) ? STRATA_ENOMEM : 1;
+        return vec_set_hist(c, os, i, r) ? STRATA_ENOMEM : 1;
     }
     /* min, max, stddev, stdvar, quantile ignore histograms: the floats alone decide. A group of
      * histograms only has no result. */

@@ -918,3 +918,131 @@ int hist_trim(arena *a, native_histogram *h, double rhs, bool upper_trim)
     }
     return 0;
 }
+
+/* ---- compensated summation ----------------------------------------------------------------- */
+
+/* Neumaier's compensated step, as Prometheus' kahansum.Inc. */
+static void kahan_inc(double v, double *sum, double *c)
+{
+    double t = *sum + v;
+    if (isinf(t)) *c = 0;
+    else if (fabs(*sum) >= fabs(v)) *c += (*sum - t) + v;
+    else *c += (v - t) + *sum;
+    *sum = t;
+}
+
+/* Adds the entries of pos and neg that lie inside layout's zero bucket to *zc and drops them
+ * (for the compensation terms, whose buckets follow the sum's). */
+static void fold_into_zero(const native_histogram *layout, blist *pos, blist *neg, double *zc)
+{
+    for (size_t i = 0; i < pos->n; i++) {
+        double lo, up;
+        side_bounds(true, pos->idx[i], layout, &lo, &up);
+        if (lo >= layout->zero_threshold) break;
+        *zc += pos->cnt[i];
+    }
+    for (size_t i = 0; i < neg->n; i++) {
+        double lo, up;
+        side_bounds(false, neg->idx[i], layout, &lo, &up);
+        if (up <= -layout->zero_threshold) break;
+        *zc += neg->cnt[i];
+    }
+    trim_inside_zero(layout, pos, neg);
+}
+
+/* Merges x into (s, c) bucket by bucket with compensation; all three lists in one schema. */
+static int kahan_merge(arena *a, const blist *s, const blist *c, const blist *x, int32_t schema,
+                       double threshold, blist *os, blist *oc)
+{
+    size_t cap = s->n + c->n + x->n;
+    if (blist_alloc(a, cap, os) || blist_alloc(a, cap, oc)) return STRATA_ENOMEM;
+    size_t i = 0, j = 0, k = 0;
+    if (schema != HIST_SCHEMA_CUSTOM)
+        while (k < x->n && hist_bound(x->idx[k], schema, NULL, 0) <= threshold) k++;
+    while (i < s->n || j < c->n || k < x->n) {
+        int64_t idx = INT64_MAX;
+        if (i < s->n && s->idx[i] < idx) idx = s->idx[i];
+        if (j < c->n && c->idx[j] < idx) idx = c->idx[j];
+        if (k < x->n && x->idx[k] < idx) idx = x->idx[k];
+        double sv = 0, cv = 0, xv = 0;
+        if (i < s->n && s->idx[i] == idx) sv = s->cnt[i++];
+        if (j < c->n && c->idx[j] == idx) cv = c->cnt[j++];
+        if (k < x->n && x->idx[k] == idx) xv = x->cnt[k++];
+        kahan_inc(xv, &sv, &cv);
+        os->idx[os->n] = oc->idx[oc->n] = (int32_t)idx;
+        os->cnt[os->n++] = sv;
+        oc->cnt[oc->n++] = cv;
+    }
+    return 0;
+}
+
+int hist_kahan_add(arena *a, native_histogram *sum, native_histogram *comp,
+                   const native_histogram *x, unsigned *flags)
+{
+    *flags = 0;
+    if (hist_is_custom(sum) != hist_is_custom(x)) return HIST_INCOMPATIBLE;
+    if (adjust_hint(sum, x->reset_hint)) *flags |= HIST_FLAG_RESET_COLLISION;
+    sum->is_int = sum->is_int && x->is_int;
+    blist sp, sn, cp, cn, xp, xn, op, on, ocp, ocn;
+    if (expand_side(a, sum, true, &sp) || expand_side(a, sum, false, &sn) ||
+        expand_side(a, comp, true, &cp) || expand_side(a, comp, false, &cn) ||
+        expand_side(a, x, true, &xp) || expand_side(a, x, false, &xn))
+        return STRATA_ENOMEM;
+    if (hist_is_custom(sum)) {
+        bool match = custom_bounds_match(sum, x);
+        if (!match) {
+            *flags |= HIST_FLAG_NHCB_RECONCILED;
+            double *b;
+            uint32_t nb;
+            if (intersect_bounds(a, sum, x, &b, &nb)) return STRATA_ENOMEM;
+            map_custom(&cp, sum, b, nb);
+            map_custom(&sp, sum, b, nb);
+            map_custom(&xp, x, b, nb);
+            sum->custom_values = b;
+            sum->n_custom_values = nb;
+        }
+        cn.n = sn.n = xn.n = 0;
+    } else {
+        double xz = x->zero_count, xthr = x->zero_threshold;
+        while (xthr != sum->zero_threshold) {
+            if (sum->zero_threshold > xthr) zero_count_for(x, &xp, &xn, sum->zero_threshold, &xz, &xthr);
+            if (xthr > sum->zero_threshold) {
+                zero_count_for(sum, &sp, &sn, xthr, &sum->zero_count, &sum->zero_threshold);
+                trim_inside_zero(sum, &sp, &sn);
+                native_histogram layout = *sum;
+                layout.schema = comp->schema;
+                fold_into_zero(&layout, &cp, &cn, &comp->zero_count);
+            }
+        }
+        kahan_inc(xz, &sum->zero_count, &comp->zero_count);
+        if (x->schema < sum->schema) {
+            reduce(&sp, sum->schema, x->schema);
+            reduce(&sn, sum->schema, x->schema);
+            sum->schema = x->schema;
+        } else if (x->schema > sum->schema) {
+            reduce(&xp, x->schema, sum->schema);
+            reduce(&xn, x->schema, sum->schema);
+        }
+        reduce(&cp, comp->schema, sum->schema);
+        reduce(&cn, comp->schema, sum->schema);
+    }
+    kahan_inc(x->count, &sum->count, &comp->count);
+    kahan_inc(x->sum, &sum->sum, &comp->sum);
+    if (kahan_merge(a, &sp, &cp, &xp, sum->schema, sum->zero_threshold, &op, &ocp) ||
+        kahan_merge(a, &sn, &cn, &xn, sum->schema, sum->zero_threshold, &on, &ocn))
+        return STRATA_ENOMEM;
+    if (build(a, &op, false, &sum->pos_spans, &sum->n_pos_spans, &sum->pos_buckets,
+              &sum->n_pos_buckets) ||
+        build(a, &on, false, &sum->neg_spans, &sum->n_neg_spans, &sum->neg_buckets,
+              &sum->n_neg_buckets) ||
+        build(a, &ocp, false, &comp->pos_spans, &comp->n_pos_spans, &comp->pos_buckets,
+              &comp->n_pos_buckets) ||
+        build(a, &ocn, false, &comp->neg_spans, &comp->n_neg_spans, &comp->neg_buckets,
+              &comp->n_neg_buckets))
+        return STRATA_ENOMEM;
+    comp->schema = sum->schema;
+    comp->zero_threshold = sum->zero_threshold;
+    comp->custom_values = sum->custom_values;
+    comp->n_custom_values = sum->n_custom_values;
+    return 0;
+}

@@ -52,6 +52,14 @@ int hist_copy(arena *a, const native_histogram *src, native_histogram *dst);
 int hist_add(arena *a, const native_histogram *x, const native_histogram *y, bool subtract,
              native_histogram *dst, unsigned *flags);
 
+/*
+ * *sum += x with Kahan-Neumaier compensation kept in *comp (a histogram of the same layout; start
+ * it as an empty histogram of sum's schema). Both are rebuilt in the arena; the total is
+ * sum + comp (hist_add). Returns 0, HIST_INCOMPATIBLE (custom and exponential) or STRATA_ENOMEM.
+ */
+int hist_kahan_add(arena *a, native_histogram *sum, native_histogram *comp,
+                   const native_histogram *x, unsigned *flags);
+
 /* In place: every count and the sum times f (negative f makes it a gauge histogram). */
 void hist_mul(native_histogram *h, double f);
 /* In place: divides; division by zero drops the buckets, as Prometheus does. */
