@@ -378,9 +378,17 @@ static int eval_subquery_samples(eval_ctx *c, const promql_expr *e, value *out)
         vs->n_hpts = 0;
         for (size_t i = 0; i < sub.n_steps; i++) {
             if (!vs->has[i]) continue;
-            if (vec_hist(vs, i))
-                vs->hpts[vs->n_hpts++] = (hist_sample){step_time(&sub, i), *vs->h[i]};
-            else vs->pts[vs->n_pts++] = (strata_sample){step_time(&sub, i), vs->v[i]};
+            if (vec_hist(vs, i)) {
+                hist_sample *hs = &vs->hpts[vs->n_hpts++];
+                *hs = (hist_sample){step_time(&sub, i), *vs->h[i]};
+                /* A subquery may skip the sample that reset a counter or repeat it: explicit
+                 * reset hints would mislead, so detection works from the counts, as Prometheus
+                 * does. */
+                if (hs->h.reset_hint == HIST_HINT_RESET || hs->h.reset_hint == HIST_HINT_NOT_RESET)
+                    hs->h.reset_hint = HIST_HINT_UNKNOWN;
+            } else {
+                vs->pts[vs->n_pts++] = (strata_sample){step_time(&sub, i), vs->v[i]};
+            }
         }
         vs->h = NULL;
         vs->v = NULL;
