@@ -700,3 +700,57 @@ int hist_drop_classic_conflicts(eval_ctx *c, value *in)
     in->s = ns;
     return 0;
 }
+
+/* ---- text form ----------------------------------------------------------------------------- */
+
+/* A float as Go's %g writes it: shortest digits, exponent form below 1e-4 and from 1e6. */
+static int go_g(double v, char *out, size_t len)
+{
+    if (isnan(v)) return snprintf(out, len, "NaN");
+    if (isinf(v)) return snprintf(out, len, v > 0 ? "+Inf" : "-Inf");
+    int p = 1;
+    for (; p < 17; p++) {
+        snprintf(out, len, "%.*e", p - 1, v);
+        if (strtod(out, NULL) == v) break;
+    }
+    snprintf(out, len, "%.*e", p - 1, v);
+    int exp = atoi(strchr(out, 'e') + 1);
+    if (exp < -4 || exp >= 6) return (int)strlen(out);
+    return snprintf(out, len, "%.*f", p - 1 - exp > 0 ? p - 1 - exp : 0, v);
+}
+
+int hist_format(const native_histogram *h, buf *b)
+{
+    char x[64], y[64], z[64];
+    go_g(h->count, x, sizeof x);
+    go_g(h->sum, y, sizeof y);
+    int rc = buf_printf(b, "{count:%s, sum:%s", x, y);
+    arena a;
+    arena_init(&a, 4096);
+    hist_bucket *bs;
+    ssize_t n = rc ? 0 : hist_all_buckets(&a, h, &bs);
+    if (n < 0) rc = STRATA_ENOMEM;
+    for (ssize_t i = 0; i < n && !rc; i++) {
+        hist_bucket bk = bs[i];
+        if (bk.count == 0) continue;
+        if (!bk.zero && !hist_is_custom(h)) {
+            /* the text form shows a bucket's own bounds, not clipped to the zero bucket */
+            double p = hist_bound(bk.index - 1, h->schema, NULL, 0);
+            double q = hist_bound(bk.index, h->schema, NULL, 0);
+            if (bk.upper <= 0 && !(bk.lower > 0)) {
+                bk.lower = -q;
+                bk.upper = -p;
+            } else {
+                bk.lower = p;
+                bk.upper = q;
+            }
+        }
+        go_g(bk.lower, x, sizeof x);
+        go_g(bk.upper, y, sizeof y);
+        go_g(bk.count, z, sizeof z);
+        rc = buf_printf(b, ", %c%s,%s%c:%s", bk.lower_inclusive ? '[' : '(', x, y,
+                        bk.upper_inclusive ? ']' : ')', z);
+    }
+    arena_free(&a);
+    return rc ? rc : buf_putc(b, '}');
+}

@@ -27,6 +27,10 @@ int hist_negate_series(eval_ctx *c, vseries *s);
 /* [t,{"count":..,"sum":..,"buckets":[[rule,lower,upper,count],...]}] as Prometheus writes it. */
 int hist_json_point(buf *b, const hist_sample *h);
 
+/* Appends Prometheus' text form of h (FloatHistogram.String: "{count:20, sum:10, [-2,-1):2, ...}"),
+ * which count_values uses as a label value. 0 or STRATA_ENOMEM. */
+int hist_format(const native_histogram *h, buf *b);
+
 /* ---- range functions --------------------------------------------------------------------------
  */
 

@@ -772,9 +772,21 @@ int eval_aggregation(eval_ctx *c, const promql_expr *e, value *out)
             for (size_t i = 0; i < c->n_steps && !rc; i++) {
                 for (size_t j = 0; j < g[gi].n_members; j++) {
                     const vseries *s = &in.s[g[gi].members[j]];
-                    if (!s->has[i] || vec_hist(s, i)) continue;
-                    char num[400];
-                    format_float(s->v[i], num, sizeof num);
+                    if (!s->has[i]) continue;
+                    char numbuf[400], *num = numbuf;
+                    format_float(s->v[i], numbuf, sizeof numbuf);
+                    if (vec_hist(s, i)) {
+                        /* a histogram counts by its text form, as in Prometheus */
+                        buf hb = {0};
+                        num = hist_format(s->h[i], &hb) || !hb.data
+                                  ? NULL
+                                  : arena_strndup(c->mem, (char *)hb.data, hb.len);
+                        buf_free(&hb);
+                        if (!num) {
+                            rc = STRATA_ENOMEM;
+                            break;
+                        }
+                    }
                     size_t nl;
                     label *ls = labels_set(c, g[gi].labels, g[gi].n_labels, lname,
                                            arena_strndup(c->mem, num, strlen(num)), strlen(num), &nl);
@@ -794,7 +806,23 @@ int eval_aggregation(eval_ctx *c, const promql_expr *e, value *out)
                 }
             }
             for (size_t q = 0; q < tmp.n && !rc; q++) {
-                vseries *os = vec_add(c, out, &cap, tmp.s[q].labels, tmp.s[q].n_labels);
+                /* The value label may overwrite a grouping label: groups then share a series. */
+                vseries *os = NULL;
+                uint32_t ovl;
+                bool overwrites = labels_get(g[gi].labels, g[gi].n_labels, lname, &ovl) != NULL;
+                for (size_t o = 0; overwrites && o < out->n && !os; o++)
+                    if (labels_equal(out->s[o].labels, out->s[o].n_labels, tmp.s[q].labels,
+                                     tmp.s[q].n_labels))
+                        os = &out->s[o];
+                if (os) {
+                    for (size_t i = 0; i < c->n_steps; i++) {
+                        if (!tmp.s[q].has[i]) continue;
+                        os->v[i] = os->has[i] ? os->v[i] + tmp.s[q].v[i] : tmp.s[q].v[i];
+                        os->has[i] = 1;
+                    }
+                    continue;
+                }
+                os = vec_add(c, out, &cap, tmp.s[q].labels, tmp.s[q].n_labels);
                 if (!os) {
                     rc = STRATA_ENOMEM;
                     break;
