@@ -766,6 +766,11 @@ int eval_aggregation(eval_ctx *c, const promql_expr *e, value *out)
             return strata_errf(c->err, STRATA_EEXEC, "invalid label name \"%s\"", lname);
         }
         /* Output series per (group, value string). */
+        bool overwrites = false; /* the value label replaces a grouping label somewhere */
+        for (size_t gi = 0; gi < ng; gi++) {
+            uint32_t ovl;
+            if (labels_get(g[gi].labels, g[gi].n_labels, lname, &ovl)) overwrites = true;
+        }
         for (size_t gi = 0; gi < ng && !rc; gi++) {
             value tmp = {.type = V_VECTOR};
             size_t tcap = 0;
@@ -808,8 +813,6 @@ int eval_aggregation(eval_ctx *c, const promql_expr *e, value *out)
             for (size_t q = 0; q < tmp.n && !rc; q++) {
                 /* The value label may overwrite a grouping label: groups then share a series. */
                 vseries *os = NULL;
-                uint32_t ovl;
-                bool overwrites = labels_get(g[gi].labels, g[gi].n_labels, lname, &ovl) != NULL;
                 for (size_t o = 0; overwrites && o < out->n && !os; o++)
                     if (labels_equal(out->s[o].labels, out->s[o].n_labels, tmp.s[q].labels,
                                      tmp.s[q].n_labels))
