@@ -711,30 +711,40 @@ static int eval_range_function(eval_ctx *c, const promql_expr *e, const fn_def *
         return f->keep_name ? 0 : vec_check_duplicates(c, out);
     }
     /* absent_over_time: which steps have at least one (non-stale) sample in any series' window. */
-    for (size_t k = 0;; k++) {
+    strata_sample *buf_s = NULL;
+    size_t scap = 0, nser = set ? series_set_count(set) : ra.series.n;
+    for (size_t k = 0; k < nser; k++) {
         const strata_sample *pts;
-        size_t n;
+        const hist_sample *hs;
+        size_t n, nh;
         if (set) {
             const label *ls;
             size_t nl;
-            int more = series_set_next(set, &ls, &nl, &pts, &n);
-            if (more <= 0) {
-                if (more < 0) rc = strata_errf(c->err, more, "corrupt chunk in storage");
+            hist_sample *h2 = NULL;
+            int more = series_set_read(set, k, &ls, &nl, &buf_s, &scap, &n);
+            if (more < 0 || (more = eval_read_histograms(c, set, k, &h2, &nh)) < 0) {
+                rc = strata_errf(c->err, more, "corrupt chunk in storage");
                 break;
             }
+            pts = buf_s;
+            hs = h2;
         } else {
-            if (k >= ra.series.n) break;
             pts = ra.series.s[k].pts;
             n = ra.series.s[k].n_pts;
+            hs = ra.series.s[k].hpts;
+            nh = ra.series.s[k].n_hpts;
         }
         for (size_t i = 0; i < c->n_steps; i++) {
             if (any[i]) continue;
             int64_t t = eval_selector_time(c, ra.node, step_time(c, i));
             for (size_t j = 0; j < n && !any[i]; j++)
                 if (pts[j].t > t - ra.range_ms && pts[j].t <= t && !value_is_stale(pts[j].v)) any[i] = 1;
+            for (size_t j = 0; j < nh && !any[i]; j++)
+                if (hs[j].t > t - ra.range_ms && hs[j].t <= t && !hist_is_stale(&hs[j].h)) any[i] = 1;
         }
         if ((rc = eval_check(c))) break;
     }
+    free(buf_s);
     series_set_free(set);
     if (!rc) {
         label *ls;
@@ -1192,29 +1202,44 @@ int eval_call(eval_ctx *c, const promql_expr *e, value *out)
                                lo - c->o->lookback_ms + 1, hi, &set, c->err);
             if (rc) return rc;
             out->type = V_VECTOR;
-            size_t cap = 0;
-            const label *ls;
-            size_t nl, ns;
-            const strata_sample *ss;
-            while ((rc = series_set_next(set, &ls, &nl, &ss, &ns)) == 1) {
+            size_t cap = 0, scap = 0, nser = series_set_count(set);
+            strata_sample *ss = NULL;
+            for (size_t si = 0; si < nser && rc >= 0; si++) {
+                const label *ls;
+                size_t nl, ns = 0, nh = 0;
+                hist_sample *hs = NULL;
+                if ((rc = series_set_read(set, si, &ls, &nl, &ss, &scap, &ns)) < 0) break;
+                if (!rc) ns = 0;
+                if ((rc = eval_read_histograms(c, set, si, &hs, &nh)) < 0) break;
                 vseries *os = NULL;
                 for (size_t i = 0; i < c->n_steps; i++) {
                     int64_t st = eval_selector_time(c, a, step_time(c, i));
-                    ssize_t k = -1;
+                    ssize_t k = -1, kh = nh ? hist_newest_at(hs, nh, st) : -1;
                     for (size_t j = 0; j < ns && ss[j].t <= st; j++) k = (ssize_t)j;
-                    if (k < 0 || ss[k].t <= st - c->o->lookback_ms || value_is_stale(ss[k].v)) continue;
+                    int64_t t;
+                    /* the newer of the float and the histogram sample, as the selector */
+                    if (kh >= 0 && (k < 0 || hs[kh].t > ss[k].t)) {
+                        if (hs[kh].t <= st - c->o->lookback_ms || hist_is_stale(&hs[kh].h)) continue;
+                        t = hs[kh].t;
+                    } else {
+                        if (k < 0 || ss[k].t <= st - c->o->lookback_ms || value_is_stale(ss[k].v))
+                            continue;
+                        t = ss[k].t;
+                    }
                     if (!os) {
                         size_t n2;
                         label *l2 = labels_drop_name(c, ls, nl, &n2);
                         if (!l2 || !(os = vec_add(c, out, &cap, l2, n2))) {
+                            free(ss);
                             series_set_free(set);
                             return STRATA_ENOMEM;
                         }
                     }
-                    os->v[i] = (double)ss[k].t / 1000.0;
+                    os->v[i] = (double)t / 1000.0;
                     os->has[i] = 1;
                 }
             }
+            free(ss);
             series_set_free(set);
             if (rc < 0) return rc;
             return vec_check_duplicates(c, out);
