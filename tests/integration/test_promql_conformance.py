@@ -423,7 +423,13 @@ def write_reports(results):
                   "semantics) run against `strata serve` by `tests/integration/test_promql_conformance.py`\n"
                   "in `make test`. Every eval statement counts; the failing ones are listed in\n"
                   "`tests/integration/promql_known_failures.txt` with the reason, and a failure that is not\n"
-                  "listed fails the suite.\n\n")
+                  "listed fails the suite.\n\n"
+                  "Native-histogram results are compared through the API's JSON, as a client sees them:\n"
+                  "count, sum and every populated bucket with its bounds, boundary rule and count (same\n"
+                  "1e-6 tolerance as floats). Prometheus' own runner also compares the schema, the width of\n"
+                  "an empty zero bucket and explicitly set counter-reset hints, which the JSON does not\n"
+                  "carry. `load_with_nhcb` blocks also store each classic histogram as a native histogram\n"
+                  "with custom buckets, as Prometheus' loader does.\n\n")
         out.write("**%d of %d eval statements pass (%.1f%%).**\n\n" % (passed, total, 100.0 * passed / total))
         out.write("| file | passed | failed |\n|---|---:|---:|\n")
         for f in files:
