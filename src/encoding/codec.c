@@ -9,6 +9,8 @@
 
 static const chunk_codec *const codecs[] = {
     &chunk_codec_xor,
+    &chunk_codec_histogram,
+    &chunk_codec_float_histogram,
 };
 
 const chunk_codec *chunk_codec_get(chunk_encoding id)

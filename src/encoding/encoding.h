@@ -15,6 +15,7 @@
 #ifndef STRATA_ENCODING_H
 #define STRATA_ENCODING_H
 
+#include "core/core.h"
 #include "strata.h"
 
 #include <stdbool.h>
@@ -137,6 +138,8 @@ static inline size_t bit_reader_remaining(const bit_reader *r)
 typedef enum chunk_encoding {
     CHUNK_ENC_NONE = 0,
     CHUNK_ENC_XOR = 1,
+    CHUNK_ENC_HISTOGRAM = 2,       /* integer native histograms (chunk_histogram.c) */
+    CHUNK_ENC_FLOAT_HISTOGRAM = 3, /* float native histograms (chunk_histogram.c) */
 } chunk_encoding;
 
 /* A codec's read side, looked up by the id stored with each chunk, so that a new encoding is a
@@ -152,6 +155,11 @@ typedef struct chunk_codec {
     /* The sample count the chunk's header claims, without decoding. STRATA_ECORRUPT if the data
      * is too short to hold a header. */
     int (*count)(const uint8_t *data, size_t len, uint32_t *n);
+    /* For histogram encodings (NULL otherwise; their decode above refuses with STRATA_EINVAL):
+     * decodes a whole chunk into *out, an array of *n samples whose every byte comes from a.
+     * STRATA_ECORRUPT with a sentence in err (NULL allowed), or STRATA_ENOMEM. */
+    int (*decode_hist)(const uint8_t *data, size_t len, arena *a, hist_sample **out, size_t *n,
+                       char *err);
 } chunk_codec;
 
 /* The codec for an id, or NULL when this version does not know it. Static storage. */
@@ -250,5 +258,124 @@ static inline uint16_t xor_iter_total(const xor_iter *it)
  * when the header claims more than cap samples, with a sentence in err (NULL allowed). */
 int xor_decode(const uint8_t *data, size_t len, strata_sample *out, size_t cap, size_t *n,
                char *err);
+
+/* ---- native-histogram chunks (encodings 2 and 3) -------------------------------------------- */
+
+/*
+ * Prometheus' chunkenc HistogramChunk (integer histograms) and FloatHistogramChunk, bit for bit:
+ * a 3-byte header (big-endian sample count, then a flags byte whose top two bits say why the
+ * chunk was cut), the bucket layout once, then per sample the time and counts as
+ * delta-of-deltas (integer) or XOR (float). docs/format.md has the layout.
+ */
+
+/* The counter-reset header: the top two bits of byte 2. */
+enum {
+    HIST_CHUNK_UNKNOWN = 0x00,   /* cut for another reason (layout, first chunk) */
+    HIST_CHUNK_NOT_RESET = 0x40, /* definitely no counter reset when it was cut */
+    HIST_CHUNK_RESET = 0x80,     /* cut because of a counter reset */
+    HIST_CHUNK_GAUGE = 0xc0,     /* a gauge histogram chunk */
+};
+#define HIST_CHUNK_HEADER_MASK 0xc0
+
+/* An open histogram chunk. It owns copies of the layout (schema, zero threshold, spans, custom
+ * bounds) of its first sample; every later sample must have the same buckets (see
+ * hist_appender_fits). */
+typedef struct hist_appender {
+    bit_writer w;
+    chunk_encoding enc; /* CHUNK_ENC_HISTOGRAM or CHUNK_ENC_FLOAT_HISTOGRAM */
+    uint16_t count;
+    int32_t schema;
+    double zero_threshold;
+    hist_span *spans[2]; /* [0] positive, [1] negative */
+    uint32_t n_spans[2];
+    uint32_t n_buckets[2];
+    double *custom;
+    uint32_t n_custom;
+    int64_t t, t_delta;
+    /* Integer chunks: counts, bucket values in Prometheus' delta-between-buckets form and their
+     * deltas from the previous sample. */
+    uint64_t cnt, zcnt;
+    int64_t cnt_delta, zcnt_delta;
+    int64_t *ib[2], *ib_delta[2];
+    /* Float chunks: the XOR state of count, zero count and each bucket. */
+    uint64_t fcnt, fzcnt;
+    uint8_t fcnt_lead, fcnt_trail, fzcnt_lead, fzcnt_trail;
+    uint64_t *fb[2];
+    uint8_t *fb_lead[2], *fb_trail[2];
+    /* Both: the sum's XOR state, and the last sample's absolute bucket counts (reset checks). */
+    uint64_t sum_bits;
+    uint8_t sum_lead, sum_trail;
+    double *last_abs[2];
+    double last_count, last_zero_count;
+} hist_appender;
+
+/* Starts an empty chunk of encoding enc. The appender owns its memory until hist_appender_free.
+ * 0, STRATA_EINVAL (not a histogram encoding) or STRATA_ENOMEM. */
+int hist_appender_init(hist_appender *a, chunk_encoding enc);
+void hist_appender_free(hist_appender *a);
+
+/*
+ * Whether h (validated) can be appended to this chunk: 1 yes; 0 when a new chunk must be cut,
+ * with the counter-reset header for that chunk in *header, by Prometheus' rules: a gauge
+ * histogram after counter ones (or the reverse), a reset hint, a count, zero count or bucket that
+ * went down, a bucket in use that disappeared, or other custom bounds (HIST_CHUNK_RESET); another
+ * schema or zero threshold, or a sample after a staleness marker (HIST_CHUNK_UNKNOWN); any other
+ * change of buckets (HIST_CHUNK_NOT_RESET: Prometheus recodes the chunk in place there, Strata
+ * cuts). A staleness marker always fits; an empty chunk takes anything. The encoding must match
+ * h->is_int (the caller cuts when it does not).
+ */
+int hist_appender_fits(const hist_appender *a, const native_histogram *h, uint8_t *header);
+
+/* Appends a sample that fits (or the first). The caller keeps t non-decreasing. A staleness
+ * marker is stored as Prometheus stores it: its sum only. 0, STRATA_ENOMEM (chunk unchanged) or
+ * STRATA_ELIMIT (65535 samples). */
+int hist_append(hist_appender *a, int64_t t, const native_histogram *h);
+/* Sets the counter-reset header (top two bits of byte 2). */
+void hist_appender_set_header(hist_appender *a, uint8_t header);
+/* The chunk as it stands: owned by the appender, valid until the next append or free. */
+const uint8_t *hist_appender_bytes(const hist_appender *a, size_t *len);
+
+/* Reads a histogram chunk; its working arrays come from the arena given to init. */
+typedef struct hist_iter {
+    bit_reader r;
+    chunk_encoding enc;
+    uint16_t total, read;
+    uint8_t header;
+    int8_t state; /* 0 reading, 1 at the end, STRATA_ECORRUPT after an error */
+    arena *a;
+    int32_t schema;
+    double zero_threshold;
+    hist_span *spans[2];
+    uint32_t n_spans[2], n_buckets[2];
+    double *custom;
+    uint32_t n_custom;
+    int64_t t, t_delta;
+    uint64_t cnt, zcnt;
+    int64_t cnt_delta, zcnt_delta;
+    int64_t *ib[2], *ib_delta[2];
+    uint64_t fcnt, fzcnt;
+    uint8_t fcnt_lead, fcnt_trail, fzcnt_lead, fzcnt_trail;
+    uint64_t *fb[2];
+    uint8_t *fb_lead[2], *fb_trail[2];
+    uint64_t sum_bits;
+    uint8_t sum_lead, sum_trail;
+} hist_iter;
+
+/* Positions it before the first sample. STRATA_ECORRUPT when data is shorter than the header,
+ * STRATA_EINVAL for a non-histogram encoding. */
+int hist_iter_init(hist_iter *it, const uint8_t *data, size_t len, chunk_encoding enc, arena *a);
+/* 1: a sample is available; 0: the end; STRATA_ECORRUPT (malformed or truncated data, unknown
+ * schema) or STRATA_ENOMEM. Errors and the end are sticky. */
+int hist_iter_next(hist_iter *it);
+/* The current sample, its buckets allocated from a; its spans and bounds are the iterator's
+ * (from the arena given to hist_iter_init), shared by the samples of the chunk. The reset hint is Prometheus' reading of the header: GAUGE
+ * in a gauge chunk, NOT_RESET after the first sample, RESET for the first sample of a chunk cut
+ * for a reset, UNKNOWN otherwise. A staleness marker comes back as its sum with everything else
+ * zero, as Prometheus returns it. 0 or STRATA_ENOMEM. */
+int hist_iter_at(const hist_iter *it, arena *a, hist_sample *out);
+
+/* Decodes a whole histogram chunk (either encoding) into *out (n samples), all from a. */
+int hist_chunk_decode(const uint8_t *data, size_t len, chunk_encoding enc, arena *a,
+                      hist_sample **out, size_t *n, char *err);
 
 #endif

@@ -67,5 +67,7 @@ static inline bool bitr_skip(bit_reader *r, size_t n)
 
 /* The codecs' table entries (codec.c lists them). */
 extern const chunk_codec chunk_codec_xor;
+extern const chunk_codec chunk_codec_histogram;
+extern const chunk_codec chunk_codec_float_histogram;
 
 #endif

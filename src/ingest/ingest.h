@@ -126,6 +126,12 @@ int ingest_remote_write(strata_db *db, const uint8_t *body, size_t len,
  */
 int ingest_rw_encode(const write_series *series, size_t n, bool compress, buf *out, char *err);
 
+/* One histogram sample as a protobuf-c prometheus.Histogram (remote.pb-c.h), as ingest_rw_encode
+ * writes it (integer: count_int and bucket deltas; float: count_float and counts). Everything,
+ * the message included, is allocated from a; the spans and custom bounds may point into hs. NULL
+ * on ENOMEM. For remote read. */
+struct Prometheus__Histogram *ingest_rw_histogram_pb(arena *a, const hist_sample *hs);
+
 /* ==== OTLP metrics over HTTP (POST /v1/metrics) ============================================== */
 /*
  * OpenTelemetry's OTLP/HTTP metrics export, mapped to series the way Prometheus' OTLP receiver
@@ -144,7 +150,8 @@ int ingest_rw_encode(const write_series *series, size_t n, bool compress, buf *o
  *  - Otherwise HTTP 200 with an ExportMetricsServiceResponse in the request's format. Points that
  *    cannot be stored are counted in partial_success.rejected_data_points with the reasons in
  *    error_message, and everything else is stored: delta temporality, exponential histograms
- *    (native histograms are not stored yet), unspecified temporality, points without a value or
+ *    with a scale below -4 or that are not valid native histograms (count differing from the
+ *    buckets', ...), unspecified temporality, points without a value or
  *    a timestamp, attribute names that translate to nothing, non-increasing histogram bounds,
  *    label sets the database refuses (limits), and samples the database skips (out of order,
  *    conflicting, too old, over a series limit; each such sample counts as one point).
@@ -157,7 +164,12 @@ int ingest_rw_encode(const write_series *series, size_t n, bool compress, buf *o
  * with unit "1" -> *_ratio); resource service.namespace/service.name -> job, service.instance.id
  * -> instance, the other resource attributes -> target_info{job, instance, ...} = 1; point
  * attributes -> labels (sanitised; colliding names have their values joined with ';').
- * NO_RECORDED_VALUE -> Prometheus' staleness marker. Timestamps ns -> ms.
+ * NO_RECORDED_VALUE -> Prometheus' staleness marker. Timestamps ns -> ms. ExponentialHistogram ->
+ * integer native histogram named like the base of a classic histogram (unit suffix, no _bucket):
+ * scale -> schema (scales above 8 are reduced to 8 by merging 2^(scale-8) neighbouring buckets),
+ * bucket index + 1 (OTLP's bucket i is (base^i, base^(i+1)], Prometheus' is (base^(i-1), base^i]),
+ * gaps up to two buckets filled with zeros, zero threshold 1e-128 as Prometheus sets it, reset
+ * hint unknown, no sum when the point has none.
  */
 
 /* The largest request accepted after gzip: OTLP's recommended 64 MiB. */
@@ -222,6 +234,8 @@ int otlp_decode_json(const uint8_t *json, size_t len, arena *a, otlp_export_requ
 typedef struct otlp_batch {
     arena mem;               /* labels, label strings, series */
     strata_sample *samples;  /* every sample, series after series (malloc'd) */
+    hist_sample *hists;      /* every native-histogram sample, series after series (malloc'd;
+                              * their arrays live in mem) */
     write_series *series;    /* the data series; each one's samples in time order */
     size_t n_series;
     write_series *info;      /* the target_info series */

@@ -41,6 +41,10 @@ typedef Opentelemetry__Proto__Metrics__V1__Metric Metric;
 typedef Opentelemetry__Proto__Metrics__V1__NumberDataPoint NumberDataPoint;
 typedef Opentelemetry__Proto__Metrics__V1__HistogramDataPoint HistogramDataPoint;
 typedef Opentelemetry__Proto__Metrics__V1__SummaryDataPoint SummaryDataPoint;
+typedef Opentelemetry__Proto__Metrics__V1__ExponentialHistogramDataPoint
+    ExponentialHistogramDataPoint;
+typedef Opentelemetry__Proto__Metrics__V1__ExponentialHistogramDataPoint__Buckets
+    ExponentialHistogramDataPoint__Buckets;
 
 #define STALE_NAN_BITS 0x7ff0000000000002ULL
 #define FLAG_NO_RECORDED_VALUE 1u
@@ -411,7 +415,8 @@ int otlp_decode_pb(const uint8_t *pb, size_t len, arena *a, otlp_export_request 
 enum {
     R_DELTA,
     R_UNSPECIFIED,
-    R_EXPONENTIAL,
+    R_BAD_SCALE,
+    R_BAD_NATIVE,
     R_NO_VALUE,
     R_NO_TIME,
     R_BAD_NAME,
@@ -423,7 +428,8 @@ enum {
 static const char *const reason_text[R_COUNT] = {
     [R_DELTA] = "delta temporality is not supported (send cumulative)",
     [R_UNSPECIFIED] = "aggregation temporality is unspecified",
-    [R_EXPONENTIAL] = "exponential histograms are not supported yet (no native histograms)",
+    [R_BAD_SCALE] = "exponential histogram scale below -4 cannot be a native histogram",
+    [R_BAD_NATIVE] = "exponential histogram invalid as a native histogram",
     [R_NO_VALUE] = "no value",
     [R_NO_TIME] = "no timestamp (time_unix_nano is 0)",
     [R_BAD_NAME] = "metric name empty or invalid after translation",
@@ -447,6 +453,7 @@ typedef struct tseries {
     bool info; /* target_info: written separately, not counted as a client's points */
     uint64_t hash;
     size_t count;
+    size_t hcount; /* of which native histograms */
 } tseries;
 
 /* A sample with the series it belongs to and its arrival order (the sort's tie-break). */
@@ -455,6 +462,7 @@ typedef struct tsample {
     uint32_t seq;
     int64_t t;
     double v;
+    const native_histogram *h; /* a native-histogram sample (in the batch arena), else NULL */
 } tsample;
 
 typedef struct tctx {
@@ -1142,8 +1150,9 @@ static int t_grow_series(tctx *c)
 /* Adds one sample to the series made of the point's labels plus __name__ = name and, when
  * extra_name is set, extra_name = extra_value (le, quantile). Labels with empty values are left
  * out, as the database would drop them. */
-static int t_add(tctx *c, const char *name, uint32_t name_len, const char *extra_name,
-                 const char *extra_value, int64_t t, double v, bool info)
+static int t_add_sample(tctx *c, const char *name, uint32_t name_len, const char *extra_name,
+                        const char *extra_value, int64_t t, double v, const native_histogram *hist,
+                        bool info)
 {
     size_t need = c->n_attrs + 2;
     if (need > c->cap_tmp) {
@@ -1208,12 +1217,19 @@ static int t_add(tctx *c, const char *name, uint32_t name_len, const char *extra
         c->samples = p;
         c->cap_samples = cap;
     }
-    c->samples[c->n_samples] =
-        (tsample){.series = (uint32_t)idx, .seq = (uint32_t)c->n_samples, .t = t, .v = v};
+    c->samples[c->n_samples] = (tsample){
+        .series = (uint32_t)idx, .seq = (uint32_t)c->n_samples, .t = t, .v = v, .h = hist};
     c->n_samples++;
     c->series[idx].count++;
+    if (hist) c->series[idx].hcount++;
     if (!info) c->b->n_samples++;
     return 0;
+}
+
+static int t_add(tctx *c, const char *name, uint32_t name_len, const char *extra_name,
+                 const char *extra_value, int64_t t, double v, bool info)
+{
+    return t_add_sample(c, name, name_len, extra_name, extra_value, t, v, NULL, info);
 }
 
 /* ---- translation: metrics ----------------------------------------------------------------- */
@@ -1348,6 +1364,125 @@ static int histogram_points(tctx *c, const Metric *m, const char *name, uint32_t
     return 0;
 }
 
+/* floor(x / 2^n), as Go's >> on a signed integer. */
+static int64_t shift_down(int64_t x, int32_t n)
+{
+    if (n <= 0) return x;
+    if (n >= 62) return x < 0 ? -1 : 0;
+    return x >= 0 ? x >> n : -((-x - 1) >> n) - 1;
+}
+
+/* OTLP's dense buckets (bucket offset + i covers (base^(offset+i), base^(offset+i+1)]) as native
+ * spans and absolute counts, merging 2^scale_down neighbours, as Prometheus'
+ * convertBucketsLayout does: Prometheus' index is one more than OTLP's, gaps of up to two empty
+ * buckets are filled with zeros, longer ones start a new span. 0, 1 when an index leaves int32,
+ * or STRATA_ENOMEM. */
+static int exp_buckets(tctx *c, const uint64_t *counts, size_t n, int32_t offset,
+                       int32_t scale_down, hist_span **spans_out, uint32_t *n_spans,
+                       double **buckets_out, uint32_t *n_buckets)
+{
+    *spans_out = NULL;
+    *buckets_out = NULL;
+    *n_spans = *n_buckets = 0;
+    if (!n) return 0;
+    hist_span *spans = arena_alloc(&c->b->mem, (n + 2) * sizeof *spans);
+    double *b = arena_alloc(&c->b->mem, (3 * n + 3) * sizeof *b);
+    if (!spans || !b) return STRATA_ENOMEM;
+    uint32_t ns = 0, nb = 0;
+    int64_t idx = shift_down(offset, scale_down) + 1;
+    spans[ns++] = (hist_span){.offset = (int32_t)idx, .length = 0};
+    double count = 0;
+    for (size_t i = 0; i <= n; i++) {
+        int64_t next = i < n ? shift_down((int64_t)i + offset, scale_down) + 1
+                             : shift_down((int64_t)n + offset - 1, scale_down) + 1;
+        if (i < n && idx == next) {
+            count += (double)counts[i];
+            continue;
+        }
+        if (i < n && count == 0) {
+            count = (double)counts[i];
+            continue;
+        }
+        int64_t gap = next - idx - (i < n ? 1 : 0);
+        if (gap > INT32_MAX || gap < INT32_MIN) return 1;
+        if (gap > 2) {
+            spans[ns++] = (hist_span){.offset = (int32_t)gap, .length = 0};
+        } else {
+            for (int64_t g = 0; g < gap; g++) {
+                spans[ns - 1].length++;
+                b[nb++] = 0;
+            }
+        }
+        spans[ns - 1].length++;
+        b[nb++] = count;
+        if (i == n) break;
+        count = (double)counts[i];
+        idx = next;
+    }
+    *spans_out = spans;
+    *n_spans = ns;
+    *buckets_out = b;
+    *n_buckets = nb;
+    return 0;
+}
+
+static int exponential_points(tctx *c, const Metric *m, const char *name, uint32_t nl,
+                              ExponentialHistogramDataPoint **pts, size_t n, int temporality,
+                              const Scope *scope, const char *schema_url)
+{
+    for (size_t i = 0; i < n; i++) {
+        const ExponentialHistogramDataPoint *p = pts[i];
+        if (p->scale < -4) {
+            reject(c, R_BAD_SCALE, m, 1);
+            continue;
+        }
+        int32_t scale_down = p->scale > 8 ? p->scale - 8 : 0;
+        native_histogram *h = arena_alloc(&c->b->mem, sizeof *h);
+        if (!h) return t_nomem(c);
+        memset(h, 0, sizeof *h);
+        h->is_int = true; /* OTLP counts are integers */
+        h->schema = p->scale > 8 ? 8 : p->scale;
+        h->zero_threshold = 1e-128; /* Prometheus' default; OTLP's zero_threshold is not used */
+        h->reset_hint = temporality == TEMPORALITY_DELTA ? HIST_HINT_GAUGE : HIST_HINT_UNKNOWN;
+        bool stale = p->flags & FLAG_NO_RECORDED_VALUE;
+        const ExponentialHistogramDataPoint__Buckets *pos = p->positive, *neg = p->negative;
+        if (!stale) {
+            int rc = exp_buckets(c, pos ? pos->bucket_counts : NULL, pos ? pos->n_bucket_counts : 0,
+                                 pos ? pos->offset : 0, scale_down, &h->pos_spans, &h->n_pos_spans,
+                                 &h->pos_buckets, &h->n_pos_buckets);
+            if (!rc)
+                rc = exp_buckets(c, neg ? neg->bucket_counts : NULL, neg ? neg->n_bucket_counts : 0,
+                                 neg ? neg->offset : 0, scale_down, &h->neg_spans, &h->n_neg_spans,
+                                 &h->neg_buckets, &h->n_neg_buckets);
+            if (rc < 0) return t_nomem(c);
+            if (rc) {
+                reject(c, R_BAD_NATIVE, m, 1);
+                continue;
+            }
+            h->zero_count = (double)p->zero_count;
+            h->count = (double)p->count;
+            if (p->_sum_case ==
+                OPENTELEMETRY__PROTO__METRICS__V1__EXPONENTIAL_HISTOGRAM_DATA_POINT___SUM_SUM)
+                h->sum = p->sum;
+        } else {
+            h->sum = stale_nan();
+        }
+        char verr[STRATA_ERRMSG_SIZE];
+        if (native_histogram_validate(h, verr)) {
+            reject(c, R_BAD_NATIVE, m, 1);
+            continue;
+        }
+        int rc = prepare_point(c, m, p->attributes, p->n_attributes, p->time_unix_nano, scope,
+                               schema_url);
+        if (rc < 0) return rc;
+        if (rc) continue;
+        if ((rc = t_add_sample(c, name, nl, NULL, NULL, ns_to_ms(p->time_unix_nano), 0, h, false)))
+            return rc;
+        if ((rc = t_check_budget(c))) return rc;
+    }
+    return 0;
+}
+
 static int summary_points(tctx *c, const Metric *m, const char *name, uint32_t nl,
                           SummaryDataPoint **pts, size_t n, const Scope *scope,
                           const char *schema_url)
@@ -1434,9 +1569,10 @@ static int translate_metric(tctx *c, const Metric *m, const Scope *scope, const 
     case OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_SUMMARY:
         type = MT_SUMMARY;
         break;
-    default: /* exponential histogram */
-        reject(c, R_EXPONENTIAL, m, n);
-        return 0;
+    default: /* exponential histogram: a native histogram named like a classic one's base */
+        type = MT_HISTOGRAM;
+        temporality = (int)m->exponential_histogram->aggregation_temporality;
+        break;
     }
     if (temporality != TEMPORALITY_CUMULATIVE) {
         reject(c, temporality == TEMPORALITY_DELTA ? R_DELTA : R_UNSPECIFIED, m, n);
@@ -1455,6 +1591,10 @@ static int translate_metric(tctx *c, const Metric *m, const Scope *scope, const 
     case MT_NONMONOTONIC:
         return number_points(c, m, name, (uint32_t)nl, m->sum->data_points, n, scope, schema_url);
     case MT_HISTOGRAM:
+        if (m->data_case == OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_EXPONENTIAL_HISTOGRAM)
+            return exponential_points(c, m, name, (uint32_t)nl,
+                                      m->exponential_histogram->data_points, n, temporality, scope,
+                                      schema_url);
         return histogram_points(c, m, name, (uint32_t)nl, m->histogram->data_points, n, scope,
                                 schema_url);
     case MT_SUMMARY:
@@ -1546,28 +1686,41 @@ static int finish(tctx *c)
 {
     otlp_batch *b = c->b;
     if (c->n_samples > 1) qsort(c->samples, c->n_samples, sizeof *c->samples, tsample_cmp);
-    b->samples = malloc((c->n_samples ? c->n_samples : 1) * sizeof *b->samples);
+    size_t n_hist = 0;
+    for (size_t i = 0; i < c->n_series; i++)
+        n_hist += c->series[i].hcount;
+    b->samples = malloc((c->n_samples - n_hist + 1) * sizeof *b->samples);
+    b->hists = malloc((n_hist + 1) * sizeof *b->hists);
     size_t n_info = 0;
     for (size_t i = 0; i < c->n_series; i++)
         n_info += c->series[i].info;
     b->series = arena_alloc(&b->mem, (c->n_series - n_info + 1) * sizeof *b->series);
     b->info = arena_alloc(&b->mem, (n_info + 1) * sizeof *b->info);
-    if (!b->samples || !b->series || !b->info) return t_nomem(c);
-    size_t off = 0;
+    if (!b->samples || !b->hists || !b->series || !b->info) return t_nomem(c);
+    size_t off = 0, hoff = 0;
     for (size_t i = 0; i < c->n_series; i++) {
         const tseries *s = &c->series[i];
         write_series w = {.labels = s->labels,
                           .n_labels = s->n_labels,
                           .samples = b->samples + off,
-                          .n_samples = s->count};
-        off += s->count;
+                          .n_samples = s->count - s->hcount,
+                          .histograms = s->hcount ? b->hists + hoff : NULL,
+                          .n_histograms = s->hcount};
+        off += s->count - s->hcount;
+        hoff += s->hcount;
         if (s->info)
             b->info[b->n_info++] = w;
         else
             b->series[b->n_series++] = w;
     }
-    for (size_t i = 0; i < c->n_samples; i++)
-        b->samples[i] = (strata_sample){.t = c->samples[i].t, .v = c->samples[i].v};
+    /* Samples are sorted by series, so each kind fills its array series after series. */
+    size_t fi = 0, hi = 0;
+    for (size_t i = 0; i < c->n_samples; i++) {
+        if (c->samples[i].h)
+            b->hists[hi++] = (hist_sample){.t = c->samples[i].t, .h = *c->samples[i].h};
+        else
+            b->samples[fi++] = (strata_sample){.t = c->samples[i].t, .v = c->samples[i].v};
+    }
     /* The message: each reason with its count and the first metric it hit. */
     size_t o = 0;
     b->message[0] = '\0';
@@ -1593,6 +1746,7 @@ void otlp_batch_free(otlp_batch *b)
 {
     arena_free(&b->mem);
     free(b->samples);
+    free(b->hists);
     otlp_batch_init(b);
 }
 
@@ -1637,6 +1791,7 @@ int otlp_translate(const otlp_export_request *req, const otlp_options *opts, siz
 static void add_result(strata_write_result *to, const strata_write_result *w)
 {
     to->samples_written += w->samples_written;
+    to->histograms_written += w->histograms_written;
     to->samples_duplicate += w->samples_duplicate;
     to->samples_out_of_order += w->samples_out_of_order;
     to->samples_conflict += w->samples_conflict;

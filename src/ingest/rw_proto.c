@@ -129,7 +129,7 @@ static bool encode_buckets(arena *a, const native_histogram *h, const double *b,
     return true;
 }
 
-static Prometheus__Histogram *encode_histogram(arena *a, const hist_sample *hs)
+struct Prometheus__Histogram *ingest_rw_histogram_pb(arena *a, const hist_sample *hs)
 {
     const native_histogram *h = &hs->h;
     Prometheus__Histogram *m = arena_alloc(a, sizeof *m);
@@ -206,7 +206,8 @@ int ingest_rw_encode(const write_series *series, size_t n, bool compress, buf *o
             ts[i].histograms = arena_alloc(&a, w->n_histograms * sizeof *ts[i].histograms);
             if (!ts[i].histograms) goto out;
             for (size_t k = 0; k < w->n_histograms; k++)
-                if (!(ts[i].histograms[k] = encode_histogram(&a, &w->histograms[k]))) goto out;
+                if (!(ts[i].histograms[k] = ingest_rw_histogram_pb(&a, &w->histograms[k])))
+                    goto out;
             ts[i].n_histograms = w->n_histograms;
         }
     }

@@ -2,12 +2,18 @@
  * head_hist.c: native-histogram samples in the storage module: validation, the WAL record that
  * carries them, and their place in the head.
  *
- * A histogram is serialised in one compact form (hist_encode below) used both as the payload of
- * WAL_REC_HISTOGRAMS records and, for now, as the head's in-memory store: each series with
- * histograms has a head_hist holding the encoded samples back to back plus a time and an offset
- * per sample, so a read binary-searches the range, copies those bytes under the stripe lock and
- * decodes them outside it. Floats and histograms share the series' newest timestamp (s->last_t),
- * which gives both the same out-of-order and duplicate rules, as in Prometheus.
+ * Each series with histograms has a head_hist: full chunks and one open chunk in Prometheus'
+ * histogram encodings (chunk_histogram.c; integer histograms in encoding 2, float ones in 3). A
+ * new chunk starts when the appender says the sample does not fit (counter reset, layout change,
+ * gauge/counter switch: the chunk header records why), when the flavour changes, or when the open
+ * chunk is full (max_samples_per_chunk samples, 4 KiB, or a chunk_range_ms boundary). A read
+ * copies the open chunk under the stripe lock and decodes outside it. Floats and histograms share
+ * the series' newest timestamp (s->last_t), which gives both the same out-of-order and duplicate
+ * rules, as in Prometheus; duplicates are judged on the newest sample's encoded bytes.
+ *
+ * The WAL carries each histogram in a compact form of its own (hist_encode below), which keeps
+ * every field of the sample as written; the chunks keep what Prometheus keeps (a staleness marker
+ * as its sum alone, the reset hint as the chunk header).
  *
  * Encoded histogram (all integers little-endian; varints as in protobuf, signed ones zigzagged):
  *
@@ -57,6 +63,9 @@ static int check_count(double c, bool is_int, const char *what, char *err)
                            what, c);
     if (is_int && c != floor(c))
         return strata_errf(err, STRATA_EINVAL, "%s is %g in an integer histogram", what, c);
+    if (is_int && c >= 9223372036854775808.0) /* 2^63: chunks hold int64 deltas */
+        return strata_errf(err, STRATA_EINVAL, "%s is %g, too large for an integer histogram", what,
+                           c);
     return 0;
 }
 
@@ -388,31 +397,70 @@ int wal_replay_histograms(const uint8_t *p, const uint8_t *end, const wal_replay
 /* ---- the head's histogram store ----------------------------------------------------------------
  */
 
+/* A full histogram chunk: immutable once cut, so readers use its bytes after the lock is gone. */
+typedef struct hist_chunk {
+    int64_t mint, maxt;
+    uint8_t *data;
+    uint32_t len;
+    uint16_t count;
+    uint8_t enc; /* chunk_encoding */
+} hist_chunk;
+
 struct head_hist {
-    int64_t *t;
-    uint32_t *off; /* sample i is data[off[i] .. off[i + 1]) (data.len for the last) */
-    uint32_t n, cap;
-    buf data;
+    hist_chunk *chunks;
+    uint32_t n_chunks, cap_chunks;
+    hist_appender open; /* valid when open_count > 0 */
+    uint16_t open_count;
+    int64_t open_mint, open_maxt;
+    buf last; /* the newest sample in the WAL form: duplicates are judged on its bytes */
 };
+
+/* A chunk holds at most this many bytes before the next sample cuts it (Prometheus aims at about
+ * 1 KiB for histogram chunks; wide histograms would otherwise make huge ones). */
+#define HIST_CHUNK_MAX_BYTES 4096
 
 void head_hist_free(head_hist *hh)
 {
     if (!hh) return;
-    free(hh->t);
-    free(hh->off);
-    buf_free(&hh->data);
+    for (uint32_t i = 0; i < hh->n_chunks; i++)
+        free(hh->chunks[i].data);
+    free(hh->chunks);
+    if (hh->open_count) hist_appender_free(&hh->open);
+    buf_free(&hh->last);
     free(hh);
 }
 
-static inline uint32_t entry_end(const head_hist *hh, uint32_t i)
+static int cut_hist_chunk(head *h, head_hist *hh)
 {
-    return i + 1 < hh->n ? hh->off[i + 1] : (uint32_t)hh->data.len;
+    size_t len;
+    const uint8_t *bytes = hist_appender_bytes(&hh->open, &len);
+    if (hh->n_chunks == hh->cap_chunks) {
+        uint32_t ncap = hh->cap_chunks ? hh->cap_chunks * 2 : 4;
+        hist_chunk *c = realloc(hh->chunks, ncap * sizeof *c);
+        if (!c) return STRATA_ENOMEM;
+        hh->chunks = c;
+        hh->cap_chunks = ncap;
+    }
+    uint8_t *copy = malloc(len);
+    if (!copy) return STRATA_ENOMEM;
+    memcpy(copy, bytes, len);
+    hh->chunks[hh->n_chunks++] = (hist_chunk){.mint = hh->open_mint,
+                                              .maxt = hh->open_maxt,
+                                              .data = copy,
+                                              .len = (uint32_t)len,
+                                              .count = hh->open_count,
+                                              .enc = (uint8_t)hh->open.enc};
+    atomic_fetch_add_explicit(&h->n_chunks, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&h->chunk_bytes, len, memory_order_relaxed);
+    atomic_fetch_add_explicit(&h->chunk_samples, hh->open_count, memory_order_relaxed);
+    hist_appender_free(&hh->open);
+    hh->open_count = 0;
+    return 0;
 }
 
 int head_append_hist_locked(head *h, series *s, int64_t t, const native_histogram *nh,
                             int64_t *last_t)
 {
-    (void)h;
     uint8_t stack[512];
     size_t max = hist_encoded_max(nh);
     uint8_t *enc = max <= sizeof stack ? stack : malloc(max);
@@ -428,9 +476,8 @@ int head_append_hist_locked(head *h, series *s, int64_t t, const native_histogra
         if (t == s->last_t) {
             /* Only an identical histogram is a harmless re-send. */
             head_hist *hh = s->hist;
-            bool same = s->last_is_hist && hh && hh->n &&
-                        entry_end(hh, hh->n - 1) - hh->off[hh->n - 1] == len &&
-                        memcmp(hh->data.data + hh->off[hh->n - 1], enc, len) == 0;
+            bool same = s->last_is_hist && hh && hh->last.len == len &&
+                        memcmp(hh->last.data, enc, len) == 0;
             rc = same ? 1 : STRATA_EDUPLICATE;
             goto out;
         }
@@ -440,29 +487,39 @@ int head_append_hist_locked(head *h, series *s, int64_t t, const native_histogra
         goto out;
     }
     head_hist *hh = s->hist;
-    if (hh->data.len + len > UINT32_MAX) {
-        rc = STRATA_ELIMIT;
-        goto out;
-    }
-    if (hh->n == hh->cap) {
-        uint32_t ncap = hh->cap ? hh->cap * 2 : 8;
-        int64_t *nt = realloc(hh->t, ncap * sizeof *nt);
-        if (nt) hh->t = nt;
-        uint32_t *no = nt ? realloc(hh->off, ncap * sizeof *no) : NULL;
-        if (!no) {
-            rc = STRATA_ENOMEM;
-            goto out;
+    chunk_encoding want = nh->is_int ? CHUNK_ENC_HISTOGRAM : CHUNK_ENC_FLOAT_HISTOGRAM;
+    uint8_t header = HIST_CHUNK_UNKNOWN;
+    bool cut = false;
+    if (hh->open_count) {
+        size_t bytes;
+        hist_appender_bytes(&hh->open, &bytes);
+        if (hh->open.enc != want) {
+            cut = true; /* integer and float histograms live in different encodings */
+        } else if (!hist_appender_fits(&hh->open, nh, &header)) {
+            cut = true;
+        } else if (hh->open_count >= h->max_samples_per_chunk || bytes >= HIST_CHUNK_MAX_BYTES ||
+                   t / h->chunk_range_ms != hh->open_mint / h->chunk_range_ms) {
+            cut = true; /* a full chunk: the next one continues without a reset */
+            header = nh->reset_hint == HIST_HINT_GAUGE ? HIST_CHUNK_GAUGE : HIST_CHUNK_NOT_RESET;
         }
-        hh->off = no;
-        hh->cap = ncap;
     }
-    if (buf_append(&hh->data, enc, len)) {
-        rc = STRATA_ENOMEM;
+    if (cut && (rc = cut_hist_chunk(h, hh))) goto out;
+    if (!hh->open_count) {
+        if ((rc = hist_appender_init(&hh->open, want))) goto out;
+        hh->open_mint = t;
+    }
+    bool fresh = hh->open_count == 0;
+    if ((rc = hist_append(&hh->open, t, nh))) {
+        if (fresh) hist_appender_free(&hh->open);
         goto out;
     }
-    hh->t[hh->n] = t;
-    hh->off[hh->n] = (uint32_t)(hh->data.len - len);
-    hh->n++;
+    /* The first sample's own hint (reset, gauge) wins over why the chunk was cut. */
+    if (fresh && cut && nh->reset_hint != HIST_HINT_RESET && nh->reset_hint != HIST_HINT_GAUGE)
+        hist_appender_set_header(&hh->open, header);
+    hh->open_count++;
+    hh->open_maxt = t;
+    hh->last.len = 0;
+    if (buf_append(&hh->last, enc, len)) hh->last.len = 0; /* only weakens duplicate detection */
     s->has_samples = true;
     s->last_t = t;
     s->last_is_hist = true;
@@ -483,24 +540,10 @@ int head_append_hist(head *h, series *s, int64_t t, const native_histogram *nh, 
 bool head_hist_bounds_locked(const series *s, int64_t *mint, int64_t *maxt)
 {
     const head_hist *hh = s->hist;
-    if (!hh || !hh->n) return false;
-    *mint = hh->t[0];
-    *maxt = hh->t[hh->n - 1];
+    if (!hh || (!hh->n_chunks && !hh->open_count)) return false;
+    *mint = hh->n_chunks ? hh->chunks[0].mint : hh->open_mint;
+    *maxt = hh->open_count ? hh->open_maxt : hh->chunks[hh->n_chunks - 1].maxt;
     return true;
-}
-
-/* The first index whose time is >= t. */
-static uint32_t lower_bound(const head_hist *hh, int64_t t)
-{
-    uint32_t lo = 0, hi = hh->n;
-    while (lo < hi) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        if (hh->t[mid] < t)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
 }
 
 int head_hist_read(head *h, series *s, int64_t mint, int64_t maxt, arena *a, hist_sample **out,
@@ -509,29 +552,107 @@ int head_hist_read(head *h, series *s, int64_t mint, int64_t maxt, arena *a, his
     *out = NULL;
     *n = 0;
     if (mint > maxt) return 0;
+    /* Under the lock: references to the full chunks (immutable) and a copy of the open one. */
     head_stripe_lock(h, s->stripe);
     const head_hist *hh = s->hist;
-    uint32_t lo = hh ? lower_bound(hh, mint) : 0;
-    uint32_t hi = hh ? (maxt == INT64_MAX ? hh->n : lower_bound(hh, maxt + 1)) : 0;
-    if (lo >= hi) {
+    size_t nc = 0, total = 0;
+    hist_chunk *refs = NULL;
+    if (hh) {
+        refs = arena_alloc(a, (hh->n_chunks + 1) * sizeof *refs);
+        if (!refs) {
+            head_stripe_unlock(h, s->stripe);
+            return STRATA_ENOMEM;
+        }
+        for (uint32_t i = 0; i < hh->n_chunks; i++) {
+            const hist_chunk *c = &hh->chunks[i];
+            if (c->maxt < mint || c->mint > maxt) continue;
+            refs[nc++] = *c;
+            total += c->count;
+        }
+        if (hh->open_count && hh->open_maxt >= mint && hh->open_mint <= maxt) {
+            size_t len;
+            const uint8_t *bytes = hist_appender_bytes(&hh->open, &len);
+            uint8_t *copy = arena_alloc(a, len);
+            if (!copy) {
+                head_stripe_unlock(h, s->stripe);
+                return STRATA_ENOMEM;
+            }
+            memcpy(copy, bytes, len);
+            refs[nc++] = (hist_chunk){.mint = hh->open_mint,
+                                      .maxt = hh->open_maxt,
+                                      .data = copy,
+                                      .len = (uint32_t)len,
+                                      .count = hh->open_count,
+                                      .enc = (uint8_t)hh->open.enc};
+            total += hh->open_count;
+        }
+    }
+    head_stripe_unlock(h, s->stripe);
+    if (!total) return 0;
+    hist_sample *v = arena_alloc(a, total * sizeof *v);
+    if (!v) return STRATA_ENOMEM;
+    size_t k = 0;
+    for (size_t c = 0; c < nc; c++) {
+        hist_iter it;
+        int rc = hist_iter_init(&it, refs[c].data, refs[c].len, (chunk_encoding)refs[c].enc, a);
+        while (rc == 0 && (rc = hist_iter_next(&it)) == 1) {
+            if (it.t < mint) {
+                rc = 0;
+                continue;
+            }
+            if (it.t > maxt || k == total) break;
+            rc = hist_iter_at(&it, a, &v[k++]);
+        }
+        if (rc < 0) return rc;
+    }
+    *out = k ? v : NULL;
+    *n = k;
+    return 0;
+}
+
+int head_series_hist_chunks(head *h, series *s, int64_t mint, int64_t maxt, hist_chunk_ref **out,
+                            size_t *n, uint8_t **open_copy)
+{
+    *out = NULL;
+    *n = 0;
+    *open_copy = NULL;
+    head_stripe_lock(h, s->stripe);
+    const head_hist *hh = s->hist;
+    if (!hh) {
         head_stripe_unlock(h, s->stripe);
         return 0;
     }
-    size_t count = hi - lo;
-    uint32_t from = hh->off[lo], to = entry_end(hh, hi - 1);
-    hist_sample *v = arena_alloc(a, count * sizeof *v);
-    uint8_t *bytes = arena_alloc(a, to - from);
-    if (v && bytes) {
-        memcpy(bytes, hh->data.data + from, to - from);
-        for (size_t i = 0; i < count; i++)
-            v[i].t = hh->t[lo + i];
+    hist_chunk_ref *v = malloc((hh->n_chunks + 1) * sizeof *v);
+    if (!v) {
+        head_stripe_unlock(h, s->stripe);
+        return STRATA_ENOMEM;
+    }
+    size_t k = 0;
+    for (uint32_t i = 0; i < hh->n_chunks; i++) {
+        const hist_chunk *c = &hh->chunks[i];
+        if (c->maxt < mint || c->mint > maxt) continue;
+        v[k++] = (hist_chunk_ref){
+            .data = c->data, .len = c->len, .enc = c->enc, .mint = c->mint, .maxt = c->maxt};
+    }
+    if (hh->open_count && hh->open_maxt >= mint && hh->open_mint <= maxt) {
+        size_t len;
+        const uint8_t *bytes = hist_appender_bytes(&hh->open, &len);
+        uint8_t *copy = malloc(len);
+        if (!copy) {
+            head_stripe_unlock(h, s->stripe);
+            free(v);
+            return STRATA_ENOMEM;
+        }
+        memcpy(copy, bytes, len);
+        v[k++] = (hist_chunk_ref){.data = copy,
+                                  .len = (uint32_t)len,
+                                  .enc = (uint8_t)hh->open.enc,
+                                  .mint = hh->open_mint,
+                                  .maxt = hh->open_maxt};
+        *open_copy = copy;
     }
     head_stripe_unlock(h, s->stripe);
-    if (!v || !bytes) return STRATA_ENOMEM;
-    const uint8_t *p = bytes, *end = bytes + (to - from);
-    for (size_t i = 0; i < count; i++)
-        if (!hist_decode(&p, end, a, &v[i].h)) return STRATA_ECORRUPT;
     *out = v;
-    *n = count;
+    *n = k;
     return 0;
 }

@@ -140,6 +140,18 @@ int head_append_hist_locked(head *h, series *s, int64_t t, const native_histogra
 int head_append_hist(head *h, series *s, int64_t t, const native_histogram *nh, int64_t *last_t);
 /* The time span of the series' histogram samples (stripe lock held); false if none. */
 bool head_hist_bounds_locked(const series *s, int64_t *mint, int64_t *maxt);
+/* Snapshot of the histogram chunks of one series overlapping [mint, maxt], in time order, taken
+ * under its stripe lock (for writing blocks): full chunks are referenced (immutable while the
+ * database is open), the open one is copied into *open_copy, which the caller frees with *out.
+ * enc is CHUNK_ENC_HISTOGRAM or CHUNK_ENC_FLOAT_HISTOGRAM. */
+typedef struct hist_chunk_ref {
+    const uint8_t *data;
+    uint32_t len;
+    uint8_t enc;
+    int64_t mint, maxt;
+} hist_chunk_ref;
+int head_series_hist_chunks(head *h, series *s, int64_t mint, int64_t maxt, hist_chunk_ref **out,
+                            size_t *n, uint8_t **open_copy);
 /* The series' histogram samples in [mint, maxt], everything allocated from a. */
 int head_hist_read(head *h, series *s, int64_t mint, int64_t maxt, arena *a, hist_sample **out,
                    size_t *n);

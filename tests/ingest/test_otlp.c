@@ -40,6 +40,7 @@ typedef Opentelemetry__Proto__Metrics__V1__Sum Sum;
 typedef Opentelemetry__Proto__Metrics__V1__Histogram Histogram;
 typedef Opentelemetry__Proto__Metrics__V1__ExponentialHistogram ExpHistogram;
 typedef Opentelemetry__Proto__Metrics__V1__ExponentialHistogramDataPoint ExpPoint;
+typedef Opentelemetry__Proto__Metrics__V1__ExponentialHistogramDataPoint__Buckets ExpPoint__Buckets;
 typedef Opentelemetry__Proto__Metrics__V1__Summary Summary;
 typedef Opentelemetry__Proto__Metrics__V1__NumberDataPoint NumberPoint;
 typedef Opentelemetry__Proto__Metrics__V1__HistogramDataPoint HistPoint;
@@ -621,20 +622,127 @@ static void test_summary_and_exponential(void **state)
     }
     p->quantile_values = LIST(a, &nq, q[0], q[1]);
     p->n_quantile_values = nq;
-    Metric **ms = LIST(a, &nm, summary(a, "rpc.latency", "s", LIST(a, &(size_t){0}, p), 1),
-                       exp_histogram(a, "native.one", 3));
+    /* Three exponential points without buckets: the first claims 3 observations it does not
+     * have (not a valid native histogram), the others hold them in the zero bucket. */
+    Metric *eh = exp_histogram(a, "native.one", 3);
+    eh->exponential_histogram->data_points[1]->zero_count = 3;
+    eh->exponential_histogram->data_points[2]->zero_count = 3;
+    Metric **ms = LIST(a, &nm, summary(a, "rpc.latency", "s", LIST(a, &(size_t){0}, p), 1), eh);
     Request *r = request(a, ra, nr, ms, nm);
     otlp_result res;
     char err[STRATA_ERRMSG_SIZE];
     assert_int_equal(post_pb(f->db, r, &res, err), 0);
     assert_int_equal(res.http_status, 200);
-    assert_int_equal(res.rejected_points, 3);
-    assert_non_null(strstr(res.partial_message, "3 points rejected, exponential histograms are not "
-                                                "supported yet (no native histograms)"));
+    assert_int_equal(res.rejected_points, 1);
+    assert_non_null(strstr(res.partial_message, "1 point rejected, exponential histogram invalid "
+                                                "as a native histogram"));
+    assert_int_equal(res.write.histograms_written, 2);
     expect_db(f->db, "rpc_latency_seconds{job=\"api\",quantile=\"0.5\"} 0.40000000000000002@0\n"
                      "rpc_latency_seconds{job=\"api\",quantile=\"0.99\"} 1.75@0\n"
                      "rpc_latency_seconds_sum{job=\"api\"} 52.5@0\n"
                      "rpc_latency_seconds_count{job=\"api\"} 100@0\n");
+}
+
+/* The native histograms of series {__name__=name}: count returned, samples in *out (from a). */
+static size_t read_native(strata_db *db, const char *name, arena *a, hist_sample **out)
+{
+    char err[STRATA_ERRMSG_SIZE];
+    matcher *m;
+    assert_int_equal(matcher_new(STRATA_MATCH_EQUAL, "__name__", 8, name, strlen(name), &m, err),
+                     0);
+    series_set *set;
+    assert_int_equal(db_select(db, (const matcher *const *)&m, 1, 0, INT64_MAX, &set, err), 0);
+    matcher_free(m);
+    assert_int_equal(series_set_count(set), 1);
+    size_t n = 0;
+    assert_int_equal(series_set_read_histograms(set, 0, a, out, &n), 1);
+    series_set_free(set);
+    return n;
+}
+
+static void test_exponential_to_native(void **state)
+{
+    fixture *f = *state;
+    arena *a = &f->a;
+    size_t nr, nm;
+    KeyValue **ra = LIST(a, &nr, kv_str(a, "service.name", "api"));
+    Metric *eh = exp_histogram(a, "req.size", 4);
+    eh->unit = "By";
+    ExpPoint **pts = eh->exponential_histogram->data_points;
+    /* Point 0, scale 2: OTLP buckets -1..5 = [1 0 2 0 0 0 3] become Prometheus indexes 0..6:
+     * [1 0 2] at 0..2 (the zero fills a one-bucket gap), then a new span for index 6 (a gap of
+     * three): spans {0,3} {3,1}, buckets [1 0 2 3]. */
+    static uint64_t c0[] = {1, 0, 2, 0, 0, 0, 3};
+    ExpPoint__Buckets *b0 = mk(a, sizeof *b0);
+    opentelemetry__proto__metrics__v1__exponential_histogram_data_point__buckets__init(b0);
+    b0->offset = -1;
+    b0->bucket_counts = c0;
+    b0->n_bucket_counts = 7;
+    pts[0]->positive = b0;
+    pts[0]->zero_count = 1;
+    pts[0]->count = 7;
+    pts[0]->_sum_case =
+        OPENTELEMETRY__PROTO__METRICS__V1__EXPONENTIAL_HISTOGRAM_DATA_POINT___SUM_SUM;
+    pts[0]->sum = 5.5;
+    /* Point 1, scale 9: reduced to schema 8 by merging pairs. Positive OTLP 3..5 = [1 2 3]:
+     * indexes floor(i/2)+1 = 2,3,3 -> span {2,2} buckets [1 5]; negative OTLP -3..-1 = [1 1 1]:
+     * floor(i/2)+1 = -1,0,0 -> span {-1,2} buckets [1 2]. */
+    static uint64_t c1p[] = {1, 2, 3}, c1n[] = {1, 1, 1};
+    ExpPoint__Buckets *p1 = mk(a, sizeof *p1), *n1 = mk(a, sizeof *n1);
+    opentelemetry__proto__metrics__v1__exponential_histogram_data_point__buckets__init(p1);
+    opentelemetry__proto__metrics__v1__exponential_histogram_data_point__buckets__init(n1);
+    p1->offset = 3;
+    p1->bucket_counts = c1p;
+    p1->n_bucket_counts = 3;
+    n1->offset = -3;
+    n1->bucket_counts = c1n;
+    n1->n_bucket_counts = 3;
+    pts[1]->scale = 9;
+    pts[1]->positive = p1;
+    pts[1]->negative = n1;
+    pts[1]->count = 9;
+    /* Point 2: scale -5 cannot be a native histogram. Point 3: no recorded value -> stale. */
+    pts[2]->scale = -5;
+    pts[3]->flags = 1;
+    Metric *delta = exp_histogram(a, "delta.one", 1);
+    delta->exponential_histogram->aggregation_temporality = 1;
+    Metric **ms = LIST(a, &nm, eh, delta);
+    Request *r = request(a, ra, nr, ms, nm);
+    otlp_result res;
+    char err[STRATA_ERRMSG_SIZE];
+    assert_int_equal(post_pb(f->db, r, &res, err), 0);
+    assert_int_equal(res.rejected_points, 2);
+    assert_non_null(strstr(res.partial_message, "scale below -4"));
+    assert_non_null(strstr(res.partial_message, "delta temporality"));
+    assert_int_equal(res.write.histograms_written, 3);
+    hist_sample *out;
+    size_t n = read_native(f->db, "req_size_bytes", a, &out);
+    assert_int_equal(n, 3);
+    const native_histogram *h = &out[0].h;
+    assert_int_equal(out[0].t, T0_MS);
+    assert_true(h->is_int);
+    assert_int_equal(h->schema, 2);
+    assert_true(h->zero_threshold == 1e-128 && h->zero_count == 1 && h->count == 7 &&
+                h->sum == 5.5);
+    assert_int_equal(h->n_pos_spans, 2);
+    assert_true(h->pos_spans[0].offset == 0 && h->pos_spans[0].length == 3);
+    assert_true(h->pos_spans[1].offset == 3 && h->pos_spans[1].length == 1);
+    assert_int_equal(h->n_pos_buckets, 4);
+    assert_true(h->pos_buckets[0] == 1 && h->pos_buckets[1] == 0 && h->pos_buckets[2] == 2 &&
+                h->pos_buckets[3] == 3);
+    assert_int_equal(h->n_neg_buckets, 0);
+    h = &out[1].h;
+    assert_int_equal(out[1].t, T0_MS + 1000);
+    assert_int_equal(h->schema, 8);
+    assert_true(h->n_pos_spans == 1 && h->pos_spans[0].offset == 2 && h->pos_spans[0].length == 2);
+    assert_true(h->pos_buckets[0] == 1 && h->pos_buckets[1] == 5);
+    assert_true(h->n_neg_spans == 1 && h->neg_spans[0].offset == -1 && h->neg_spans[0].length == 2);
+    assert_true(h->neg_buckets[0] == 1 && h->neg_buckets[1] == 2);
+    assert_true(h->sum == 0 && h->count == 9);
+    assert_int_equal(out[2].t, T0_MS + 3000);
+    uint64_t bits;
+    memcpy(&bits, &out[2].h.sum, 8);
+    assert_true(bits == 0x7ff0000000000002ull);
 }
 
 static void test_no_recorded_value_is_stale(void **state)
@@ -1118,9 +1226,9 @@ static void test_out_of_order_and_limits(void **state)
     assert_int_equal(post_pb(f->db, request(a, ra, nr, ms, nm), &res, err), 0);
     assert_int_equal(res.http_status, 200);
     assert_int_equal(res.rejected_points, 1);
-    assert_non_null(
-        strstr(res.partial_message, "1 samples not stored (1 out of order; first: "
-                                    "g{instance=\"i\", job=\"api\"} at 1700000000000)"));
+    assert_non_null(strstr(res.partial_message,
+                           "1 samples not stored (1 out of order; first: "
+                           "g{instance=\"i\", job=\"api\"} at 1700000000000)"));
     expect_db(f->db, "g{instance=\"i\",job=\"api\"} "
                      "1@10000\ntarget_info{extra=\"x\",instance=\"i\",job=\"api\"} 1@10000\n");
 }
@@ -1440,6 +1548,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sums, setup, teardown),
         cmocka_unit_test_setup_teardown(test_histogram, setup, teardown),
         cmocka_unit_test_setup_teardown(test_summary_and_exponential, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_exponential_to_native, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_recorded_value_is_stale, setup, teardown),
         cmocka_unit_test_setup_teardown(test_invalid_points_rejected, setup, teardown),
         cmocka_unit_test_setup_teardown(test_attribute_values_and_collisions, setup, teardown),
