@@ -17,7 +17,13 @@ int eval_read_histograms(eval_ctx *c, const series_set *set, size_t i, hist_samp
 {
     int rc = series_set_read_histograms(set, i, c->mem, out, n);
     if (rc == STRATA_ENOMEM) return strata_errf(c->err, rc, "out of memory");
-    return rc < 0 ? rc : 0;
+    if (rc < 0) return rc;
+    /* Prometheus' chunk iterators never hand out a counter-reset hint (the chunk before may be
+     * gone or come later out of order), only "unknown" for a chunk's first sample, so PromQL
+     * detects resets from the counts; a stored reset hint is read the same way here. */
+    for (size_t k = 0; k < *n; k++)
+        if ((*out)[k].h.reset_hint == HIST_HINT_RESET) (*out)[k].h.reset_hint = HIST_HINT_UNKNOWN;
+    return 0;
 }
 
 ssize_t hist_newest_at(const hist_sample *s, size_t n, int64_t t)
