@@ -12,8 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-int eval_read_histograms(eval_ctx *c, const series_set *set, size_t i, hist_sample **out,
-                         size_t *n)
+int eval_read_histograms(eval_ctx *c, const series_set *set, size_t i, hist_sample **out, size_t *n)
 {
     int rc = series_set_read_histograms(set, i, c->mem, out, n);
     if (rc == STRATA_ENOMEM) return strata_errf(c->err, rc, "out of memory");
@@ -666,7 +665,8 @@ static bool is_bucket_of(const vseries *f, const vseries *h)
             continue;
         }
         if (j >= h->n_labels || l->name_len != h->labels[j].name_len ||
-            l->value_len != h->labels[j].value_len || memcmp(l->name, h->labels[j].name, l->name_len) ||
+            l->value_len != h->labels[j].value_len ||
+            memcmp(l->name, h->labels[j].name, l->name_len) ||
             memcmp(l->value, h->labels[j].value, l->value_len))
             return false;
         j++;

@@ -855,8 +855,10 @@ int hist_trim(arena *a, native_histogram *h, double rhs, bool upper_trim)
         double *counts = positive ? h->pos_buckets : h->neg_buckets;
         for (size_t i = 0; i < l.n; i++) {
             if (l.cnt[i] == 0) continue;
-            if (positive) has_pos = true;
-            else has_neg = true;
+            if (positive)
+                has_pos = true;
+            else
+                has_neg = true;
             hist_bucket b = {.count = l.cnt[i]};
             side_bounds(positive, l.idx[i], h, &b.lower, &b.upper);
             bool all = upper_trim ? b.upper <= rhs : b.lower >= rhs;
@@ -884,7 +886,8 @@ int hist_trim(arena *a, native_histogram *h, double rhs, bool upper_trim)
         if (has_neg && !has_pos) up = 0;
         if (has_pos && !has_neg) lo = 0;
         if (upper_trim) {
-            if (rhs <= lo) keep = mid = 0;
+            if (rhs <= lo)
+                keep = mid = 0;
             else if (rhs >= up) {
                 keep = h->zero_count;
                 mid = (lo + up) / 2;
@@ -925,9 +928,12 @@ int hist_trim(arena *a, native_histogram *h, double rhs, bool upper_trim)
 static void kahan_inc(double v, double *sum, double *c)
 {
     double t = *sum + v;
-    if (isinf(t)) *c = 0;
-    else if (fabs(*sum) >= fabs(v)) *c += (*sum - t) + v;
-    else *c += (v - t) + *sum;
+    if (isinf(t))
+        *c = 0;
+    else if (fabs(*sum) >= fabs(v))
+        *c += (*sum - t) + v;
+    else
+        *c += (v - t) + *sum;
     *sum = t;
 }
 
@@ -958,7 +964,8 @@ static int kahan_merge(arena *a, const blist *s, const blist *c, const blist *x,
     if (blist_alloc(a, cap, os) || blist_alloc(a, cap, oc)) return STRATA_ENOMEM;
     size_t i = 0, j = 0, k = 0;
     if (schema != HIST_SCHEMA_CUSTOM)
-        while (k < x->n && hist_bound(x->idx[k], schema, NULL, 0) <= threshold) k++;
+        while (k < x->n && hist_bound(x->idx[k], schema, NULL, 0) <= threshold)
+            k++;
     while (i < s->n || j < c->n || k < x->n) {
         int64_t idx = INT64_MAX;
         if (i < s->n && s->idx[i] < idx) idx = s->idx[i];
@@ -1005,7 +1012,8 @@ int hist_kahan_add(arena *a, native_histogram *sum, native_histogram *comp,
     } else {
         double xz = x->zero_count, xthr = x->zero_threshold;
         while (xthr != sum->zero_threshold) {
-            if (sum->zero_threshold > xthr) zero_count_for(x, &xp, &xn, sum->zero_threshold, &xz, &xthr);
+            if (sum->zero_threshold > xthr)
+                zero_count_for(x, &xp, &xn, sum->zero_threshold, &xz, &xthr);
             if (xthr > sum->zero_threshold) {
                 zero_count_for(sum, &sp, &sn, xthr, &sum->zero_count, &sum->zero_threshold);
                 trim_inside_zero(sum, &sp, &sn);
