@@ -41,7 +41,7 @@ static native_histogram pos_hist(int32_t schema, int32_t first, const double *b,
     h.pos_spans[0] = (hist_span){first, n};
     h.n_pos_spans = n ? 1 : 0;
     h.pos_buckets = arena_alloc(&A, (n ? n : 1) * sizeof(double));
-    memcpy(h.pos_buckets, b, n * sizeof(double));
+    if (n) memcpy(h.pos_buckets, b, n * sizeof(double));
     h.n_pos_buckets = n;
     for (uint32_t i = 0; i < n; i++)
         h.count += b[i];
