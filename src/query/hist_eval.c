@@ -420,8 +420,36 @@ bool hist_range_fn_known(const char *name)
     return false;
 }
 
+static int range_fn(eval_ctx *c, const char *name, const hist_window *w, double *f,
+                    native_histogram **h, bool *handled);
+
+/* Runs a step's histogram work in a scratch arena and keeps only the result: sums and rates build
+ * a new histogram per input sample, which would otherwise stay in the query's arena for every
+ * step of every series. */
+static int keep_result(eval_ctx *c, int rc, native_histogram **h)
+{
+    if (rc <= 0 || !*h) return rc;
+    native_histogram *k = eval_alloc(c, sizeof *k);
+    if (!k) return STRATA_ENOMEM;
+    if (hist_copy(c->mem, *h, k)) return strata_errf(c->err, STRATA_ENOMEM, "out of memory");
+    *h = k;
+    return rc;
+}
+
 int hist_range_fn(eval_ctx *c, const char *name, const hist_window *w, double *f,
                   native_histogram **h, bool *handled)
+{
+    arena scratch;
+    arena_init(&scratch, 16 * 1024);
+    eval_ctx sc = *c;
+    sc.mem = &scratch;
+    int rc = keep_result(c, range_fn(&sc, name, w, f, h, handled), h);
+    arena_free(&scratch);
+    return rc;
+}
+
+static int range_fn(eval_ctx *c, const char *name, const hist_window *w, double *f,
+                    native_histogram **h, bool *handled)
 {
     *handled = true;
     *h = NULL;
@@ -489,6 +517,11 @@ static int per_hist(eval_ctx *c, const value *in, value *out,
 {
     out->type = V_VECTOR;
     size_t cap = 0;
+    /* the statistics expand buckets: scratch memory, reused step after step */
+    arena scratch;
+    arena_init(&scratch, 16 * 1024);
+    eval_ctx sc = *c;
+    sc.mem = &scratch;
     for (size_t k = 0; k < in->n; k++) {
         const vseries *s = &in->s[k];
         if (!s->h) continue;
@@ -498,12 +531,17 @@ static int per_hist(eval_ctx *c, const value *in, value *out,
             if (!os) {
                 size_t nl;
                 label *ls = labels_drop_name(c, s->labels, s->n_labels, &nl);
-                if (!ls || !(os = vec_add(c, out, &cap, ls, nl))) return STRATA_ENOMEM;
+                if (!ls || !(os = vec_add(c, out, &cap, ls, nl))) {
+                    arena_free(&scratch);
+                    return STRATA_ENOMEM;
+                }
             }
-            os->v[i] = fn(c, arg, i, s->h[i]);
+            os->v[i] = fn(&sc, arg, i, s->h[i]);
             os->has[i] = 1;
+            arena_reset(&scratch);
         }
     }
+    arena_free(&scratch);
     return vec_check_duplicates(c, out);
 }
 
@@ -542,7 +580,22 @@ static bool is_cmp(tok_kind op)
     return op == T_EQLC || op == T_NEQ || op == T_LSS || op == T_LTE || op == T_GTR || op == T_GTE;
 }
 
+static int binop(eval_ctx *c, const promql_expr *e, hval a, hval b, hval *r);
+
 int hist_binop(eval_ctx *c, const promql_expr *e, hval a, hval b, hval *r)
+{
+    arena scratch;
+    arena_init(&scratch, 16 * 1024);
+    eval_ctx sc = *c;
+    sc.mem = &scratch;
+    int rc = binop(&sc, e, a, b, r);
+    /* a filter keeps its operand as it is; anything computed is copied out of the scratch */
+    if (rc > 0 && r->h && r->h != a.h && r->h != b.h) rc = keep_result(c, rc, &r->h);
+    arena_free(&scratch);
+    return rc;
+}
+
+static int binop(eval_ctx *c, const promql_expr *e, hval a, hval b, hval *r)
 {
     r->h = NULL;
     r->f = 0;
@@ -602,10 +655,28 @@ int hist_binop(eval_ctx *c, const promql_expr *e, hval a, hval b, hval *r)
 /* ---- aggregations ------------------------------------------------------------------------------
  */
 
+static int agg_step(eval_ctx *c, const char *op, const value *in, const size_t *members,
+                    size_t n_members, size_t i, native_histogram **result, vseries *os);
+
 int hist_agg_step(eval_ctx *c, const char *op, const value *in, const size_t *members,
                   size_t n_members, size_t i, double param, vseries *os)
 {
     (void)param;
+    arena scratch;
+    arena_init(&scratch, 16 * 1024);
+    eval_ctx sc = *c;
+    sc.mem = &scratch;
+    native_histogram *r = NULL;
+    int rc = keep_result(c, agg_step(&sc, op, in, members, n_members, i, &r, os), &r);
+    arena_free(&scratch);
+    if (rc > 0 && r && vec_set_hist(c, os, i, r)) return STRATA_ENOMEM;
+    return rc;
+}
+
+/* hist_agg_step's work; a histogram result goes to *result (in c's arena), a float to os. */
+static int agg_step(eval_ctx *c, const char *op, const value *in, const size_t *members,
+                    size_t n_members, size_t i, native_histogram **result, vseries *os)
+{
     size_t nh = 0, nf = 0;
     for (size_t j = 0; j < n_members; j++) {
         const vseries *s = &in->s[members[j]];
@@ -632,10 +703,8 @@ int hist_agg_step(eval_ctx *c, const char *op, const value *in, const size_t *me
             if (rc < 0) return rc;
             if (rc == 0) return 1; /* custom and exponential buckets: no result */
         }
-        native_histogram *r;
-        int rc = acc_result(c, &acc, avg, &r);
-        if (rc) return rc;
-        return vec_set_hist(c, os, i, r) ? STRATA_ENOMEM : 1;
+        int rc = acc_result(c, &acc, avg, result);
+        return rc ? rc : 1;
     }
     /* min, max, stddev, stdvar, quantile ignore histograms: the floats alone decide. A group of
      * histograms only has no result. */

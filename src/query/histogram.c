@@ -155,7 +155,8 @@ int hist_copy(arena *a, const native_histogram *src, native_histogram *dst)
     DUP(neg_spans, n_neg_spans);
     DUP(pos_buckets, n_pos_buckets);
     DUP(neg_buckets, n_neg_buckets);
-    /* Custom bounds are never modified, so sharing them is safe. */
+    /* Custom bounds are never modified, but may live in a scratch arena that dies first. */
+    DUP(custom_values, n_custom_values);
 #undef DUP
     return 0;
 }
