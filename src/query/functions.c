@@ -844,7 +844,9 @@ static double bucket_fraction(double lower, double upper, bucket *b, size_t n)
         }
         if (lower_set && upper_set) break;
         if (!lower_set && lb < lower && ub > lower) {
-            lower_rank = isinf(lb) || isinf(ub) ? rank : rank + (b[i].count - rank) * (lower - lb) / (ub - lb);
+            /* no interpolation in an infinite bucket: the -Inf one counts whole, as Prometheus */
+            lower_rank = isinf(lb) || isinf(ub) ? (isinf(ub) ? rank : b[i].count)
+                                                : rank + (b[i].count - rank) * (lower - lb) / (ub - lb);
             lower_set = true;
         }
         if (!upper_set && lb < upper && ub > upper) {
