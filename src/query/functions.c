@@ -1262,6 +1262,7 @@ int eval_call(eval_ctx *c, const promql_expr *e, value *out)
             sv->labels = labels_drop_name(c, sv->labels, sv->n_labels, &sv->n_labels);
             if (!sv->labels) return STRATA_ENOMEM;
             for (size_t i = 0; i < c->n_steps; i++) sv->v[i] = (double)step_time(c, i) / 1000.0;
+            sv->h = NULL; /* a histogram's timestamp is a float like any other */
         }
         return vec_check_duplicates(c, out);
     }

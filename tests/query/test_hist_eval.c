@@ -215,6 +215,9 @@ static void test_histogram_functions(void **state)
                20;
     assert_true(fabs(scalar_of("histogram_stdvar(h{job=\"a\"})", 300000) - v) < 1e-12);
     assert_true(fabs(scalar_of("histogram_stddev(h{job=\"a\"})", 300000) - sqrt(v)) < 1e-12);
+    /* timestamp() of a histogram is a float, selected or computed */
+    assert_true(scalar_of("timestamp(h{job=\"a\"})", 300000) == 300);
+    assert_true(scalar_of("timestamp(h{job=\"a\"} * 1)", 330000) == 330);
     /* float series give nothing */
     assert_int_equal(count_of("histogram_count(mixed)", 120000), 1);
     /* histogram_quantiles labels each quantile */
