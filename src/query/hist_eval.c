@@ -57,6 +57,11 @@ static int compact(eval_ctx *c, native_histogram *h)
 
 int hist_negate_series(eval_ctx *c, vseries *s)
 {
+    /* the pointer array may be shared with another value: a private one */
+    native_histogram **hh = eval_alloc(c, c->n_steps * sizeof *hh);
+    if (!hh) return STRATA_ENOMEM;
+    memcpy(hh, s->h, c->n_steps * sizeof *hh);
+    s->h = hh;
     for (size_t i = 0; i < c->n_steps; i++) {
         if (!vec_hist(s, i)) continue;
         native_histogram *h = hist_dup(c, s->h[i]);
