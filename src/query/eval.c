@@ -447,9 +447,6 @@ static int check_supported(const promql_expr *e, char *err)
     if ((e->kind == N_VECTOR || e->kind == N_MATRIX) && (e->anchored || e->smoothed))
         return strata_errf(err, STRATA_EUNSUPPORTED, "the %s modifier is not supported yet",
                            e->anchored ? "anchored" : "smoothed");
-    if (e->kind == N_BINARY && (e->fill_lhs_set || e->fill_rhs_set))
-        return strata_errf(err, STRATA_EUNSUPPORTED,
-                           "fill modifiers on binary operators are not supported yet");
     if (e->kind == N_BINARY && (e->op == T_TRIM_UPPER || e->op == T_TRIM_LOWER))
         return strata_errf(err, STRATA_EUNSUPPORTED, "the %s operator is not supported yet",
                            e->op == T_TRIM_UPPER ? "</" : ">/");

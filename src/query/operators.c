@@ -8,6 +8,7 @@
  * group series the same way by their by(...)/without(...) labels.
  */
 #include "query/eval.h"
+#include "query/fill.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -417,6 +418,7 @@ int eval_binary(eval_ctx *c, const promql_expr *e, value *out)
     }
     if (l.type == V_VECTOR && r.type == V_SCALAR) return vector_scalar(c, e, &l, &r, false, out);
     if (l.type == V_SCALAR && r.type == V_VECTOR) return vector_scalar(c, e, &r, &l, true, out);
+    if (e->fill_lhs_set || e->fill_rhs_set) return eval_binary_fill(c, e, &l, &r, out);
     return vector_vector(c, e, &l, &r, out);
 }
 
@@ -799,4 +801,22 @@ int eval_aggregation(eval_ctx *c, const promql_expr *e, value *out)
     free(vals);
     groups_free(g, ng);
     return rc;
+}
+
+/* ---- shared with the fill modifiers (fill.c) ------------------------------------------------------- */
+
+label *binop_signature(eval_ctx *c, const promql_expr *e, const vseries *s, size_t *n)
+{
+    return signature(c, e, s, n);
+}
+
+label *binop_result_labels(eval_ctx *c, const promql_expr *e, const vseries *lhs,
+                           const vseries *rhs, size_t *n)
+{
+    return result_labels(c, e, lhs, rhs, n);
+}
+
+double binop_apply(const promql_expr *e, double a, double b, bool *keep)
+{
+    return apply_op(e, a, b, keep);
 }
