@@ -10,6 +10,7 @@
  * series' raw samples.
  */
 #include "query/eval.h"
+#include "query/info.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -430,7 +431,9 @@ int eval_node(eval_ctx *c, const promql_expr *e, value *out)
         }
         break;
     case N_UNARY: rc = eval_unary(c, e, out); break;
-    case N_CALL: rc = eval_call(c, e, out); break;
+    case N_CALL:
+        rc = strcmp(e->func, "info") == 0 ? eval_info(c, e, out) : eval_call(c, e, out);
+        break;
     case N_AGG: rc = eval_aggregation(c, e, out); break;
     case N_BINARY: rc = eval_binary(c, e, out); break;
     case N_DURATION: /* only below selectors, resolved before evaluation */
@@ -450,7 +453,7 @@ static int check_supported(const promql_expr *e, char *err)
     if (e->kind == N_BINARY && (e->op == T_TRIM_UPPER || e->op == T_TRIM_LOWER))
         return strata_errf(err, STRATA_EUNSUPPORTED, "the %s operator is not supported yet",
                            e->op == T_TRIM_UPPER ? "</" : ">/");
-    if (e->kind == N_CALL && !eval_function_supported(e->func))
+    if (e->kind == N_CALL && !eval_function_supported(e->func) && strcmp(e->func, "info") != 0)
         return strata_errf(err, STRATA_EUNSUPPORTED, "function \"%s\" is not supported yet", e->func);
     int rc = 0;
     for (size_t i = 0; i < e->n_args && !rc; i++) rc = check_supported(e->args[i], err);

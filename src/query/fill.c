@@ -15,59 +15,10 @@
  * the same output labels, so the output series of each pair is found once and cached.
  */
 #include "query/fill.h"
+#include "query/idxmap.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-/* An open-addressing map from a non-zero 64-bit key to an index. */
-typedef struct idx_map {
-    uint64_t *keys;
-    size_t *vals;
-    size_t cap;
-} idx_map;
-
-static int map_init(idx_map *m, size_t n)
-{
-    m->cap = 16;
-    while (m->cap < n * 2)
-        m->cap *= 2;
-    m->keys = calloc(m->cap, sizeof *m->keys);
-    m->vals = malloc(m->cap * sizeof *m->vals);
-    return m->keys && m->vals ? 0 : STRATA_ENOMEM;
-}
-
-static void map_free(idx_map *m)
-{
-    free(m->keys);
-    free(m->vals);
-}
-
-static int map_grow(idx_map *m)
-{
-    idx_map n;
-    if (map_init(&n, m->cap)) return STRATA_ENOMEM;
-    for (size_t i = 0; i < m->cap; i++) {
-        if (!m->keys[i]) continue;
-        size_t j = (size_t)(m->keys[i] * 0x9e3779b97f4a7c15ull >> 20) & (n.cap - 1);
-        while (n.keys[j])
-            j = (j + 1) & (n.cap - 1);
-        n.keys[j] = m->keys[i];
-        n.vals[j] = m->vals[i];
-    }
-    map_free(m);
-    *m = n;
-    return 0;
-}
-
-/* The slot of key (found or where it goes); *found tells which. */
-static size_t map_slot(const idx_map *m, uint64_t key, bool *found)
-{
-    size_t i = (size_t)(key * 0x9e3779b97f4a7c15ull >> 20) & (m->cap - 1);
-    while (m->keys[i] && m->keys[i] != key)
-        i = (i + 1) & (m->cap - 1);
-    *found = m->keys[i] == key;
-    return i;
-}
 
 typedef struct fill_state {
     eval_ctx *c;
@@ -78,7 +29,6 @@ typedef struct fill_state {
     size_t *lhs_group, *rhs_group;
     vseries *standin; /* per group: the labels of a filled series */
     idx_map pairs;    /* (lhs id, rhs id) -> output series */
-    size_t n_pairs;
     idx_map outs;     /* output labels hash -> first output series with that hash */
     size_t *out_next; /* chain of output series with the same labels hash */
     size_t out_cap, chain_cap;
@@ -92,14 +42,14 @@ static vseries *pair_output(fill_state *f, const vseries *ls, size_t lid, const 
     eval_ctx *c = f->c;
     uint64_t key = ((uint64_t)(lid + 1) << 32) ^ (uint64_t)(rid + 1);
     bool found;
-    size_t slot = map_slot(&f->pairs, key, &found);
+    size_t slot = idx_map_slot(&f->pairs, key, &found);
     if (found) return &f->out->s[f->pairs.vals[slot]];
     size_t nl;
     label *ls_out = binop_result_labels(c, f->e, ls, rs, &nl);
     if (!ls_out) return NULL;
     /* Different pairs may produce the same labels: they share one output series. */
     uint64_t h = labels_hash(ls_out, nl) | 1;
-    size_t oslot = map_slot(&f->outs, h, &found);
+    size_t oslot = idx_map_slot(&f->outs, h, &found);
     size_t idx = SIZE_MAX;
     if (found)
         for (size_t k = f->outs.vals[oslot]; k != SIZE_MAX; k = f->out_next[k])
@@ -118,13 +68,12 @@ static vseries *pair_output(fill_state *f, const vseries *ls, size_t lid, const 
             f->chain_cap = nc;
         }
         f->out_next[idx] = found ? f->outs.vals[oslot] : SIZE_MAX;
-        f->outs.keys[oslot] = h;
-        f->outs.vals[oslot] = idx;
-        if (f->out->n * 2 > f->outs.cap && map_grow(&f->outs)) return NULL;
+        if (found)
+            f->outs.vals[oslot] = idx;
+        else if (idx_map_put(&f->outs, oslot, h, idx))
+            return NULL;
     }
-    f->pairs.keys[slot] = key;
-    f->pairs.vals[slot] = idx;
-    if (++f->n_pairs * 2 > f->pairs.cap && map_grow(&f->pairs)) return NULL;
+    if (idx_map_put(&f->pairs, slot, key, idx)) return NULL;
     return &f->out->s[idx];
 }
 
@@ -165,7 +114,7 @@ static int assign_groups(fill_state *f)
     eval_ctx *c = f->c;
     size_t total = f->lhs->n + f->rhs->n;
     idx_map sigs;
-    if (map_init(&sigs, total + 1)) return STRATA_ENOMEM;
+    if (idx_map_init(&sigs, total + 1)) return STRATA_ENOMEM;
     f->lhs_group = eval_alloc(c, (f->lhs->n + 1) * sizeof *f->lhs_group);
     f->rhs_group = eval_alloc(c, (f->rhs->n + 1) * sizeof *f->rhs_group);
     f->standin = eval_alloc(c, (total + 1) * sizeof *f->standin);
@@ -180,16 +129,19 @@ static int assign_groups(fill_state *f)
         }
         uint64_t h = labels_hash(sig, n) | 1;
         bool found;
-        size_t slot = map_slot(&sigs, h, &found);
+        size_t slot = idx_map_slot(&sigs, h, &found);
         /* Hash collisions between different label sets are probed past. */
         while (found && !labels_equal(f->standin[sigs.vals[slot]].labels,
                                       f->standin[sigs.vals[slot]].n_labels, sig, n)) {
             h = h * 0x100000001b3ull | 1;
-            slot = map_slot(&sigs, h, &found);
+            slot = idx_map_slot(&sigs, h, &found);
         }
         if (!found) {
-            sigs.keys[slot] = h;
-            sigs.vals[slot] = f->n_groups;
+            if (idx_map_put(&sigs, slot, h, f->n_groups)) {
+                rc = STRATA_ENOMEM;
+                break;
+            }
+            slot = idx_map_slot(&sigs, h, &found);
             f->standin[f->n_groups] = (vseries){.labels = sig, .n_labels = n};
             f->n_groups++;
         }
@@ -198,7 +150,7 @@ static int assign_groups(fill_state *f)
         else
             f->lhs_group[k - f->rhs->n] = sigs.vals[slot];
     }
-    map_free(&sigs);
+    idx_map_free(&sigs);
     return rc;
 }
 
@@ -213,7 +165,7 @@ int eval_binary_fill(eval_ctx *c, const promql_expr *e, value *l, value *r, valu
     if (rc) return rc;
     size_t *rhs_at = malloc((f.n_groups + 1) * sizeof *rhs_at);
     uint8_t *matched = malloc(f.n_groups + 1);
-    if (!rhs_at || !matched || map_init(&f.pairs, 64) || map_init(&f.outs, 64)) {
+    if (!rhs_at || !matched || idx_map_init(&f.pairs, 64) || idx_map_init(&f.outs, 64)) {
         rc = STRATA_ENOMEM;
         goto done;
     }
@@ -255,8 +207,8 @@ int eval_binary_fill(eval_ctx *c, const promql_expr *e, value *l, value *r, valu
 done:
     free(rhs_at);
     free(matched);
-    map_free(&f.pairs);
-    map_free(&f.outs);
+    idx_map_free(&f.pairs);
+    idx_map_free(&f.outs);
     free(f.out_next);
     return rc;
 }
