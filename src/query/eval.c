@@ -10,6 +10,7 @@
  * series' raw samples.
  */
 #include "query/eval.h"
+#include "query/extended.h"
 #include "query/info.h"
 
 #include <math.h>
@@ -396,7 +397,9 @@ int eval_node(eval_ctx *c, const promql_expr *e, value *out)
         rc = 0;
         break;
     case N_PAREN: rc = eval_node(c, e->inner, out); break;
-    case N_VECTOR: rc = eval_vector_selector(c, e, out); break;
+    case N_VECTOR:
+        rc = e->smoothed ? eval_smoothed_vector(c, e, out) : eval_vector_selector(c, e, out);
+        break;
     case N_MATRIX:
         if (c->n_steps != 1 || c->start != c->end) {
             rc = strata_errf(c->err, STRATA_EEXEC,
@@ -404,7 +407,8 @@ int eval_node(eval_ctx *c, const promql_expr *e, value *out)
                              "Scalar or instant Vector");
             break;
         }
-        rc = eval_matrix_samples(c, e, out);
+        rc = e->anchored || e->smoothed ? eval_extended_matrix(c, e, out)
+                                        : eval_matrix_samples(c, e, out);
         break;
     case N_SUBQUERY:
         if (c->n_steps != 1 || c->start != c->end) {
@@ -432,7 +436,9 @@ int eval_node(eval_ctx *c, const promql_expr *e, value *out)
         break;
     case N_UNARY: rc = eval_unary(c, e, out); break;
     case N_CALL:
-        rc = strcmp(e->func, "info") == 0 ? eval_info(c, e, out) : eval_call(c, e, out);
+        rc = strcmp(e->func, "info") == 0         ? eval_info(c, e, out)
+             : extended_range_selector(e) != NULL ? eval_extended_call(c, e, out)
+                                                  : eval_call(c, e, out);
         break;
     case N_AGG: rc = eval_aggregation(c, e, out); break;
     case N_BINARY: rc = eval_binary(c, e, out); break;
@@ -447,9 +453,9 @@ int eval_node(eval_ctx *c, const promql_expr *e, value *out)
  * read: a query either runs completely or fails with a message naming what is missing. */
 static int check_supported(const promql_expr *e, char *err)
 {
-    if ((e->kind == N_VECTOR || e->kind == N_MATRIX) && (e->anchored || e->smoothed))
-        return strata_errf(err, STRATA_EUNSUPPORTED, "the %s modifier is not supported yet",
-                           e->anchored ? "anchored" : "smoothed");
+    if (e->kind == N_VECTOR && e->anchored)
+        return strata_errf(err, STRATA_EUNSUPPORTED,
+                           "the anchored modifier is not supported on an instant vector selector");
     if (e->kind == N_BINARY && (e->op == T_TRIM_UPPER || e->op == T_TRIM_LOWER))
         return strata_errf(err, STRATA_EUNSUPPORTED, "the %s operator is not supported yet",
                            e->op == T_TRIM_UPPER ? "</" : ">/");
