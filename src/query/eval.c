@@ -120,9 +120,12 @@ label *labels_only(eval_ctx *c, const label *ls, size_t n, const char *const *na
     return o;
 }
 
+/* Dropping the metric name drops the type and unit metadata labels with it: a computed value is
+ * no longer of the metric's type or unit (Prometheus' DropReserved of metadata labels). */
 label *labels_drop_name(eval_ctx *c, const label *ls, size_t n, size_t *out_n)
 {
-    return labels_without(c, ls, n, NULL, 0, true, out_n);
+    static const char *const metadata[] = {"__type__", "__unit__"};
+    return labels_without(c, ls, n, metadata, 2, true, out_n);
 }
 
 label *labels_set(eval_ctx *c, const label *ls, size_t n, const char *name, const char *val,
