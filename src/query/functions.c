@@ -9,6 +9,7 @@
  * data is read.
  */
 #include "query/eval.h"
+#include "query/natsort.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <ctype.h>
@@ -995,8 +996,11 @@ static int cmp_vs_labels(const void *a, const void *b, void *arg)
         uint32_t xl = 0, yl = 0;
         const char *xv = labels_get(x->labels, x->n_labels, sc->names[i], &xl);
         const char *yv = labels_get(y->labels, y->n_labels, sc->names[i], &yl);
-        int r = label_str_compare(xv ? xv : "", xv ? xl : 0, yv ? yv : "", yv ? yl : 0);
-        if (r) return sc->desc ? -r : r;
+        if (!xv) xl = 0;
+        if (!yv) yl = 0;
+        if (xl == yl && (!xl || !memcmp(xv, yv, xl))) continue;
+        int r = natural_less(xv ? xv : "", xl, yv ? yv : "", yl) ? -1 : 1;
+        return sc->desc ? -r : r;
     }
     int r = labels_compare(x->labels, x->n_labels, y->labels, y->n_labels);
     return sc->desc ? -r : r;
