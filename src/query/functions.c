@@ -9,6 +9,7 @@
  * data is read.
  */
 #include "query/eval.h"
+#include "query/idxmap.h"
 #include "query/natsort.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
@@ -793,7 +794,10 @@ static double bucket_fraction(double lower, double upper, bucket *b, size_t n)
         }
         if (lower_set && upper_set) break;
         if (!lower_set && lb < lower && ub > lower) {
-            lower_rank = isinf(lb) || isinf(ub) ? rank : rank + (b[i].count - rank) * (lower - lb) / (ub - lb);
+            /* No interpolation inside an infinitely wide bucket: the -Inf one counts whole. */
+            lower_rank = isinf(lb)   ? b[i].count
+                         : isinf(ub) ? rank
+                                     : rank + (b[i].count - rank) * (lower - lb) / (ub - lb);
             lower_set = true;
         }
         if (!upper_set && lb < upper && ub > upper) {
@@ -814,16 +818,22 @@ static int eval_histogram_buckets(eval_ctx *c, const double *q, const double *q2
 {
     out->type = V_VECTOR;
     size_t cap = 0;
-    /* Group by labels without le and __name__. */
+    /* Group by all labels but le (the metric name included, as Prometheus groups: two metrics
+     * whose buckets share the other labels are two histograms, whose results then collide). */
     const char *le = "le";
     size_t ng = 0;
     size_t *group = malloc((in->n + 1) * sizeof *group);
+    size_t *members = malloc((in->n + 1) * sizeof *members); /* series ordered by group */
+    size_t *gstart = malloc((in->n + 2) * sizeof *gstart);
     label **glabels = malloc((in->n + 1) * sizeof *glabels);
     size_t *gn = malloc((in->n + 1) * sizeof *gn);
     double *upper = malloc((in->n + 1) * sizeof *upper);
     bucket *bk = malloc((in->n + 1) * sizeof *bk);
+    idx_map groups = {0};
     int rc = 0;
-    if (!group || !glabels || !gn || !upper || !bk) rc = STRATA_ENOMEM;
+    if (!group || !members || !gstart || !glabels || !gn || !upper || !bk ||
+        idx_map_init(&groups, in->n + 1))
+        rc = STRATA_ENOMEM;
     for (size_t k = 0; k < in->n && !rc; k++) {
         uint32_t vl;
         const char *v = labels_get(in->s[k].labels, in->s[k].n_labels, le, &vl);
@@ -837,43 +847,64 @@ static int eval_histogram_buckets(eval_ctx *c, const double *q, const double *q2
         else if (*end || !vl) continue;
         size_t nl;
         const char *const skip[] = {"le"};
-        label *ls = labels_without(c, in->s[k].labels, in->s[k].n_labels, skip, 1, true, &nl);
+        label *ls = labels_without(c, in->s[k].labels, in->s[k].n_labels, skip, 1, false, &nl);
         if (!ls) {
             rc = STRATA_ENOMEM;
             break;
         }
-        size_t g;
-        for (g = 0; g < ng; g++)
-            if (labels_equal(glabels[g], gn[g], ls, nl)) break;
-        if (g == ng) {
+        uint64_t h = labels_hash(ls, nl) | 1;
+        bool found;
+        size_t slot = idx_map_slot(&groups, h, &found);
+        while (found && !labels_equal(glabels[groups.vals[slot]], gn[groups.vals[slot]], ls, nl)) {
+            h = h * 0x100000001b3ull | 1;
+            slot = idx_map_slot(&groups, h, &found);
+        }
+        if (!found) {
             glabels[ng] = ls;
             gn[ng] = nl;
-            ng++;
+            if ((rc = idx_map_put(&groups, slot, h, ng))) break;
+            group[k] = ng++;
+        } else {
+            group[k] = groups.vals[slot];
         }
-        group[k] = g;
+    }
+    /* Members of each group, contiguous (counting sort by group). */
+    if (!rc) {
+        memset(gstart, 0, (ng + 2) * sizeof *gstart);
+        for (size_t k = 0; k < in->n; k++)
+            if (group[k] != SIZE_MAX) gstart[group[k] + 2]++;
+        for (size_t g = 0; g < ng; g++) gstart[g + 2] += gstart[g + 1];
+        for (size_t k = 0; k < in->n; k++)
+            if (group[k] != SIZE_MAX) members[gstart[group[k] + 1]++] = k;
     }
     for (size_t g = 0; g < ng && !rc; g++) {
-        vseries *os = vec_add(c, out, &cap, glabels[g], gn[g]);
+        size_t nl;
+        label *ls = labels_drop_name(c, glabels[g], gn[g], &nl);
+        vseries *os = ls ? vec_add(c, out, &cap, ls, nl) : NULL;
         if (!os) {
             rc = STRATA_ENOMEM;
             break;
         }
         for (size_t i = 0; i < c->n_steps; i++) {
             size_t m = 0;
-            for (size_t k = 0; k < in->n; k++)
-                if (group[k] == g && in->s[k].has[i])
-                    bk[m++] = (bucket){upper[k], in->s[k].v[i]};
+            for (size_t x = gstart[g]; x < gstart[g + 1]; x++) {
+                size_t k = members[x];
+                if (in->s[k].has[i]) bk[m++] = (bucket){upper[k], in->s[k].v[i]};
+            }
             if (!m) continue;
             os->v[i] = fraction ? bucket_fraction(q[i], q2[i], bk, m) : bucket_quantile(q[i], bk, m);
             os->has[i] = 1;
         }
     }
     free(group);
+    free(members);
+    free(gstart);
     free(glabels);
     free(gn);
     free(upper);
     free(bk);
-    return rc;
+    idx_map_free(&groups);
+    return rc ? rc : vec_check_duplicates(c, out);
 }
 
 /* Expands $1, ${1}, $name and ${name} in a label_replace replacement. */
