@@ -1,0 +1,236 @@
+/*
+ * test_promql_ext.c: the experimental PromQL extensions of Prometheus 3 and the conformance fixes
+ * that came with them, against a real database: fill()/fill_left()/fill_right(), info(), the
+ * anchored and smoothed modifiers, sort_by_label's natural order, metadata labels dropped with the
+ * metric name, and classic histogram groups that collide. Expected values are worked out by hand
+ * in the comments.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "../testutil.h"
+#include "query/ast.h"
+#include "query/natsort.h"
+
+#include <math.h>
+#include <string.h>
+
+static strata_db *db;
+static char dir[512];
+
+static void put(const strata_label *ls, size_t nl, const strata_sample *ss, size_t ns)
+{
+    char err[STRATA_ERRMSG_SIZE];
+    strata_series s = {ls, nl, ss, ns};
+    int rc = strata_write(db, &s, 1, NULL, err);
+    if (rc) fprintf(stderr, "write: %s\n", err);
+    assert_int_equal(rc, 0);
+}
+
+static void put1(const char *name, const char *k, const char *v, double val)
+{
+    strata_label l[] = {{"__name__", name}, {k, v}};
+    strata_sample s[] = {{1000, val}};
+    put(l, 2, s, 1);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    if (test_tmpdir(dir, sizeof dir, "query-ext")) return -1;
+    strata_options o;
+    strata_options_init(&o);
+    o.fsync = STRATA_FSYNC_NONE;
+    char err[STRATA_ERRMSG_SIZE];
+    if (strata_open(dir, &o, &db, err)) {
+        fprintf(stderr, "open: %s\n", err);
+        return -1;
+    }
+    put1("l", "k", "a", 10);
+    put1("l", "k", "b", 20);
+    put1("r", "k", "a", 100);
+    put1("r", "k", "c", 400);
+    /* info metrics: target_info and build_info for instance i1, job j */
+    strata_sample one[] = {{1000, 1}};
+    strata_label up[] = {{"__name__", "up"}, {"instance", "i1"}, {"job", "j"}};
+    put(up, 3, one, 1);
+    strata_label other[] = {{"__name__", "up"}, {"instance", "i2"}, {"job", "j"}};
+    put(other, 3, one, 1);
+    strata_label ti[] = {
+        {"__name__", "target_info"}, {"instance", "i1"}, {"job", "j"}, {"version", "v1"}};
+    put(ti, 4, one, 1);
+    strata_label bi[] = {
+        {"__name__", "build_info"}, {"instance", "i1"}, {"job", "j"}, {"version", "v9"}};
+    put(bi, 4, one, 1);
+    /* a counter rising by 1 every 15 s: 1 at 0 s ... 6 at 75 s */
+    strata_sample cs[6];
+    for (int i = 0; i < 6; i++)
+        cs[i] = (strata_sample){(int64_t)i * 15000, (double)(i + 1)};
+    strata_label c[] = {{"__name__", "c"}};
+    put(c, 1, cs, 6);
+    /* natural order */
+    put1("n", "v", "10", 1);
+    put1("n", "v", "9", 1);
+    put1("n", "v", "x2", 1);
+    put1("n", "v", "x10", 1);
+    /* type and unit metadata */
+    strata_label typed[] = {
+        {"__name__", "t"}, {"__type__", "counter"}, {"__unit__", "bytes"}, {"x", "1"}};
+    strata_sample five[] = {{1000, 5}};
+    put(typed, 4, five, 1);
+    /* two classic histograms that differ only by name */
+    strata_label ha[] = {{"__name__", "ha_bucket"}, {"le", "+Inf"}};
+    strata_label hb[] = {{"__name__", "hb_bucket"}, {"le", "+Inf"}};
+    put(ha, 2, five, 1);
+    put(hb, 2, five, 1);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    strata_close(db);
+    test_rmtree(dir);
+    return 0;
+}
+
+static void check(const char *q, int64_t t, const char *want)
+{
+    char *json = NULL, err[STRATA_ERRMSG_SIZE] = "";
+    int rc = strata_query(db, q, t, &json, err);
+    if (rc) fprintf(stderr, "%s: %s (%s)\n", q, err, strata_strerror(rc));
+    assert_int_equal(rc, 0);
+    if (strcmp(json, want)) fprintf(stderr, "%s:\n  got  %s\n  want %s\n", q, json, want);
+    assert_string_equal(json, want);
+    free(json);
+}
+
+static void check_fails(const char *q, int64_t t, const char *want_msg)
+{
+    char *json = NULL, err[STRATA_ERRMSG_SIZE] = "";
+    int rc = strata_query(db, q, t, &json, err);
+    if (!rc || !strstr(err, want_msg))
+        fprintf(stderr, "%s: got %d \"%s\", want \"%s\"\n", q, rc, err, want_msg);
+    assert_int_not_equal(rc, 0);
+    assert_null(json);
+    assert_non_null(strstr(err, want_msg));
+}
+
+#define VEC(...) "{\"resultType\":\"vector\",\"result\":[" __VA_ARGS__ "]}"
+#define S(labels, t, v) "{\"metric\":{" labels "},\"value\":[" t ",\"" v "\"]}"
+
+static void test_fill(void **state)
+{
+    (void)state;
+    /* a: 10 + 100; b: 20 + fill 0; c: fill 0 + 400 */
+    check("l + fill(0) r", 1000,
+          VEC(S("\"k\":\"a\"", "1", "110") "," S("\"k\":\"b\"", "1", "20") "," S("\"k\":\"c\"", "1",
+                                                                                 "400")));
+    /* only the left side's series get a filled partner */
+    check("l + fill_right(1) r", 1000,
+          VEC(S("\"k\":\"a\"", "1", "110") "," S("\"k\":\"b\"", "1", "21")));
+    check("l - fill_left(5) r", 1000,
+          VEC(S("\"k\":\"a\"", "1", "-90") "," S("\"k\":\"c\"", "1", "-395")));
+    /* a: 10 == 100 no; b: 20 == filled 20 yes; c: filled 20 == 400 no */
+    check("l == bool fill(20) r", 1000,
+          VEC(S("\"k\":\"a\"", "1", "0") "," S("\"k\":\"b\"", "1", "1") "," S("\"k\":\"c\"", "1",
+                                                                              "0")));
+    /* a filtering comparison keeps the left value, filled or not */
+    check("l != fill(20) r", 1000,
+          VEC(S("\"__name__\":\"l\",\"k\":\"a\"", "1", "10") "," S("\"k\":\"c\"", "1", "20")));
+    /* without any partner and without fill, nothing */
+    check("l + fill_right(0) nothing", 1000,
+          VEC(S("\"k\":\"a\"", "1", "10") "," S("\"k\":\"b\"", "1", "20")));
+    check("nothing + fill_right(0) l", 1000, VEC());
+}
+
+static void test_info(void **state)
+{
+    (void)state;
+    /* i1 gains target_info's version; i2 has no info series and stays as it is */
+    check("info(up)", 1000,
+          VEC(S("\"__name__\":\"up\",\"instance\":\"i1\",\"job\":\"j\",\"version\":\"v1\"", "1",
+                "1") "," S("\"__name__\":\"up\",\"instance\":\"i2\",\"job\":\"j\"", "1", "1")));
+    /* a data matcher that refuses the empty string drops series without a match */
+    check("info(up, {version=~\"v.*\", __name__=\"build_info\"})", 1000,
+          VEC(S("\"__name__\":\"up\",\"instance\":\"i1\",\"job\":\"j\",\"version\":\"v9\"", "1",
+                "1")));
+    check("info(up, {version=\"none\"})", 1000, VEC());
+    /* info series themselves are not enriched */
+    check("info(target_info)", 1000,
+          VEC(S("\"__name__\":\"target_info\",\"instance\":\"i1\",\"job\":\"j\",\"version\":\"v1\"",
+                "1", "1")));
+    check_fails("info(up, {__name__=~\".+_info\"})", 1000, "conflicting label: version");
+}
+
+static void test_anchored_smoothed(void **state)
+{
+    (void)state;
+    /* anchored at 75 s: from the sample at 15 s (2) to the one at 75 s (6) */
+    check("increase(c[1m] anchored)", 75000, VEC(S("", "75", "4")));
+    check("delta(c[1m] anchored)", 75000, VEC(S("", "75", "4")));
+    /* 2 -> 3 -> 4 -> 5 -> 6: four changes, no reset */
+    check("changes(c[1m] anchored)", 75000, VEC(S("", "75", "4")));
+    check("resets(c[1m] anchored)", 75000, VEC(S("", "75", "0")));
+    /* smoothed at 70 s: 1 + 10/15 at 10 s and 5 + 10/15 at 70 s, 4 apart */
+    check("increase(c[1m] smoothed)", 70000, VEC(S("", "70", "4")));
+    /* halfway between 5 (60 s) and 6 (75 s) */
+    check("c smoothed", 67500, VEC(S("\"__name__\":\"c\"", "67.500", "5.5")));
+    check_fails("deriv(c[1m] anchored)", 75000,
+                "anchored modifier can only be used with: changes, delta, increase, rate, resets - "
+                "not with deriv");
+    check_fails(
+        "max_over_time(c[1m] smoothed)", 75000,
+        "smoothed modifier can only be used with: delta, increase, rate - not with max_over_time");
+}
+
+static void test_natural_order(void **state)
+{
+    (void)state;
+    assert_true(natural_less("9", 1, "10", 2));
+    assert_false(natural_less("10", 2, "9", 1));
+    assert_true(natural_less("x2", 2, "x10", 3));
+    assert_true(natural_less("1.2.3", 5, "1.11.3", 6));
+    assert_true(natural_less("ab", 2, "abc", 3));
+    assert_false(natural_less("", 0, "a", 1));
+    /* a digit run too long for an int64 compares as text */
+    assert_true(natural_less("99999999999999999999", 20, "99999999999999999999a", 21));
+    check("sort_by_label(n, \"v\")", 1000,
+          VEC(S("\"__name__\":\"n\",\"v\":\"9\"", "1",
+                "1") "," S("\"__name__\":\"n\",\"v\":\"10\"", "1",
+                           "1") "," S("\"__name__\":\"n\",\"v\":\"x2\"", "1",
+                                      "1") "," S("\"__name__\":\"n\",\"v\":\"x10\"", "1", "1")));
+}
+
+static void test_metadata_labels(void **state)
+{
+    (void)state;
+    check("t", 1000,
+          VEC(S("\"__name__\":\"t\",\"__type__\":\"counter\",\"__unit__\":\"bytes\",\"x\":\"1\"",
+                "1", "5")));
+    check("t * 2", 1000, VEC(S("\"x\":\"1\"", "1", "10")));
+    check("-t", 1000, VEC(S("\"x\":\"1\"", "1", "-5")));
+}
+
+static void test_classic_histogram_groups(void **state)
+{
+    (void)state;
+    check("histogram_quantile(0.5, ha_bucket)", 1000, VEC(S("", "1", "NaN")));
+    check_fails("histogram_quantile(0.5, {__name__=~\"h[ab]_bucket\"})", 1000,
+                "vector cannot contain metrics with the same labelset");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_fill),
+        cmocka_unit_test(test_info),
+        cmocka_unit_test(test_anchored_smoothed),
+        cmocka_unit_test(test_natural_order),
+        cmocka_unit_test(test_metadata_labels),
+        cmocka_unit_test(test_classic_histogram_groups),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
