@@ -10,6 +10,7 @@
  * series' raw samples.
  */
 #include "query/eval.h"
+#include "query/cache.h"
 #include "query/extended.h"
 #include "query/info.h"
 
@@ -348,7 +349,14 @@ int eval_range_arg(eval_ctx *c, const promql_expr *e, range_arg *out)
     out->node = e;
     out->range_ms = e->range_ms;
     out->offset_ms = e->offset_ms;
-    if (e->kind == N_MATRIX) return eval_matrix_samples(c, e, &out->series);
+    if (e->kind == N_MATRIX) {
+        /* A range selector that several functions read is materialised once. */
+        bool hit;
+        int rc = eval_cache_get(c, e, &out->series, &hit);
+        if (rc || hit) return rc;
+        rc = eval_matrix_samples(c, e, &out->series);
+        return rc ? rc : eval_cache_put(c, e, &out->series);
+    }
     if (e->kind == N_SUBQUERY) return eval_subquery_samples(c, e, &out->series);
     return strata_errf(c->err, STRATA_EPARSE, "expected a range vector (a range selector or a subquery)");
 }
@@ -391,7 +399,12 @@ int eval_node(eval_ctx *c, const promql_expr *e, value *out)
         c->depth--;
         return strata_errf(c->err, STRATA_EEXEC, "expression nests too deeply");
     }
-    int rc;
+    bool hit;
+    int rc = eval_cache_get(c, e, out, &hit);
+    if (rc || hit) {
+        c->depth--;
+        return rc;
+    }
     switch (e->kind) {
     case N_NUMBER: rc = eval_scalar_const(c, e->num, out); break;
     case N_STRING:
@@ -448,6 +461,7 @@ int eval_node(eval_ctx *c, const promql_expr *e, value *out)
     case N_DURATION: /* only below selectors, resolved before evaluation */
     default: rc = strata_errf(c->err, STRATA_EUNSUPPORTED, "expression not supported");
     }
+    if (!rc) rc = eval_cache_put(c, e, out);
     c->depth--;
     return rc;
 }
@@ -456,9 +470,6 @@ int eval_node(eval_ctx *c, const promql_expr *e, value *out)
  * read: a query either runs completely or fails with a message naming what is missing. */
 static int check_supported(const promql_expr *e, char *err)
 {
-    if (e->kind == N_VECTOR && e->anchored)
-        return strata_errf(err, STRATA_EUNSUPPORTED,
-                           "the anchored modifier is not supported on an instant vector selector");
     if (e->kind == N_BINARY && (e->op == T_TRIM_UPPER || e->op == T_TRIM_LOWER))
         return strata_errf(err, STRATA_EUNSUPPORTED, "the %s operator is not supported yet",
                            e->op == T_TRIM_UPPER ? "</" : ">/");
@@ -585,6 +596,8 @@ static int evaluate(strata_db *db, const char *q, int64_t start, int64_t end, in
     if (rc) return rc;
     rc = promql_resolve_durations(e, q, range ? step : 0, end - start, err);
     if (!rc) rc = check_supported(e, err);
+    eval_cache *cache = NULL;
+    if (!rc) rc = eval_cache_new(e, &cache);
     if (rc) {
         promql_expr_free(e);
         return rc;
@@ -592,6 +605,7 @@ static int evaluate(strata_db *db, const char *q, int64_t start, int64_t end, in
     promql_result *r = calloc(1, sizeof *r);
     if (!r) {
         promql_expr_free(e);
+        eval_cache_free(cache);
         return strata_errf(err, STRATA_ENOMEM, "out of memory");
     }
     arena_init(&r->mem, 64 * 1024);
@@ -599,6 +613,7 @@ static int evaluate(strata_db *db, const char *q, int64_t start, int64_t end, in
     eval_ctx c = {.db = db, .o = o, .start = start, .end = end, .step = step > 0 ? step : 1,
                   .samples = &samples,
                   .query_start = start, .query_end = end, .query_step = step, .mem = &r->mem,
+                  .cache = cache,
                   .err = err,
                   .deadline_ns = clock_mono_ns() +
                                  (uint64_t)(o->timeout_ms > 0 ? o->timeout_ms : 1) * 1000000ull};
@@ -624,6 +639,7 @@ static int evaluate(strata_db *db, const char *q, int64_t start, int64_t end, in
         s->labels = l;
     }
     promql_expr_free(e);
+    eval_cache_free(cache);
     if (rc) {
         promql_result_free(r);
         if (rc == STRATA_ENOMEM && err && !err[0]) strata_errf(err, rc, "out of memory");

@@ -35,6 +35,8 @@ typedef struct value {
     bool ordered;
 } value;
 
+typedef struct eval_cache eval_cache;
+
 typedef struct eval_ctx {
     strata_db *db;
     const promql_options *o;
@@ -47,6 +49,7 @@ typedef struct eval_ctx {
     arena *mem;
     char *err;
     int depth;
+    struct eval_cache *cache; /* repeated subexpressions of the query (cache.c); may be NULL */
 } eval_ctx;
 
 static inline int64_t step_time(const eval_ctx *c, size_t i)

@@ -9,6 +9,7 @@
  * data is read.
  */
 #include "query/eval.h"
+#include "query/cache.h"
 #include "query/idxmap.h"
 #include "query/natsort.h"
 
@@ -637,7 +638,7 @@ static int eval_range_function(eval_ctx *c, const promql_expr *e, const fn_def *
     memset(&ra, 0, sizeof ra);
     series_set *set = NULL;
     int rc;
-    if (node->kind == N_MATRIX) {
+    if (node->kind == N_MATRIX && !eval_cache_shared(c, node)) {
         ra.node = node;
         ra.range_ms = node->range_ms;
         int64_t lo = eval_selector_time(c, node, c->start), hi = eval_selector_time(c, node, c->end);

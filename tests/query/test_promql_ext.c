@@ -177,6 +177,8 @@ static void test_anchored_smoothed(void **state)
     /* smoothed at 70 s: 1 + 10/15 at 10 s and 5 + 10/15 at 70 s, 4 apart */
     check("increase(c[1m] smoothed)", 70000, VEC(S("", "70", "4")));
     /* halfway between 5 (60 s) and 6 (75 s) */
+    /* anchored changes nothing on an instant selector, as in Prometheus */
+    check("c anchored", 67500, VEC(S("\"__name__\":\"c\"", "67.500", "5")));
     check("c smoothed", 67500, VEC(S("\"__name__\":\"c\"", "67.500", "5.5")));
     check_fails("deriv(c[1m] anchored)", 75000,
                 "anchored modifier can only be used with: changes, delta, increase, rate, resets - "
@@ -222,6 +224,35 @@ static void test_classic_histogram_groups(void **state)
                 "vector cannot contain metrics with the same labelset");
 }
 
+/* A query that names one selector (or one rate) twice reads it once: the sample limit counts the
+ * samples read, so a limit between one and two reads tells them apart. */
+static void test_repeated_subexpressions(void **state)
+{
+    (void)state;
+    promql_options o;
+    promql_options_init(&o);
+    o.max_samples = 8; /* c has 6 samples in the 5 m lookback at 75 s */
+    char err[STRATA_ERRMSG_SIZE] = "";
+    promql_result *r = NULL;
+    const char *qs[] = {"c / c", "rate(c[1m]) / rate(c[1m])", "sum(c) - c"};
+    for (size_t i = 0; i < sizeof qs / sizeof qs[0]; i++) {
+        int rc = promql_eval_instant(db, qs[i], 75000, &o, &r, err);
+        if (rc) fprintf(stderr, "%s: %s\n", qs[i], err);
+        assert_int_equal(rc, 0);
+        assert_int_equal(r->n_series, 1);
+        assert_true(r->series[0].points[0].v == (i == 2 ? 0.0 : 1.0));
+        promql_result_free(r);
+    }
+    /* two different selectors still count twice */
+    assert_int_equal(promql_eval_instant(db, "c / (c offset 1s)", 75000, &o, &r, err),
+                     STRATA_ELIMIT);
+    /* a repeated range selector under two different functions is read once and gives the same
+     * values as two separate queries */
+    check("increase(c[1m]) - increase(c[1m])", 75000, VEC(S("", "75", "0")));
+    check("delta(c[1m]) - increase(c[1m])", 75000, VEC(S("", "75", "0")));
+    check("(c + 1) * (c + 1)", 75000, VEC(S("", "75", "49")));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -231,6 +262,7 @@ int main(void)
         cmocka_unit_test(test_natural_order),
         cmocka_unit_test(test_metadata_labels),
         cmocka_unit_test(test_classic_histogram_groups),
+        cmocka_unit_test(test_repeated_subexpressions),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
