@@ -24,6 +24,7 @@ void promql_options_init(promql_options *o)
     o->lookback_ms = 5 * 60 * 1000;
     o->max_samples = 50000000;
     o->timeout_ms = 2 * 60 * 1000;
+    o->sequential_steps = false;
 }
 
 bool value_is_stale(double v)

@@ -18,6 +18,9 @@ typedef struct promql_options {
     int64_t lookback_ms;  /* instant selectors look back this far; default 5 m */
     uint64_t max_samples; /* most samples a query may hold; default 50 M */
     int64_t timeout_ms;   /* default 2 m */
+    /* Evaluate a selector with few series in one pass over the steps instead of splitting the
+     * steps over threads (default false; for measurements and comparisons). */
+    bool sequential_steps;
 } promql_options;
 
 void promql_options_init(promql_options *o);

@@ -85,6 +85,14 @@ static int setup(void **state)
     strata_label hb[] = {{"__name__", "hb_bucket"}, {"le", "+Inf"}};
     put(ha, 2, five, 1);
     put(hb, 2, five, 1);
+    /* two wavy gauges every 10 s for 4 h, for range queries long enough to split by steps */
+    static strata_sample wave[1440];
+    for (int k = 0; k < 2; k++) {
+        for (int i = 0; i < 1440; i++)
+            wave[i] = (strata_sample){(int64_t)i * 10000, (double)((i * (k + 3)) % 17) + i * 0.5};
+        strata_label w[] = {{"__name__", "w"}, {"k", k ? "2" : "1"}};
+        put(w, 2, wave, 1440);
+    }
     return 0;
 }
 
@@ -253,6 +261,57 @@ static void test_repeated_subexpressions(void **state)
     check("(c + 1) * (c + 1)", 75000, VEC(S("", "75", "49")));
 }
 
+/* Few series over many steps are split by steps across threads; the result and the samples
+ * counted must be those of one sequential pass. */
+static void test_step_split(void **state)
+{
+    (void)state;
+    const char *qs[] = {"w",
+                        "rate(w[1m])",
+                        "quantile_over_time(0.5, w[5m])",
+                        "w smoothed",
+                        "increase(w[1m] anchored)",
+                        "changes(w[2m] anchored)",
+                        "w offset 1m",
+                        "max_over_time(w[30s] @ 3600)"};
+    for (size_t q = 0; q < sizeof qs / sizeof qs[0]; q++) {
+        promql_result *r[2];
+        for (int seq = 0; seq < 2; seq++) {
+            promql_options o;
+            promql_options_init(&o);
+            o.sequential_steps = seq == 1;
+            char err[STRATA_ERRMSG_SIZE] = "";
+            /* 1441 steps: two workers of 720 where two cores are online */
+            int rc = promql_eval_range(db, qs[q], 0, 14400000, 10000, &o, &r[seq], err);
+            if (rc) fprintf(stderr, "%s: %s\n", qs[q], err);
+            assert_int_equal(rc, 0);
+        }
+        assert_int_equal(r[0]->n_series, r[1]->n_series);
+        assert_true(r[0]->n_series > 0);
+        for (size_t k = 0; k < r[0]->n_series; k++) {
+            const promql_series *a = &r[0]->series[k], *b = &r[1]->series[k];
+            assert_true(labels_equal(a->labels, a->n_labels, b->labels, b->n_labels));
+            assert_int_equal(a->n_points, b->n_points);
+            for (size_t i = 0; i < a->n_points; i++) {
+                assert_true(a->points[i].t == b->points[i].t);
+                assert_memory_equal(&a->points[i].v, &b->points[i].v, sizeof(double));
+            }
+        }
+        promql_result_free(r[0]);
+        promql_result_free(r[1]);
+    }
+    /* the sample limit sees each sample once however many workers read it */
+    promql_options o;
+    promql_options_init(&o);
+    o.max_samples = 2 * 1440;
+    promql_result *r = NULL;
+    char err[STRATA_ERRMSG_SIZE] = "";
+    assert_int_equal(promql_eval_range(db, "w", 0, 14400000, 10000, &o, &r, err), 0);
+    promql_result_free(r);
+    o.max_samples = 2 * 1440 - 1;
+    assert_int_equal(promql_eval_range(db, "w", 0, 14400000, 10000, &o, &r, err), STRATA_ELIMIT);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -263,6 +322,7 @@ int main(void)
         cmocka_unit_test(test_metadata_labels),
         cmocka_unit_test(test_classic_histogram_groups),
         cmocka_unit_test(test_repeated_subexpressions),
+        cmocka_unit_test(test_step_split),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
