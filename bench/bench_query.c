@@ -10,8 +10,9 @@
  * process and runs each query R times after one warm-up: the median and the fastest wall time,
  * the peak resident memory during the query (VmHWM reset through /proc/self/clear_refs before
  * it) and the resident memory before it, so the query's own share is the difference. Queries go
- * through promql_eval_* (the engine, without HTTP and JSON). --query runs one expression instead
- * of the built-in list (as an instant query at the end of the data).
+ * through promql_eval_* (the engine, without HTTP and JSON). --match runs only the built-in
+ * queries whose name or expression contains TEXT; --query runs one expression instead (as an
+ * instant query at the end of the data).
  */
 #include "query/query.h"
 
@@ -21,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -33,29 +35,48 @@ typedef struct bench_query {
     const char *expr;
     int64_t range_ms; /* 0: instant query at END_MS */
     int64_t step_ms;
+    bool sequential; /* promql_options.sequential_steps: no split of the steps over threads */
 } bench_query;
 
 static const bench_query queries[] = {
-    {"rate by job", "sum by (job) (rate(http_requests_total[5m]))", 0, 0},
-    {"rate by job, 1 h @ 60 s", "sum by (job) (rate(http_requests_total[5m]))", 3600000, 60000},
+    {"rate by job", "sum by (job) (rate(http_requests_total[5m]))", 0, 0, false},
+    {"rate by job, 1 h @ 60 s", "sum by (job) (rate(http_requests_total[5m]))", 3600000, 60000,
+     false},
     {"cpu rate by instance, 1 h @ 60 s",
-     "sum by (instance) (rate(node_cpu_seconds_total{mode!=\"idle\"}[5m]))", 3600000, 60000},
-    {"topk", "topk(10, rate(node_network_receive_bytes_total[5m]))", 0, 0},
-    {"topk, 1 h @ 60 s", "topk(5, rate(node_network_receive_bytes_total[5m]))", 3600000, 60000},
+     "sum by (instance) (rate(node_cpu_seconds_total{mode!=\"idle\"}[5m]))", 3600000, 60000, false},
+    {"topk", "topk(10, rate(node_network_receive_bytes_total[5m]))", 0, 0, false},
+    {"topk, 1 h @ 60 s", "topk(5, rate(node_network_receive_bytes_total[5m]))", 3600000, 60000,
+     false},
     {"histogram_quantile over classic buckets",
      "histogram_quantile(0.99, sum by (le, handler) "
      "(rate(http_request_duration_seconds_bucket[5m])))",
-     0, 0},
+     0, 0, false},
     {"histogram_quantile per instance, 1 h @ 60 s",
-     "histogram_quantile(0.9, rate(http_request_duration_seconds_bucket[5m]))", 3600000, 60000},
-    {"regex selector, thousands of series", "count({__name__=~\"node_.+\"})", 0, 0},
-    {"regex name selector, count by job", "count by (job) ({__name__=~\".+_total\"})", 0, 0},
+     "histogram_quantile(0.9, rate(http_request_duration_seconds_bucket[5m]))", 3600000, 60000,
+     false},
+    {"regex selector, thousands of series", "count({__name__=~\"node_.+\"})", 0, 0, false},
+    {"regex name selector, count by job", "count by (job) ({__name__=~\".+_total\"})", 0, 0, false},
     {"regex label selector, rate sum",
-     "sum(rate(node_cpu_seconds_total{mode=~\"user|system|iowait|irq|softirq|steal\"}[5m]))", 0, 0},
+     "sum(rate(node_cpu_seconds_total{mode=~\"user|system|iowait|irq|softirq|steal\"}[5m]))", 0, 0,
+     false},
+    {"repeated subexpression (read once)",
+     "sum(rate(http_requests_total[5m])) / count(rate(http_requests_total[5m]))", 3600000, 60000,
+     false},
+    {"same, second selector spelled differently (read twice)",
+     "sum(rate(http_requests_total[5m])) / count(rate(http_requests_total{job=~\"api\"}[5m]))",
+     3600000, 60000, false},
+    {"100 series, 24 h @ 60 s, steps split over threads", "quantile_over_time(0.9, node_load1[1h])",
+     86400000, 60000, false},
+    {"same, one pass over the steps", "quantile_over_time(0.9, node_load1[1h])", 86400000, 60000,
+     true},
+    {"500 series, 24 h @ 60 s, steps split over threads",
+     "sum by (code) (rate(http_requests_total[5m]))", 86400000, 60000, false},
+    {"same, one pass over the steps", "sum by (code) (rate(http_requests_total[5m]))", 86400000,
+     60000, true},
     {"long range: rate by job, 24 h @ 60 s", "sum by (job) (rate(http_requests_total[5m]))",
-     86400000, 60000},
+     86400000, 60000, false},
     {"every series, 24 h @ 60 s", "count by (job) (last_over_time({__name__=~\".+\"}[5m]))",
-     86400000, 60000},
+     86400000, 60000, false},
 };
 
 static double now_s(void)
@@ -90,6 +111,15 @@ static bool reset_peak(void)
     bool ok = write(fd, "5", 1) == 1;
     close(fd);
     return ok;
+}
+
+/* CPU seconds of this process, all threads. */
+static double cpu_s(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -171,37 +201,50 @@ static int run_query(strata_db *db, const bench_query *q, int runs)
     promql_options_init(&o);
     o.max_samples = 1000000000; /* the 24 h queries read every sample of every series */
     o.timeout_ms = 600000;
+    o.sequential_steps = q->sequential;
     char err[STRATA_ERRMSG_SIZE] = "";
-    double *t = calloc((size_t)runs, sizeof *t);
-    if (!t) return -1;
+    double *t = calloc((size_t)runs, sizeof *t), *cpu = calloc((size_t)runs, sizeof *cpu);
+    if (!t || !cpu) {
+        free(t);
+        free(cpu);
+        return -1;
+    }
     long before = status_kb("VmRSS"), peak = 0;
     size_t n_series = 0;
     for (int r = -1; r < runs; r++) {
         bool peak_ok = reset_peak();
         promql_result *res = NULL;
-        double t0 = now_s();
+        double t0 = now_s(), c0 = cpu_s();
         int rc = q->range_ms ? promql_eval_range(db, q->expr, END_MS - q->range_ms, END_MS,
                                                  q->step_ms, &o, &res, err)
                              : promql_eval_instant(db, q->expr, END_MS, &o, &res, err);
-        double dt = now_s() - t0;
+        double dt = now_s() - t0, dc = cpu_s() - c0;
         if (rc) {
             fprintf(stderr, "%s: %s\n", q->expr, err);
             free(t);
+            free(cpu);
             return -1;
         }
         long hwm = status_kb("VmHWM");
         if (peak_ok && hwm > peak) peak = hwm;
         n_series = res->n_series;
         promql_result_free(res);
-        if (r >= 0) t[r] = dt;
+        if (r >= 0) {
+            t[r] = dt;
+            cpu[r] = dc;
+        }
     }
     qsort(t, (size_t)runs, sizeof *t, cmp_double);
+    qsort(cpu, (size_t)runs, sizeof *cpu, cmp_double);
     double med = runs % 2 ? t[runs / 2] : (t[runs / 2 - 1] + t[runs / 2]) / 2;
-    printf("| %s | `%s` | %s | %zu | %.2f | %.2f | %.0f | %.0f |\n", q->name, q->expr,
+    double cmed = runs % 2 ? cpu[runs / 2] : (cpu[runs / 2 - 1] + cpu[runs / 2]) / 2;
+    printf("| %s | `%s` | %s | %zu | %.2f | %.2f | %.2f | %.0f | %.0f |\n", q->name, q->expr,
            q->range_ms ? (q->range_ms >= 86400000 ? "24 h range" : "1 h range") : "instant",
-           n_series, med * 1000, t[0] * 1000, (double)before / 1024, (double)peak / 1024);
+           n_series, med * 1000, t[0] * 1000, cmed * 1000, (double)before / 1024,
+           (double)peak / 1024);
     fflush(stdout);
     free(t);
+    free(cpu);
     return 0;
 }
 
@@ -211,7 +254,7 @@ int main(int argc, char **argv)
     long series = 10000;
     double hours = 24;
     int runs = 5;
-    const char *only = NULL;
+    const char *only = NULL, *match = NULL;
     snprintf(strata, sizeof strata, "%s", argv[0]);
     char *slash = strrchr(strata, '/');
     snprintf(slash ? slash + 1 : strata, sizeof strata - (size_t)(slash ? slash + 1 - strata : 0),
@@ -228,12 +271,14 @@ int main(int argc, char **argv)
             hours = strtod(argv[++i], NULL);
         else if (!strcmp(a, "--runs") && v)
             runs = (int)strtol(argv[++i], NULL, 10);
+        else if (!strcmp(a, "--match") && v)
+            match = argv[++i];
         else if (!strcmp(a, "--query") && v)
             only = argv[++i];
         else {
             fprintf(stderr,
                     "usage: %s [--strata PATH] [--data DIR] [--series N] [--hours H] "
-                    "[--runs R] [--query EXPR]\n",
+                    "[--runs R] [--match TEXT] [--query EXPR]\n",
                     argv[0]);
             return 2;
         }
@@ -262,15 +307,16 @@ int main(int argc, char **argv)
     printf("Data: %ld series x %g h at 15 s from `strata bench ingest`, opened in %.1f s; "
            "RSS after open %.0f MiB. %d runs after one warm-up.\n\n",
            series, hours, now_s() - t0, (double)status_kb("VmRSS") / 1024, runs);
-    printf("| query | expression | kind | series out | median ms | min ms | RSS before MiB | peak "
-           "RSS MiB |\n|---|---|---|---:|---:|---:|---:|---:|\n");
+    printf("| query | expression | kind | series out | median ms | min ms | median CPU ms | RSS "
+           "before MiB | peak RSS MiB |\n|---|---|---|---:|---:|---:|---:|---:|---:|\n");
     int rc = 0;
     if (only) {
-        bench_query q = {"custom", only, 0, 0};
+        bench_query q = {"custom", only, 0, 0, false};
         rc = run_query(db, &q, runs);
     } else {
         for (size_t i = 0; i < sizeof queries / sizeof queries[0] && !rc; i++)
-            rc = run_query(db, &queries[i], runs);
+            if (!match || strstr(queries[i].name, match) || strstr(queries[i].expr, match))
+                rc = run_query(db, &queries[i], runs);
     }
     strata_close(db);
     return rc ? 1 : 0;
