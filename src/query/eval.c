@@ -25,6 +25,7 @@ void promql_options_init(promql_options *o)
     o->max_samples = 50000000;
     o->timeout_ms = 2 * 60 * 1000;
     o->sequential_steps = false;
+    o->delayed_name_removal = false;
 }
 
 bool value_is_stale(double v)
@@ -152,6 +153,21 @@ label *labels_set(eval_ctx *c, const label *ls, size_t n, const char *name, cons
                          .value_len = (uint32_t)vlen};
     *out_n = k;
     return o;
+}
+
+bool eval_delays_names(const eval_ctx *c)
+{
+    return c->o->delayed_name_removal;
+}
+
+int vseries_drop_name(eval_ctx *c, vseries *s)
+{
+    if (eval_delays_names(c)) {
+        s->drop_name = true;
+        return 0;
+    }
+    s->labels = labels_drop_name(c, s->labels, s->n_labels, &s->n_labels);
+    return s->labels ? 0 : STRATA_ENOMEM;
 }
 
 static int cmp_by_labels_idx(const void *a, const void *b, void *arg)
@@ -386,8 +402,7 @@ static int eval_unary(eval_ctx *c, const promql_expr *e, value *out)
                                                  "type scalar or instant vector");
     for (size_t k = 0; k < out->n; k++) {
         vseries *s = &out->s[k];
-        s->labels = labels_drop_name(c, s->labels, s->n_labels, &s->n_labels);
-        if (!s->labels) return STRATA_ENOMEM;
+        if (vseries_drop_name(c, s)) return STRATA_ENOMEM;
         for (size_t i = 0; i < c->n_steps; i++) s->v[i] = -s->v[i];
     }
     return vec_check_duplicates(c, out);
@@ -492,8 +507,27 @@ static int cmp_series_labels(const void *a, const void *b)
     return labels_compare(x->labels, x->n_labels, y->labels, y->n_labels);
 }
 
+/* Delayed name removal ends here: marked series lose their name and metadata labels, and an
+ * instant vector may then not hold one label set twice (a range result merges them below). */
+static int drop_marked_names(eval_ctx *c, value *v, bool range)
+{
+    if (v->type != V_VECTOR && v->type != V_MATRIX) return 0;
+    bool any = false;
+    for (size_t k = 0; k < v->n; k++) {
+        vseries *s = &v->s[k];
+        if (!s->drop_name) continue;
+        s->labels = labels_drop_name(c, s->labels, s->n_labels, &s->n_labels);
+        if (!s->labels) return STRATA_ENOMEM;
+        s->drop_name = false;
+        any = true;
+    }
+    return any && !range ? vec_check_duplicates(c, v) : 0;
+}
+
 static int to_result(eval_ctx *c, value *v, bool range, promql_result *r)
 {
+    int drc = drop_marked_names(c, v, range);
+    if (drc) return drc;
     r->ordered = v->ordered && !range;
     switch (v->type) {
     case V_SCALAR:

@@ -24,6 +24,8 @@ typedef struct vseries {
     /* V_MATRIX: raw samples (instant queries of range vectors, and function windows) */
     strata_sample *pts;
     size_t n_pts;
+    /* Delayed name removal: the metric name and metadata labels go when the query ends. */
+    bool drop_name;
 } vseries;
 
 typedef struct value {
@@ -72,6 +74,11 @@ label *labels_without(eval_ctx *c, const label *ls, size_t n, const char *const 
 label *labels_only(eval_ctx *c, const label *ls, size_t n, const char *const *names, size_t nn,
                    size_t *out_n);
 label *labels_drop_name(eval_ctx *c, const label *ls, size_t n, size_t *out_n);
+/* Drops s's metric name (and metadata labels) now, or only marks s under delayed name removal.
+ * 0 or STRATA_ENOMEM. */
+int vseries_drop_name(eval_ctx *c, vseries *s);
+/* Whether the query runs with delayed name removal (promql_options.delayed_name_removal). */
+bool eval_delays_names(const eval_ctx *c);
 label *labels_set(eval_ctx *c, const label *ls, size_t n, const char *name, const char *value,
                   size_t vlen, size_t *out_n);
 /* Fails with the Prometheus message if two series of v have the same labels at one step. */

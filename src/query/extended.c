@@ -202,12 +202,14 @@ static int ext_series(eval_ctx *c, void *arg, const label *ls, size_t nl, const 
                                            counter, is_rate, &r);
         if (!ok) continue;
         if (!os) {
-            size_t n2;
-            label *l2 = labels_drop_name(c, ls, nl, &n2);
-            if (!l2 || !(os = vec_add(c, out, cap, l2, n2))) {
+            size_t n2 = nl;
+            bool drop = !eval_delays_names(c);
+            label *l2 = drop ? labels_drop_name(c, ls, nl, &n2) : (label *)ls;
+            if ((drop && !l2) || !(os = vec_add(c, out, cap, l2, n2))) {
                 free(clean);
                 return STRATA_ENOMEM;
             }
+            os->drop_name = eval_delays_names(c);
         }
         os->v[i] = r;
         os->has[i] = 1;

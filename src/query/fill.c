@@ -60,6 +60,8 @@ static vseries *pair_output(fill_state *f, const vseries *ls, size_t lid, const 
     if (idx == SIZE_MAX) {
         if (!vec_add(c, f->out, &f->out_cap, ls_out, nl)) return NULL;
         idx = f->out->n - 1;
+        /* bool only marks the name under delayed removal; a comparison keeps the left's mark */
+        f->out->s[idx].drop_name = eval_delays_names(c) && (f->e->return_bool || ls->drop_name);
         if (idx >= f->chain_cap) {
             size_t nc = f->chain_cap ? f->chain_cap * 2 : 64;
             size_t *nn = realloc(f->out_next, nc * sizeof *nn);

@@ -612,11 +612,13 @@ static int range_series(eval_ctx *c, void *arg, const label *ls, size_t nl,
         if (!j->f->range(&w, &r)) continue;
         if (!os) {
             size_t nl2 = nl;
-            label *l2 = j->f->keep_name ? (label *)ls : labels_drop_name(c, ls, nl, &nl2);
-            if (!l2 || !(os = vec_add(c, out, cap, l2, nl2))) {
+            bool drop = !j->f->keep_name && !eval_delays_names(c);
+            label *l2 = drop ? labels_drop_name(c, ls, nl, &nl2) : (label *)ls;
+            if ((drop && !l2) || !(os = vec_add(c, out, cap, l2, nl2))) {
                 free(clean);
                 return STRATA_ENOMEM;
             }
+            os->drop_name = !j->f->keep_name && eval_delays_names(c);
         }
         os->v[i] = r;
         os->has[i] = 1;
@@ -663,9 +665,13 @@ static int eval_range_function(eval_ctx *c, const promql_expr *e, const fn_def *
             series_set_free(set);
         } else {
             /* A subquery's series are already materialised: slide the same windows over them. */
-            for (size_t k = 0; k < ra.series.n && !rc; k++)
+            for (size_t k = 0; k < ra.series.n && !rc; k++) {
+                size_t before = out->n;
                 rc = range_series(c, &job, ra.series.s[k].labels, ra.series.s[k].n_labels,
                                   ra.series.s[k].pts, ra.series.s[k].n_pts, out, &cap);
+                /* A name the subquery's expression dropped stays dropped (delayed removal). */
+                if (!rc && out->n > before) out->s[before].drop_name |= ra.series.s[k].drop_name;
+            }
         }
         if (rc == STRATA_ECORRUPT) return strata_errf(c->err, rc, "corrupt chunk in storage");
         if (rc) return rc;
@@ -992,6 +998,7 @@ static int eval_label_replace(eval_ctx *c, value *in, const char *dst, const cha
         s->labels = labels_set(c, s->labels, s->n_labels, arena_strndup(c->mem, dst, strlen(dst)),
                                res, rl, &s->n_labels);
         if (!s->labels) rc = STRATA_ENOMEM;
+        if (!strcmp(dst, LABEL_METRIC_NAME)) s->drop_name = false; /* the name was set anew */
     }
     pcre2_match_data_free(md);
     pcre2_code_free(re);
@@ -1116,12 +1123,14 @@ int eval_call(eval_ctx *c, const promql_expr *e, value *out)
                     for (size_t j = 0; j < ns && ss[j].t <= st; j++) k = (ssize_t)j;
                     if (k < 0 || ss[k].t <= st - c->o->lookback_ms || value_is_stale(ss[k].v)) continue;
                     if (!os) {
-                        size_t n2;
-                        label *l2 = labels_drop_name(c, ls, nl, &n2);
-                        if (!l2 || !(os = vec_add(c, out, &cap, l2, n2))) {
+                        size_t n2 = nl;
+                        bool drop = !eval_delays_names(c);
+                        label *l2 = drop ? labels_drop_name(c, ls, nl, &n2) : (label *)ls;
+                        if ((drop && !l2) || !(os = vec_add(c, out, &cap, l2, n2))) {
                             series_set_free(set);
                             return STRATA_ENOMEM;
                         }
+                        os->drop_name = eval_delays_names(c);
                     }
                     os->v[i] = (double)ss[k].t / 1000.0;
                     os->has[i] = 1;
@@ -1143,8 +1152,7 @@ int eval_call(eval_ctx *c, const promql_expr *e, value *out)
         *out = args[0];
         for (size_t k = 0; k < out->n; k++) {
             vseries *sv = &out->s[k];
-            sv->labels = labels_drop_name(c, sv->labels, sv->n_labels, &sv->n_labels);
-            if (!sv->labels) return STRATA_ENOMEM;
+            if (vseries_drop_name(c, sv)) return STRATA_ENOMEM;
             for (size_t i = 0; i < c->n_steps; i++) sv->v[i] = (double)step_time(c, i) / 1000.0;
         }
         return vec_check_duplicates(c, out);
@@ -1235,6 +1243,7 @@ int eval_call(eval_ctx *c, const promql_expr *e, value *out)
             }
             char *joined = arena_strndup(c->mem, b.data ? (char *)b.data : "", b.len);
             s->labels = labels_set(c, s->labels, s->n_labels, dst, joined, b.len, &s->n_labels);
+            if (!strcmp(dst, LABEL_METRIC_NAME)) s->drop_name = false; /* the name was set anew */
             buf_free(&b);
             if (!joined || !s->labels) return STRATA_ENOMEM;
         }
@@ -1279,10 +1288,7 @@ int eval_call(eval_ctx *c, const promql_expr *e, value *out)
     out->ordered = false;
     for (size_t k = 0; k < out->n; k++) {
         vseries *s = &out->s[k];
-        if (!f->keep_name) {
-            s->labels = labels_drop_name(c, s->labels, s->n_labels, &s->n_labels);
-            if (!s->labels) return STRATA_ENOMEM;
-        }
+        if (!f->keep_name && vseries_drop_name(c, s)) return STRATA_ENOMEM;
         for (size_t i = 0; i < c->n_steps; i++) {
             if (!s->has[i]) continue;
             double v = s->v[i], r = v;

@@ -540,6 +540,7 @@ int eval_info(eval_ctx *c, const promql_expr *e, value *out)
                     rc = strata_errf(c->err, STRATA_ENOMEM, "out of memory evaluating the query");
                     break;
                 }
+                os->drop_name = bs->drop_name;
                 last_out[k] = (size_t)(os - out->s);
                 if (nm) memcpy(&last[k * nm], match, nm * sizeof *match);
             }

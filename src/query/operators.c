@@ -121,10 +121,7 @@ static int vector_scalar(eval_ctx *c, const promql_expr *e, value *vec, value *s
     out->ordered = false;
     for (size_t k = 0; k < out->n; k++) {
         vseries *s = &out->s[k];
-        if (drop) {
-            s->labels = labels_drop_name(c, s->labels, s->n_labels, &s->n_labels);
-            if (!s->labels) return STRATA_ENOMEM;
-        }
+        if (drop && vseries_drop_name(c, s)) return STRATA_ENOMEM;
         for (size_t i = 0; i < c->n_steps; i++) {
             if (!s->has[i]) continue;
             bool keep;
@@ -203,6 +200,7 @@ static int set_operation(eval_ctx *c, const promql_expr *e, op_class cls, value 
             s->has[i] = keep;
             s->v[i] = l->s[k].v[i];
         }
+        s->drop_name = l->s[k].drop_name;
     }
     if (cls == OP_OR) {
         /* Right-hand series whose signature the left side lacks at that step. */
@@ -236,6 +234,7 @@ static int set_operation(eval_ctx *c, const promql_expr *e, op_class cls, value 
                 s->has[i] = r->s[k].has[i] && !(h && h[i]);
                 s->v[i] = r->s[k].v[i];
             }
+            s->drop_name = r->s[k].drop_name;
         }
         free(lhs_has);
         gt_free(&lt);
@@ -250,7 +249,8 @@ static int set_operation(eval_ctx *c, const promql_expr *e, op_class cls, value 
 static label *result_labels(eval_ctx *c, const promql_expr *e, const vseries *lhs,
                             const vseries *rhs, size_t *n)
 {
-    bool drop = classify(e) == OP_ARITH || e->return_bool;
+    /* Arithmetic drops the name at once; bool only marks it under delayed name removal. */
+    bool drop = classify(e) == OP_ARITH || (e->return_bool && !eval_delays_names(c));
     size_t k = lhs->n_labels;
     label *ls = drop ? labels_drop_name(c, lhs->labels, lhs->n_labels, &k) : lhs->labels;
     if (!ls) return NULL;
@@ -368,6 +368,7 @@ static int vector_vector(eval_ctx *c, const promql_expr *e, value *l, value *r, 
                         rc = STRATA_ENOMEM;
                         break;
                     }
+                    os->drop_name = eval_delays_names(c) && (e->return_bool || many->s[k].drop_name);
                 }
                 double a = swap ? one->s[h].v[i] : many->s[k].v[i];
                 double b = swap ? many->s[k].v[i] : one->s[h].v[i];
@@ -582,6 +583,7 @@ static int agg_topk(eval_ctx *c, const promql_expr *e, const value *in, const do
                         break;
                     }
                     map[sidx] = out->n - 1;
+                    out->s[map[sidx]].drop_name = in->s[sidx].drop_name;
                 }
                 out->s[map[sidx]].v[i] = in->s[sidx].v[i];
                 out->s[map[sidx]].has[i] = 1;
@@ -647,6 +649,7 @@ static int agg_limit_ratio(eval_ctx *c, const value *in, const double *ratio, va
             if (!keep) continue;
             if (!os && !(os = vec_add(c, out, &cap, in->s[k].labels, in->s[k].n_labels)))
                 return STRATA_ENOMEM;
+            os->drop_name = in->s[k].drop_name;
             os->v[i] = in->s[k].v[i];
             os->has[i] = 1;
         }
@@ -756,6 +759,8 @@ int eval_aggregation(eval_ctx *c, const promql_expr *e, value *out)
             rc = STRATA_ENOMEM;
             break;
         }
+        /* A group keeps a name (by (__name__)) only while none of its members dropped it. */
+        for (size_t j = 0; j < g[gi].n_members; j++) os->drop_name |= in.s[g[gi].members[j]].drop_name;
         for (size_t i = 0; i < c->n_steps; i++) {
             size_t m = 0;
             for (size_t j = 0; j < g[gi].n_members; j++) {

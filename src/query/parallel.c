@@ -181,6 +181,7 @@ static int eval_parallel_steps(eval_ctx *c, series_set *set, series_fn fn, void 
                 rc = STRATA_ENOMEM;
                 break;
             }
+            os->drop_name = ps->drop_name;
             memcpy(os->v + ws[k].step_lo, ps->v, ws[k].ctx.n_steps * sizeof *os->v);
             memcpy(os->has + ws[k].step_lo, ps->has, ws[k].ctx.n_steps);
         }

@@ -312,6 +312,63 @@ static void test_step_split(void **state)
     assert_int_equal(promql_eval_range(db, "w", 0, 14400000, 10000, &o, &r, err), STRATA_ELIMIT);
 }
 
+/* Runs q at t with delayed name removal on or off and compares the JSON. */
+static void check_names(const char *q, int64_t t, bool delayed, const char *want)
+{
+    promql_options o;
+    promql_options_init(&o);
+    o.delayed_name_removal = delayed;
+    char err[STRATA_ERRMSG_SIZE] = "";
+    promql_result *r = NULL;
+    int rc = promql_eval_instant(db, q, t, &o, &r, err);
+    if (!want) {
+        if (rc != STRATA_EEXEC || !strstr(err, "same labelset"))
+            fprintf(stderr, "%s: want a duplicate labelset error, got %d %s\n", q, rc, err);
+        assert_int_equal(rc, STRATA_EEXEC);
+        assert_non_null(strstr(err, "same labelset"));
+        return;
+    }
+    if (rc) fprintf(stderr, "%s: %s\n", q, err);
+    assert_int_equal(rc, 0);
+    buf b = {0};
+    assert_int_equal(promql_result_json(r, &b), 0);
+    assert_int_equal(buf_putc(&b, 0), 0);
+    if (strcmp((char *)b.data, want))
+        fprintf(stderr, "%s:\n  got  %s\n  want %s\n", q, (char *)b.data, want);
+    assert_string_equal((char *)b.data, want);
+    buf_free(&b);
+    promql_result_free(r);
+}
+
+/* Delayed __name__ removal (Prometheus' promql-delayed-name-removal): the name stays visible
+ * until the query ends. */
+static void test_delayed_name_removal(void **state)
+{
+    (void)state;
+    /* without: rate() has dropped the name before label_replace sees it */
+    check_names("label_replace(increase(c[1m] anchored), \"src\", \"$1\", \"__name__\", \"(.*)\")",
+                75000, false, VEC(S("", "75", "4")));
+    check_names("label_replace(increase(c[1m] anchored), \"src\", \"$1\", \"__name__\", \"(.*)\")",
+                75000, true, VEC(S("\"src\":\"c\"", "75", "4")));
+    /* a name set anew by label_replace survives */
+    check_names(
+        "label_replace(increase(c[1m] anchored), \"__name__\", \"r_$1\", \"__name__\", \"(.*)\")",
+        75000, true, VEC(S("\"__name__\":\"r_c\"", "75", "4")));
+    /* aggregation by the pending name, then removal at the end */
+    check_names("sum by (__name__) (increase(c[1m] anchored))", 75000, true, VEC(S("", "75", "4")));
+    /* l and r lose their names in abs(): a clash at once without, only at the end with */
+    check_names("abs({__name__=~\"l|r\"})", 1000, false, NULL);
+    check_names("abs({__name__=~\"l|r\"})", 1000, true, NULL);
+    check_names("sum by (k) (abs({__name__=~\"l|r\"}))", 1000, false, NULL);
+    check_names("sum by (k) (abs({__name__=~\"l|r\"}))", 1000, true,
+                VEC(S("\"k\":\"a\"", "1", "110") "," S("\"k\":\"b\"", "1",
+                                                       "20") "," S("\"k\":\"c\"", "1", "400")));
+    /* metadata labels go with the name at the end; a filtering comparison keeps the mark */
+    check_names("-t", 1000, true, VEC(S("\"x\":\"1\"", "1", "-5")));
+    check_names("abs(t) > 1", 1000, true, VEC(S("\"x\":\"1\"", "1", "5")));
+    check_names("t == bool 5", 1000, true, VEC(S("\"x\":\"1\"", "1", "1")));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -323,6 +380,7 @@ int main(void)
         cmocka_unit_test(test_classic_histogram_groups),
         cmocka_unit_test(test_repeated_subexpressions),
         cmocka_unit_test(test_step_split),
+        cmocka_unit_test(test_delayed_name_removal),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
