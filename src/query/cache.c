@@ -184,6 +184,11 @@ bool eval_cache_shared(const eval_ctx *c, const promql_expr *e)
     return key_of(c->cache, e) != NULL;
 }
 
+bool eval_cache_contains(const eval_cache *ec, const promql_expr *e)
+{
+    return key_of(ec, e) != NULL;
+}
+
 /* A copy of v whose arrays the receiver may change (labels are never changed in place). */
 static int copy_value(eval_ctx *c, const value *v, value *out)
 {

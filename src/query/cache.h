@@ -14,6 +14,8 @@ void eval_cache_free(eval_cache *ec);
 
 /* Whether e is one of several equal subexpressions of the query. */
 bool eval_cache_shared(const eval_ctx *c, const promql_expr *e);
+/* The same for a cache outside an evaluation (the plan); ec may be NULL. */
+bool eval_cache_contains(const eval_cache *ec, const promql_expr *e);
 /* A private copy of e's value in c's time frame when it was computed before (*hit); 0 or
  * STRATA_ENOMEM. */
 int eval_cache_get(eval_ctx *c, const promql_expr *e, value *out, bool *hit);

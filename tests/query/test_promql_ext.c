@@ -259,6 +259,21 @@ static void test_repeated_subexpressions(void **state)
     check("increase(c[1m]) - increase(c[1m])", 75000, VEC(S("", "75", "0")));
     check("delta(c[1m]) - increase(c[1m])", 75000, VEC(S("", "75", "0")));
     check("(c + 1) * (c + 1)", 75000, VEC(S("", "75", "49")));
+    /* the plan says which nodes are shared: both rate() calls and their range selectors, not the
+     * sum and count around them */
+    buf b = {0};
+    assert_int_equal(
+        promql_explain(db, "sum(rate(c[1m])) / count(rate(c[1m]))", 0, 60000, 15000, NULL, &b, err),
+        0);
+    assert_int_equal(buf_putc(&b, 0), 0);
+    const char *p = (const char *)b.data;
+    int shared = 0;
+    while ((p = strstr(p, "Shared (occurs more than once")) != NULL) {
+        shared++;
+        p++;
+    }
+    assert_int_equal(shared, 4);
+    buf_free(&b);
 }
 
 /* Few series over many steps are split by steps across threads; the result and the samples
