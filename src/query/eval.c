@@ -12,6 +12,9 @@
 #include "query/eval.h"
 #include "query/hist_eval.h"
 #include "query/histogram.h"
+#include "query/cache.h"
+#include "query/extended.h"
+#include "query/info.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -23,6 +26,8 @@ void promql_options_init(promql_options *o)
     o->lookback_ms = 5 * 60 * 1000;
     o->max_samples = 50000000;
     o->timeout_ms = 2 * 60 * 1000;
+    o->sequential_steps = false;
+    o->delayed_name_removal = false;
 }
 
 bool value_is_stale(double v)
@@ -133,9 +138,12 @@ label *labels_only(eval_ctx *c, const label *ls, size_t n, const char *const *na
     return o;
 }
 
+/* Dropping the metric name drops the type and unit metadata labels with it: a computed value is
+ * no longer of the metric's type or unit (Prometheus' DropReserved of metadata labels). */
 label *labels_drop_name(eval_ctx *c, const label *ls, size_t n, size_t *out_n)
 {
-    return labels_without(c, ls, n, NULL, 0, true, out_n);
+    static const char *const metadata[] = {"__type__", "__unit__"};
+    return labels_without(c, ls, n, metadata, 2, true, out_n);
 }
 
 label *labels_set(eval_ctx *c, const label *ls, size_t n, const char *name, const char *val,
@@ -160,6 +168,21 @@ label *labels_set(eval_ctx *c, const label *ls, size_t n, const char *name, cons
                          .value_len = (uint32_t)vlen};
     *out_n = k;
     return o;
+}
+
+bool eval_delays_names(const eval_ctx *c)
+{
+    return c->o->delayed_name_removal;
+}
+
+int vseries_drop_name(eval_ctx *c, vseries *s)
+{
+    if (eval_delays_names(c)) {
+        s->drop_name = true;
+        return 0;
+    }
+    s->labels = labels_drop_name(c, s->labels, s->n_labels, &s->n_labels);
+    return s->labels ? 0 : STRATA_ENOMEM;
 }
 
 static int cmp_by_labels_idx(const void *a, const void *b, void *arg)
@@ -404,7 +427,14 @@ int eval_range_arg(eval_ctx *c, const promql_expr *e, range_arg *out)
     out->node = e;
     out->range_ms = e->range_ms;
     out->offset_ms = e->offset_ms;
-    if (e->kind == N_MATRIX) return eval_matrix_samples(c, e, &out->series);
+    if (e->kind == N_MATRIX) {
+        /* A range selector that several functions read is materialised once. */
+        bool hit;
+        int rc = eval_cache_get(c, e, &out->series, &hit);
+        if (rc || hit) return rc;
+        rc = eval_matrix_samples(c, e, &out->series);
+        return rc ? rc : eval_cache_put(c, e, &out->series);
+    }
     if (e->kind == N_SUBQUERY) return eval_subquery_samples(c, e, &out->series);
     return strata_errf(c->err, STRATA_EPARSE, "expected a range vector (a range selector or a subquery)");
 }
@@ -433,8 +463,7 @@ static int eval_unary(eval_ctx *c, const promql_expr *e, value *out)
                                                  "type scalar or instant vector");
     for (size_t k = 0; k < out->n; k++) {
         vseries *s = &out->s[k];
-        s->labels = labels_drop_name(c, s->labels, s->n_labels, &s->n_labels);
-        if (!s->labels) return STRATA_ENOMEM;
+        if (vseries_drop_name(c, s)) return STRATA_ENOMEM;
         for (size_t i = 0; i < c->n_steps; i++) s->v[i] = -s->v[i];
         if (s->h && (rc = hist_negate_series(c, s))) return rc;
     }
@@ -448,7 +477,12 @@ int eval_node(eval_ctx *c, const promql_expr *e, value *out)
         c->depth--;
         return strata_errf(c->err, STRATA_EEXEC, "expression nests too deeply");
     }
-    int rc;
+    bool hit;
+    int rc = eval_cache_get(c, e, out, &hit);
+    if (rc || hit) {
+        c->depth--;
+        return rc;
+    }
     switch (e->kind) {
     case N_NUMBER: rc = eval_scalar_const(c, e->num, out); break;
     case N_STRING:
@@ -457,7 +491,9 @@ int eval_node(eval_ctx *c, const promql_expr *e, value *out)
         rc = 0;
         break;
     case N_PAREN: rc = eval_node(c, e->inner, out); break;
-    case N_VECTOR: rc = eval_vector_selector(c, e, out); break;
+    case N_VECTOR:
+        rc = e->smoothed ? eval_smoothed_vector(c, e, out) : eval_vector_selector(c, e, out);
+        break;
     case N_MATRIX:
         if (c->n_steps != 1 || c->start != c->end) {
             rc = strata_errf(c->err, STRATA_EEXEC,
@@ -465,7 +501,8 @@ int eval_node(eval_ctx *c, const promql_expr *e, value *out)
                              "Scalar or instant Vector");
             break;
         }
-        rc = eval_matrix_samples(c, e, out);
+        rc = e->anchored || e->smoothed ? eval_extended_matrix(c, e, out)
+                                        : eval_matrix_samples(c, e, out);
         break;
     case N_SUBQUERY:
         if (c->n_steps != 1 || c->start != c->end) {
@@ -497,12 +534,17 @@ int eval_node(eval_ctx *c, const promql_expr *e, value *out)
         }
         break;
     case N_UNARY: rc = eval_unary(c, e, out); break;
-    case N_CALL: rc = eval_call(c, e, out); break;
+    case N_CALL:
+        rc = strcmp(e->func, "info") == 0         ? eval_info(c, e, out)
+             : extended_range_selector(e) != NULL ? eval_extended_call(c, e, out)
+                                                  : eval_call(c, e, out);
+        break;
     case N_AGG: rc = eval_aggregation(c, e, out); break;
     case N_BINARY: rc = eval_binary(c, e, out); break;
     case N_DURATION: /* only below selectors, resolved before evaluation */
     default: rc = strata_errf(c->err, STRATA_EUNSUPPORTED, "expression not supported");
     }
+    if (!rc) rc = eval_cache_put(c, e, out);
     c->depth--;
     return rc;
 }
@@ -511,13 +553,7 @@ int eval_node(eval_ctx *c, const promql_expr *e, value *out)
  * read: a query either runs completely or fails with a message naming what is missing. */
 static int check_supported(const promql_expr *e, char *err)
 {
-    if ((e->kind == N_VECTOR || e->kind == N_MATRIX) && (e->anchored || e->smoothed))
-        return strata_errf(err, STRATA_EUNSUPPORTED, "the %s modifier is not supported yet",
-                           e->anchored ? "anchored" : "smoothed");
-    if (e->kind == N_BINARY && (e->fill_lhs_set || e->fill_rhs_set))
-        return strata_errf(err, STRATA_EUNSUPPORTED,
-                           "fill modifiers on binary operators are not supported yet");
-    if (e->kind == N_CALL && !eval_function_supported(e->func))
+    if (e->kind == N_CALL && !eval_function_supported(e->func) && strcmp(e->func, "info") != 0)
         return strata_errf(err, STRATA_EUNSUPPORTED, "function \"%s\" is not supported yet", e->func);
     int rc = 0;
     for (size_t i = 0; i < e->n_args && !rc; i++) rc = check_supported(e->args[i], err);
@@ -561,9 +597,28 @@ static int merge_hpoints(eval_ctx *c, promql_series *a, const promql_series *b)
     return 0;
 }
 
+/* Delayed name removal ends here: marked series lose their name and metadata labels, and an
+ * instant vector may then not hold one label set twice (a range result merges them below). */
+static int drop_marked_names(eval_ctx *c, value *v, bool range)
+{
+    if (v->type != V_VECTOR && v->type != V_MATRIX) return 0;
+    bool any = false;
+    for (size_t k = 0; k < v->n; k++) {
+        vseries *s = &v->s[k];
+        if (!s->drop_name) continue;
+        s->labels = labels_drop_name(c, s->labels, s->n_labels, &s->n_labels);
+        if (!s->labels) return STRATA_ENOMEM;
+        s->drop_name = false;
+        any = true;
+    }
+    return any && !range ? vec_check_duplicates(c, v) : 0;
+}
+
 static int to_result(eval_ctx *c, value *v, bool range, promql_result *r)
 {
     int rc;
+    int drc = drop_marked_names(c, v, range);
+    if (drc) return drc;
     r->ordered = v->ordered && !range;
     switch (v->type) {
     case V_SCALAR:
@@ -676,6 +731,8 @@ static int evaluate(strata_db *db, const char *q, int64_t start, int64_t end, in
     if (rc) return rc;
     rc = promql_resolve_durations(e, q, range ? step : 0, end - start, err);
     if (!rc) rc = check_supported(e, err);
+    eval_cache *cache = NULL;
+    if (!rc) rc = eval_cache_new(e, &cache);
     if (rc) {
         promql_expr_free(e);
         return rc;
@@ -683,6 +740,7 @@ static int evaluate(strata_db *db, const char *q, int64_t start, int64_t end, in
     promql_result *r = calloc(1, sizeof *r);
     if (!r) {
         promql_expr_free(e);
+        eval_cache_free(cache);
         return strata_errf(err, STRATA_ENOMEM, "out of memory");
     }
     arena_init(&r->mem, 64 * 1024);
@@ -690,6 +748,7 @@ static int evaluate(strata_db *db, const char *q, int64_t start, int64_t end, in
     eval_ctx c = {.db = db, .o = o, .start = start, .end = end, .step = step > 0 ? step : 1,
                   .samples = &samples,
                   .query_start = start, .query_end = end, .query_step = step, .mem = &r->mem,
+                  .cache = cache,
                   .err = err,
                   .deadline_ns = clock_mono_ns() +
                                  (uint64_t)(o->timeout_ms > 0 ? o->timeout_ms : 1) * 1000000ull};
@@ -715,6 +774,7 @@ static int evaluate(strata_db *db, const char *q, int64_t start, int64_t end, in
         s->labels = l;
     }
     promql_expr_free(e);
+    eval_cache_free(cache);
     if (rc) {
         promql_result_free(r);
         if (rc == STRATA_ENOMEM && err && !err[0]) strata_errf(err, rc, "out of memory");

@@ -30,6 +30,8 @@ typedef struct vseries {
     native_histogram **h;
     hist_sample *hpts;
     size_t n_hpts;
+    /* Delayed name removal: the metric name and metadata labels go when the query ends. */
+    bool drop_name;
 } vseries;
 
 typedef struct value {
@@ -40,6 +42,8 @@ typedef struct value {
     char *str;
     bool ordered;
 } value;
+
+typedef struct eval_cache eval_cache;
 
 typedef struct eval_ctx {
     strata_db *db;
@@ -57,6 +61,7 @@ typedef struct eval_ctx {
      * predates histograms); set by the reader for each call, per worker. */
     const hist_sample *cur_hists;
     size_t cur_n_hists;
+    struct eval_cache *cache; /* repeated subexpressions of the query (cache.c); may be NULL */
 } eval_ctx;
 
 static inline int64_t step_time(const eval_ctx *c, size_t i)
@@ -86,6 +91,11 @@ label *labels_without(eval_ctx *c, const label *ls, size_t n, const char *const 
 label *labels_only(eval_ctx *c, const label *ls, size_t n, const char *const *names, size_t nn,
                    size_t *out_n);
 label *labels_drop_name(eval_ctx *c, const label *ls, size_t n, size_t *out_n);
+/* Drops s's metric name (and metadata labels) now, or only marks s under delayed name removal.
+ * 0 or STRATA_ENOMEM. */
+int vseries_drop_name(eval_ctx *c, vseries *s);
+/* Whether the query runs with delayed name removal (promql_options.delayed_name_removal). */
+bool eval_delays_names(const eval_ctx *c);
 label *labels_set(eval_ctx *c, const label *ls, size_t n, const char *name, const char *value,
                   size_t vlen, size_t *out_n);
 /* Fails with the Prometheus message if two series of v have the same labels at one step. */

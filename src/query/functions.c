@@ -10,6 +10,9 @@
  */
 #include "query/eval.h"
 #include "query/hist_eval.h"
+#include "query/cache.h"
+#include "query/idxmap.h"
+#include "query/natsort.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <ctype.h>
@@ -639,11 +642,13 @@ static int range_series(eval_ctx *c, void *arg, const label *ls, size_t nl,
         }
         if (!os) {
             size_t nl2 = nl;
-            label *l2 = j->f->keep_name ? (label *)ls : labels_drop_name(c, ls, nl, &nl2);
-            if (!l2 || !(os = vec_add(c, out, cap, l2, nl2))) {
+            bool drop = !j->f->keep_name && !eval_delays_names(c);
+            label *l2 = drop ? labels_drop_name(c, ls, nl, &nl2) : (label *)ls;
+            if ((drop && !l2) || !(os = vec_add(c, out, cap, l2, nl2))) {
                 free(clean);
                 return STRATA_ENOMEM;
             }
+            os->drop_name = !j->f->keep_name && eval_delays_names(c);
         }
         if (rh) {
             if (vec_set_hist(c, os, i, rh)) {
@@ -672,7 +677,7 @@ static int eval_range_function(eval_ctx *c, const promql_expr *e, const fn_def *
     memset(&ra, 0, sizeof ra);
     series_set *set = NULL;
     int rc;
-    if (node->kind == N_MATRIX) {
+    if (node->kind == N_MATRIX && !eval_cache_shared(c, node)) {
         ra.node = node;
         ra.range_ms = node->range_ms;
         int64_t lo = eval_selector_time(c, node, c->start), hi = eval_selector_time(c, node, c->end);
@@ -698,12 +703,15 @@ static int eval_range_function(eval_ctx *c, const promql_expr *e, const fn_def *
         } else {
             /* A subquery's series are already materialised: slide the same windows over them. */
             for (size_t k = 0; k < ra.series.n && !rc; k++) {
+                size_t before = out->n;
                 c->cur_hists = ra.series.s[k].hpts;
                 c->cur_n_hists = ra.series.s[k].n_hpts;
                 rc = range_series(c, &job, ra.series.s[k].labels, ra.series.s[k].n_labels,
                                   ra.series.s[k].pts, ra.series.s[k].n_pts, out, &cap);
                 c->cur_hists = NULL;
                 c->cur_n_hists = 0;
+                /* A name the subquery's expression dropped stays dropped (delayed removal). */
+                if (!rc && out->n > before) out->s[before].drop_name |= ra.series.s[k].drop_name;
             }
         }
         if (rc == STRATA_ECORRUPT) return strata_errf(c->err, rc, "corrupt chunk in storage");
@@ -844,9 +852,10 @@ static double bucket_fraction(double lower, double upper, bucket *b, size_t n)
         }
         if (lower_set && upper_set) break;
         if (!lower_set && lb < lower && ub > lower) {
-            /* no interpolation in an infinite bucket: the -Inf one counts whole, as Prometheus */
-            lower_rank = isinf(lb) || isinf(ub) ? (isinf(ub) ? rank : b[i].count)
-                                                : rank + (b[i].count - rank) * (lower - lb) / (ub - lb);
+            /* No interpolation inside an infinitely wide bucket: the -Inf one counts whole. */
+            lower_rank = isinf(lb)   ? b[i].count
+                         : isinf(ub) ? rank
+                                     : rank + (b[i].count - rank) * (lower - lb) / (ub - lb);
             lower_set = true;
         }
         if (!upper_set && lb < upper && ub > upper) {
@@ -867,17 +876,22 @@ static int eval_histogram_buckets(eval_ctx *c, const double *q, const double *q2
 {
     out->type = V_VECTOR;
     size_t cap = 0;
-    /* Group by labels without le (the name included, as Prometheus' signature); the result drops
-     * the name, so two histograms that differ only in their names collide there. */
+    /* Group by all labels but le (the metric name included, as Prometheus groups: two metrics
+     * whose buckets share the other labels are two histograms, whose results then collide). */
     const char *le = "le";
     size_t ng = 0;
     size_t *group = malloc((in->n + 1) * sizeof *group);
+    size_t *members = malloc((in->n + 1) * sizeof *members); /* series ordered by group */
+    size_t *gstart = malloc((in->n + 2) * sizeof *gstart);
     label **glabels = malloc((in->n + 1) * sizeof *glabels);
     size_t *gn = malloc((in->n + 1) * sizeof *gn);
     double *upper = malloc((in->n + 1) * sizeof *upper);
     bucket *bk = malloc((in->n + 1) * sizeof *bk);
+    idx_map groups = {0};
     int rc = 0;
-    if (!group || !glabels || !gn || !upper || !bk) rc = STRATA_ENOMEM;
+    if (!group || !members || !gstart || !glabels || !gn || !upper || !bk ||
+        idx_map_init(&groups, in->n + 1))
+        rc = STRATA_ENOMEM;
     for (size_t k = 0; k < in->n && !rc; k++) {
         uint32_t vl;
         const char *v = labels_get(in->s[k].labels, in->s[k].n_labels, le, &vl);
@@ -896,15 +910,30 @@ static int eval_histogram_buckets(eval_ctx *c, const double *q, const double *q2
             rc = STRATA_ENOMEM;
             break;
         }
-        size_t g;
-        for (g = 0; g < ng; g++)
-            if (labels_equal(glabels[g], gn[g], ls, nl)) break;
-        if (g == ng) {
+        uint64_t h = labels_hash(ls, nl) | 1;
+        bool found;
+        size_t slot = idx_map_slot(&groups, h, &found);
+        while (found && !labels_equal(glabels[groups.vals[slot]], gn[groups.vals[slot]], ls, nl)) {
+            h = h * 0x100000001b3ull | 1;
+            slot = idx_map_slot(&groups, h, &found);
+        }
+        if (!found) {
             glabels[ng] = ls;
             gn[ng] = nl;
-            ng++;
+            if ((rc = idx_map_put(&groups, slot, h, ng))) break;
+            group[k] = ng++;
+        } else {
+            group[k] = groups.vals[slot];
         }
-        group[k] = g;
+    }
+    /* Members of each group, contiguous (counting sort by group). */
+    if (!rc) {
+        memset(gstart, 0, (ng + 2) * sizeof *gstart);
+        for (size_t k = 0; k < in->n; k++)
+            if (group[k] != SIZE_MAX) gstart[group[k] + 2]++;
+        for (size_t g = 0; g < ng; g++) gstart[g + 2] += gstart[g + 1];
+        for (size_t k = 0; k < in->n; k++)
+            if (group[k] != SIZE_MAX) members[gstart[group[k] + 1]++] = k;
     }
     for (size_t g = 0; g < ng && !rc; g++) {
         size_t nl;
@@ -916,19 +945,23 @@ static int eval_histogram_buckets(eval_ctx *c, const double *q, const double *q2
         }
         for (size_t i = 0; i < c->n_steps; i++) {
             size_t m = 0;
-            for (size_t k = 0; k < in->n; k++)
-                if (group[k] == g && in->s[k].has[i])
-                    bk[m++] = (bucket){upper[k], in->s[k].v[i]};
+            for (size_t x = gstart[g]; x < gstart[g + 1]; x++) {
+                size_t k = members[x];
+                if (in->s[k].has[i]) bk[m++] = (bucket){upper[k], in->s[k].v[i]};
+            }
             if (!m) continue;
             os->v[i] = fraction ? bucket_fraction(q[i], q2[i], bk, m) : bucket_quantile(q[i], bk, m);
             os->has[i] = 1;
         }
     }
     free(group);
+    free(members);
+    free(gstart);
     free(glabels);
     free(gn);
     free(upper);
     free(bk);
+    idx_map_free(&groups);
     return rc ? rc : vec_check_duplicates(c, out);
 }
 
@@ -1016,6 +1049,7 @@ static int eval_label_replace(eval_ctx *c, value *in, const char *dst, const cha
         s->labels = labels_set(c, s->labels, s->n_labels, arena_strndup(c->mem, dst, strlen(dst)),
                                res, rl, &s->n_labels);
         if (!s->labels) rc = STRATA_ENOMEM;
+        if (!strcmp(dst, LABEL_METRIC_NAME)) s->drop_name = false; /* the name was set anew */
     }
     pcre2_match_data_free(md);
     pcre2_code_free(re);
@@ -1052,8 +1086,11 @@ static int cmp_vs_labels(const void *a, const void *b, void *arg)
         uint32_t xl = 0, yl = 0;
         const char *xv = labels_get(x->labels, x->n_labels, sc->names[i], &xl);
         const char *yv = labels_get(y->labels, y->n_labels, sc->names[i], &yl);
-        int r = label_str_compare(xv ? xv : "", xv ? xl : 0, yv ? yv : "", yv ? yl : 0);
-        if (r) return sc->desc ? -r : r;
+        if (!xv) xl = 0;
+        if (!yv) yl = 0;
+        if (xl == yl && (!xl || !memcmp(xv, yv, xl))) continue;
+        int r = natural_less(xv ? xv : "", xl, yv ? yv : "", yl) ? -1 : 1;
+        return sc->desc ? -r : r;
     }
     int r = labels_compare(x->labels, x->n_labels, y->labels, y->n_labels);
     return sc->desc ? -r : r;
@@ -1229,13 +1266,15 @@ int eval_call(eval_ctx *c, const promql_expr *e, value *out)
                         t = ss[k].t;
                     }
                     if (!os) {
-                        size_t n2;
-                        label *l2 = labels_drop_name(c, ls, nl, &n2);
-                        if (!l2 || !(os = vec_add(c, out, &cap, l2, n2))) {
+                        size_t n2 = nl;
+                        bool drop = !eval_delays_names(c);
+                        label *l2 = drop ? labels_drop_name(c, ls, nl, &n2) : (label *)ls;
+                        if ((drop && !l2) || !(os = vec_add(c, out, &cap, l2, n2))) {
                             free(ss);
                             series_set_free(set);
                             return STRATA_ENOMEM;
                         }
+                        os->drop_name = eval_delays_names(c);
                     }
                     os->v[i] = (double)t / 1000.0;
                     os->has[i] = 1;
@@ -1259,8 +1298,7 @@ int eval_call(eval_ctx *c, const promql_expr *e, value *out)
         *out = args[0];
         for (size_t k = 0; k < out->n; k++) {
             vseries *sv = &out->s[k];
-            sv->labels = labels_drop_name(c, sv->labels, sv->n_labels, &sv->n_labels);
-            if (!sv->labels) return STRATA_ENOMEM;
+            if (vseries_drop_name(c, sv)) return STRATA_ENOMEM;
             for (size_t i = 0; i < c->n_steps; i++) sv->v[i] = (double)step_time(c, i) / 1000.0;
             sv->h = NULL; /* a histogram's timestamp is a float like any other */
         }
@@ -1361,6 +1399,7 @@ int eval_call(eval_ctx *c, const promql_expr *e, value *out)
             }
             char *joined = arena_strndup(c->mem, b.data ? (char *)b.data : "", b.len);
             s->labels = labels_set(c, s->labels, s->n_labels, dst, joined, b.len, &s->n_labels);
+            if (!strcmp(dst, LABEL_METRIC_NAME)) s->drop_name = false; /* the name was set anew */
             buf_free(&b);
             if (!joined || !s->labels) return STRATA_ENOMEM;
         }
@@ -1410,10 +1449,7 @@ int eval_call(eval_ctx *c, const promql_expr *e, value *out)
     out->ordered = false;
     for (size_t k = 0; k < out->n; k++) {
         vseries *s = &out->s[k];
-        if (!f->keep_name) {
-            s->labels = labels_drop_name(c, s->labels, s->n_labels, &s->n_labels);
-            if (!s->labels) return STRATA_ENOMEM;
-        }
+        if (!f->keep_name && vseries_drop_name(c, s)) return STRATA_ENOMEM;
         for (size_t i = 0; i < c->n_steps; i++) {
             if (!s->has[i]) continue;
             double v = s->v[i], r = v;

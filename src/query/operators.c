@@ -9,6 +9,7 @@
  */
 #include "query/eval.h"
 #include "query/hist_eval.h"
+#include "query/fill.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -134,10 +135,7 @@ static int vector_scalar(eval_ctx *c, const promql_expr *e, value *vec, value *s
             memcpy(hh, s->h, c->n_steps * sizeof *hh);
             s->h = hh;
         }
-        if (drop) {
-            s->labels = labels_drop_name(c, s->labels, s->n_labels, &s->n_labels);
-            if (!s->labels) return STRATA_ENOMEM;
-        }
+        if (drop && vseries_drop_name(c, s)) return STRATA_ENOMEM;
         for (size_t i = 0; i < c->n_steps; i++) {
             if (!s->has[i]) continue;
             if (vec_hist(s, i)) {
@@ -231,6 +229,7 @@ static int set_operation(eval_ctx *c, const promql_expr *e, op_class cls, value 
             if (keep && vec_hist(&l->s[k], i) && vec_set_hist(c, s, i, l->s[k].h[i]))
                 return STRATA_ENOMEM;
         }
+        s->drop_name = l->s[k].drop_name;
     }
     if (cls == OP_OR) {
         /* Right-hand series whose signature the left side lacks at that step. */
@@ -266,6 +265,7 @@ static int set_operation(eval_ctx *c, const promql_expr *e, op_class cls, value 
                 if (s->has[i] && vec_hist(&r->s[k], i) && vec_set_hist(c, s, i, r->s[k].h[i]))
                     break;
             }
+            s->drop_name = r->s[k].drop_name;
         }
         free(lhs_has);
         gt_free(&lt);
@@ -280,7 +280,9 @@ static int set_operation(eval_ctx *c, const promql_expr *e, op_class cls, value 
 static label *result_labels(eval_ctx *c, const promql_expr *e, const vseries *lhs,
                             const vseries *rhs, size_t *n)
 {
-    bool drop = (classify(e) == OP_ARITH && !is_trim(e->op)) || e->return_bool;
+    /* Arithmetic drops the name at once (not the trim operators); bool only marks it under
+     * delayed name removal. */
+    bool drop = (classify(e) == OP_ARITH && !is_trim(e->op)) || (e->return_bool && !eval_delays_names(c));
     size_t k = lhs->n_labels;
     label *ls = drop ? labels_drop_name(c, lhs->labels, lhs->n_labels, &k) : lhs->labels;
     if (!ls) return NULL;
@@ -398,6 +400,7 @@ static int vector_vector(eval_ctx *c, const promql_expr *e, value *l, value *r, 
                         rc = STRATA_ENOMEM;
                         break;
                     }
+                    os->drop_name = eval_delays_names(c) && (e->return_bool || many->s[k].drop_name);
                 }
                 const vseries *lv = swap ? &one->s[h] : &many->s[k];
                 const vseries *rv = swap ? &many->s[k] : &one->s[h];
@@ -466,6 +469,7 @@ int eval_binary(eval_ctx *c, const promql_expr *e, value *out)
     }
     if (l.type == V_VECTOR && r.type == V_SCALAR) return vector_scalar(c, e, &l, &r, false, out);
     if (l.type == V_SCALAR && r.type == V_VECTOR) return vector_scalar(c, e, &r, &l, true, out);
+    if (e->fill_lhs_set || e->fill_rhs_set) return eval_binary_fill(c, e, &l, &r, out);
     return vector_vector(c, e, &l, &r, out);
 }
 
@@ -632,6 +636,7 @@ static int agg_topk(eval_ctx *c, const promql_expr *e, const value *in, const do
                         break;
                     }
                     map[sidx] = out->n - 1;
+                    out->s[map[sidx]].drop_name = in->s[sidx].drop_name;
                 }
                 out->s[map[sidx]].v[i] = in->s[sidx].v[i];
                 out->s[map[sidx]].has[i] = 1;
@@ -702,6 +707,7 @@ static int agg_limit_ratio(eval_ctx *c, const value *in, const double *ratio, va
             if (!keep) continue;
             if (!os && !(os = vec_add(c, out, &cap, in->s[k].labels, in->s[k].n_labels)))
                 return STRATA_ENOMEM;
+            os->drop_name = in->s[k].drop_name;
             os->v[i] = in->s[k].v[i];
             os->has[i] = 1;
             if (vec_hist(&in->s[k], i) && vec_set_hist(c, os, i, in->s[k].h[i]))
@@ -844,6 +850,8 @@ int eval_aggregation(eval_ctx *c, const promql_expr *e, value *out)
             rc = STRATA_ENOMEM;
             break;
         }
+        /* A group keeps a name (by (__name__)) only while none of its members dropped it. */
+        for (size_t j = 0; j < g[gi].n_members; j++) os->drop_name |= in.s[g[gi].members[j]].drop_name;
         for (size_t i = 0; i < c->n_steps; i++) {
             int hr = hist_agg_step(c, op, &in, g[gi].members, g[gi].n_members, i,
                                    param.scalar ? param.scalar[i] : 0, os);
@@ -896,4 +904,22 @@ int eval_aggregation(eval_ctx *c, const promql_expr *e, value *out)
     free(vals);
     groups_free(g, ng);
     return rc;
+}
+
+/* ---- shared with the fill modifiers (fill.c) ------------------------------------------------------- */
+
+label *binop_signature(eval_ctx *c, const promql_expr *e, const vseries *s, size_t *n)
+{
+    return signature(c, e, s, n);
+}
+
+label *binop_result_labels(eval_ctx *c, const promql_expr *e, const vseries *lhs,
+                           const vseries *rhs, size_t *n)
+{
+    return result_labels(c, e, lhs, rhs, n);
+}
+
+double binop_apply(const promql_expr *e, double a, double b, bool *keep)
+{
+    return apply_op(e, a, b, keep);
 }

@@ -210,8 +210,12 @@ class Runner:
         if self.strata:
             self.strata.stop()
             self.strata.cleanup()
+        # The engine configured as Prometheus' own test engine (promqltest) runs these files:
+        # 5 m lookback and delayed __name__ removal (EnableDelayedNameRemoval: true there).
         self.strata = Strata(extra_args=["--self-scrape-interval", "0", "--grpc-listen", "off",
-                                         "--query-lookback-delta", "5m"], name="conf").start()
+                                         "--query-lookback-delta", "5m",
+                                         "--enable-feature", "promql-delayed-name-removal"],
+                             name="conf").start()
 
     def close(self):
         if self.strata:

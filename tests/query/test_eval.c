@@ -339,10 +339,6 @@ static void test_errors(void **state)
     /* valid PromQL this evaluator does not implement yet */
     check_fails("start_timestamp(m)", 30000, 30000, 0, STRATA_EUNSUPPORTED,
                 "function \"start_timestamp\" is not supported yet");
-    check_fails("rate(m[1m] anchored)", 30000, 30000, 0, STRATA_EUNSUPPORTED,
-                "the anchored modifier is not supported yet");
-    check_fails("m + fill(0) m", 30000, 30000, 0, STRATA_EUNSUPPORTED,
-                "fill modifiers on binary operators are not supported yet");
     /* execution errors */
     check_fails("m + on() m", 30000, 30000, 0, STRATA_EEXEC, "many-to-many matching not allowed");
     char *json = (char *)1, err[STRATA_ERRMSG_SIZE];
