@@ -299,12 +299,38 @@ static void test_aggregations(void **state)
     assert_int_equal(count_of("sum({__name__=~\"c|h\"})", 60000), 0);
 }
 
+/* A long range query over few series is split by steps across workers: histogram steps survive
+ * the join. */
+static void test_range_split(void **state)
+{
+    (void)state;
+    promql_result *r = NULL;
+    char err[STRATA_ERRMSG_SIZE] = "";
+    int rc = promql_eval_range(db, "h{job=\"a\"}", 0, 1100000, 1000, NULL, &r, err);
+    if (rc) fprintf(stderr, "%s\n", err);
+    assert_int_equal(rc, 0);
+    assert_int_equal(r->n_series, 1);
+    /* from the first sample at 60 s until the newest (360 s) leaves the 5 m lookback */
+    assert_int_equal(r->series[0].n_hpoints, 600);
+    assert_int_equal(r->series[0].n_points, 0);
+    assert_true(r->series[0].hpoints[0].t == 60000 && r->series[0].hpoints[599].t == 659000);
+    assert_true(r->series[0].hpoints[599].h.count == 4); /* after the reset at 360 s */
+    promql_result_free(r);
+    rc = promql_eval_range(db, "histogram_count(rate(h{job=\"a\"}[2m]))", 0, 1100000, 1000, NULL,
+                           &r, err);
+    assert_int_equal(rc, 0);
+    assert_int_equal(r->n_series, 1);
+    /* windows (t - 2m, t] holding two samples: t from 120 s to 419 s */
+    assert_int_equal(r->series[0].n_points, 300);
+    promql_result_free(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_selector_json),   cmocka_unit_test(test_histogram_functions),
         cmocka_unit_test(test_rate_and_resets), cmocka_unit_test(test_operators),
-        cmocka_unit_test(test_aggregations),
+        cmocka_unit_test(test_aggregations),    cmocka_unit_test(test_range_split),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
