@@ -606,8 +606,12 @@ static int range_series(eval_ctx *c, void *arg, const label *ls, size_t nl,
         }
     vseries *os = NULL;
     size_t lo = 0, hi = 0, hlo = 0, hhi = 0;
-    const hist_sample *hs = c->cur_hists;
-    size_t nh = c->cur_n_hists;
+    const hist_sample *hs;
+    size_t nh;
+    if ((rc = hist_drop_stale(c, c->cur_hists, c->cur_n_hists, &hs, &nh))) {
+        free(clean);
+        return rc;
+    }
     for (size_t i = 0; i < c->n_steps; i++) {
         int64_t t = eval_selector_time(c, j->ra->node, step_time(c, i));
         if (lo > 0 && lo < n && pts[lo - 1].t > t - j->ra->range_ms) lo = hi = 0;
@@ -620,7 +624,7 @@ static int range_series(eval_ctx *c, void *arg, const label *ls, size_t nl,
         double r;
         native_histogram *rh = NULL;
         if (nh) {
-            /* The same window over the histogram samples (stale markers dropped by the reader). */
+            /* The same window over the histogram samples. */
             if (hlo > 0 && hlo < nh && hs[hlo - 1].t > t - j->ra->range_ms) hlo = hhi = 0;
             while (hlo < nh && hs[hlo].t <= t - j->ra->range_ms) hlo++;
             if (hhi < hlo) hhi = hlo;

@@ -25,6 +25,25 @@ int eval_read_histograms(eval_ctx *c, const series_set *set, size_t i, hist_samp
     return 0;
 }
 
+int hist_drop_stale(eval_ctx *c, const hist_sample *hs, size_t n, const hist_sample **out,
+                    size_t *n_out)
+{
+    *out = hs;
+    *n_out = n;
+    size_t stale = 0;
+    for (size_t i = 0; i < n; i++)
+        stale += hist_is_stale(&hs[i].h);
+    if (!stale) return 0;
+    hist_sample *v = eval_alloc(c, (n - stale ? n - stale : 1) * sizeof *v);
+    if (!v) return STRATA_ENOMEM;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!hist_is_stale(&hs[i].h)) v[k++] = hs[i];
+    *out = v;
+    *n_out = k;
+    return 0;
+}
+
 ssize_t hist_newest_at(const hist_sample *s, size_t n, int64_t t)
 {
     size_t lo = 0, hi = n;

@@ -18,6 +18,11 @@
 int eval_read_histograms(eval_ctx *c, const series_set *set, size_t i, hist_sample **out,
                          size_t *n);
 
+/* hs without its staleness markers (which never enter a window): hs itself when it has none,
+ * else a copy in c's arena. 0 or STRATA_ENOMEM. */
+int hist_drop_stale(eval_ctx *c, const hist_sample *hs, size_t n, const hist_sample **out,
+                    size_t *n_out);
+
 /* The index of the newest sample at or before t, or -1. */
 ssize_t hist_newest_at(const hist_sample *s, size_t n, int64_t t);
 

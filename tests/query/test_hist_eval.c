@@ -101,6 +101,12 @@ static int setup(void **state)
                           .n_custom_values = 2};
     hist_sample cs = {60000, c};
     put_series("c", "a", NULL, 0, &cs, 1);
+    /* a staleness marker between histograms */
+    hist_sample st[4] = {
+        {60000, exp_hist(0, 1)}, {120000, exp_hist(0, 1)}, {180000, {0}}, {240000, exp_hist(0, 1)}};
+    uint64_t stale_bits = 0x7ff0000000000002ull;
+    memcpy(&st[2].h.sum, &stale_bits, sizeof stale_bits);
+    put_series("st", "a", NULL, 0, st, 4);
     return 0;
 }
 
@@ -249,6 +255,11 @@ static void test_rate_and_resets(void **state)
     assert_true(s.count == 12 && s.sum == 30);
     native_histogram a = hist_of("avg_over_time(h{job=\"a\"}[2m])", 120000, NULL);
     assert_true(a.count == 6 && a.sum == 15);
+    /* a histogram staleness marker ends the series and never enters a window */
+    assert_int_equal(count_of("st", 200000), 0);
+    assert_int_equal(count_of("st", 240000), 1);
+    assert_true(scalar_of("count_over_time(st[5m])", 240000) == 3);
+    assert_int_equal(count_of("st[5m]", 240000), 1);
     /* subqueries carry histograms too */
     assert_true(scalar_of("count_over_time(h{job=\"a\"}[5m:1m])", 300000) == 5);
 }
