@@ -11,6 +11,7 @@
  * and rate. A smoothed instant selector interpolates between the samples around each step.
  */
 #include "query/extended.h"
+#include "query/hist_eval.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -190,17 +191,37 @@ static int ext_series(eval_ctx *c, void *arg, const label *ls, size_t nl, const 
     bool counter = !strcmp(fn, "rate") || !strcmp(fn, "increase");
     bool is_rate = !strcmp(fn, "rate"), is_count = !strcmp(fn, "changes") || !strcmp(fn, "resets");
     int64_t lb = c->o->lookback_ms, range = j->sel->range_ms;
+    const hist_sample *hs;
+    size_t nh;
+    if ((rc = hist_drop_stale(c, c->cur_hists, c->cur_n_hists, &hs, &nh))) {
+        free(clean);
+        return rc;
+    }
     vseries *os = NULL;
     for (size_t i = 0; i < c->n_steps; i++) {
         int64_t t = eval_selector_time(c, j->sel, step_time(c, i));
-        size_t lo, hi;
+        size_t lo, hi, hlo = 0, hhi = 0;
         window_of(pts, n, t - range - lb, j->smoothed ? t + lb : t, &lo, &hi);
-        if (lo == hi) continue;
+        if (nh) hist_window_of(hs, nh, t - range - lb, j->smoothed ? t + lb : t, &hlo, &hhi);
         double r;
-        bool ok = is_count ? anchored_count(pts + lo, hi - lo, t - range, !strcmp(fn, "resets"), &r)
-                           : extended_rate(pts + lo, hi - lo, t - range, t, range, j->smoothed,
-                                           counter, is_rate, &r);
-        if (!ok) continue;
+        native_histogram *rh = NULL;
+        if (hhi > hlo) {
+            /* native histograms in the window (hist_eval.c) */
+            hist_window hw = {.f = pts + lo, .nf = hi - lo, .h = hs + hlo, .nh = hhi - hlo, .t = t};
+            int hr = hist_extended_fn(c, fn, &hw, range, j->smoothed, &r, &rh);
+            if (hr < 0) {
+                free(clean);
+                return hr;
+            }
+            if (!hr) continue;
+        } else {
+            if (lo == hi) continue;
+            bool ok = is_count
+                          ? anchored_count(pts + lo, hi - lo, t - range, !strcmp(fn, "resets"), &r)
+                          : extended_rate(pts + lo, hi - lo, t - range, t, range, j->smoothed,
+                                          counter, is_rate, &r);
+            if (!ok) continue;
+        }
         if (!os) {
             size_t n2 = nl;
             bool drop = !eval_delays_names(c);
@@ -211,6 +232,11 @@ static int ext_series(eval_ctx *c, void *arg, const label *ls, size_t nl, const 
             }
             os->drop_name = eval_delays_names(c);
         }
+        if (rh && vec_set_hist(c, os, i, rh)) {
+            free(clean);
+            return STRATA_ENOMEM;
+        }
+        if (rh) continue;
         os->v[i] = r;
         os->has[i] = 1;
     }
@@ -256,11 +282,33 @@ static int smoothed_series(eval_ctx *c, void *arg, const label *ls, size_t nl,
     strata_sample *clean;
     if ((rc = drop_stale(ss, ns, &pts, &n, &clean))) return rc;
     int64_t lb = c->o->lookback_ms;
+    const hist_sample *hs;
+    size_t nh;
+    if ((rc = hist_drop_stale(c, c->cur_hists, c->cur_n_hists, &hs, &nh))) {
+        free(clean);
+        return rc;
+    }
     vseries *os = NULL;
     for (size_t i = 0; i < c->n_steps; i++) {
         int64_t t = eval_selector_time(c, sel, step_time(c, i));
-        size_t lo, hi;
+        size_t lo, hi, hlo = 0, hhi = 0;
         window_of(pts, n, t - lb, t + lb, &lo, &hi);
+        if (nh) hist_window_of(hs, nh, t - lb, t + lb, &hlo, &hhi);
+        if (hhi > hlo) {
+            /* native histograms: none when floats are around too (hist_eval.c) */
+            native_histogram *h = NULL;
+            int hr = hi > lo ? 0 : hist_smoothed_at(c, hs + hlo, hhi - hlo, t, &h);
+            if (hr < 0) {
+                free(clean);
+                return hr;
+            }
+            if (!hr) continue;
+            if ((!os && !(os = vec_add(c, out, cap, ls, nl))) || vec_set_hist(c, os, i, h)) {
+                free(clean);
+                return STRATA_ENOMEM;
+            }
+            continue;
+        }
         const strata_sample *w = pts + lo;
         size_t wn = hi - lo;
         if (!wn) continue;

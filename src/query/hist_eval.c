@@ -853,3 +853,180 @@ int hist_format(const native_histogram *h, buf *b)
     arena_free(&a);
     return rc ? rc : buf_putc(b, '}');
 }
+
+/* ---- anchored and smoothed selectors ------------------------------------------------------- */
+
+/* h1 at t1 and h2 at t2 interpolated at t (Prometheus' interpolateHistograms): for a counter
+ * that reset in between, h2 scaled as a restart from zero. 1, 0 when they do not mix, or an
+ * error. */
+static int interp_hist(eval_ctx *c, const hist_sample *p1, const hist_sample *p2, int64_t t,
+                       bool counter, native_histogram **out)
+{
+    if (t == p1->t || t == p2->t) {
+        *out = hist_dup(c, t == p1->t ? &p1->h : &p2->h);
+        return *out ? 1 : STRATA_ENOMEM;
+    }
+    double frac = (double)(t - p1->t) / (double)(p2->t - p1->t);
+    if (counter && hist_detect_reset(&p2->h, &p1->h)) {
+        if (!(*out = hist_dup(c, &p2->h))) return STRATA_ENOMEM;
+        hist_mul(*out, frac);
+        return 1;
+    }
+    native_histogram *d = NULL;
+    int rc = add_sub(c, &p2->h, &p1->h, true, &d);
+    if (rc <= 0) return rc;
+    hist_mul(d, frac);
+    return add_sub(c, d, &p1->h, false, out);
+}
+
+/* The first index in h[0..n) with t > bound (strict) or t >= bound (at_or_after). */
+static size_t hist_search(const hist_sample *h, size_t n, int64_t bound, bool at_or_after)
+{
+    size_t a = 0, b = n;
+    while (a < b) {
+        size_t m = (a + b) / 2;
+        if (at_or_after ? h[m].t < bound : h[m].t <= bound)
+            a = m + 1;
+        else
+            b = m;
+    }
+    return a;
+}
+
+/* Prometheus' extendedHistogramRate: rate, increase or delta between the values at the range's
+ * exact bounds (anchored: the newest sample at or before its start; smoothed: interpolated). */
+static int ext_hist_rate(eval_ctx *c, const hist_sample *h, size_t n, int64_t rs, int64_t re,
+                         int64_t range_ms, bool smoothed, bool counter, bool rate,
+                         native_histogram **out)
+{
+    size_t last = n - 1;
+    size_t first = hist_search(h, last, rs, false);
+    first = first > 0 ? first - 1 : 0;
+    if (smoothed) last = hist_search(h, last, re, true);
+    if (h[last].t <= rs) return 0;
+    if (smoothed && h[first].t > re) return 0;
+    for (size_t i = first; i <= last; i++)
+        if (hist_is_custom(&h[i].h) != hist_is_custom(&h[first].h)) return 0;
+    native_histogram *left = NULL, *right = NULL, *r = NULL;
+    int rc = smoothed && h[first].t < rs
+                 ? interp_hist(c, &h[first], &h[first + 1], rs, counter, &left)
+                 : ((left = hist_dup(c, &h[first].h)) ? 1 : STRATA_ENOMEM);
+    if (rc <= 0) return rc;
+    rc = smoothed && last > 0 && h[last].t > re
+             ? interp_hist(c, &h[last - 1], &h[last], re, counter, &right)
+             : ((right = hist_dup(c, &h[last].h)) ? 1 : STRATA_ENOMEM);
+    if (rc <= 0) return rc;
+    if ((rc = add_sub(c, right, left, true, &r)) <= 0) return rc;
+    if (counter) {
+        /* resets strictly between the bounds, each adding back the count before it */
+        size_t f = first + 1;
+        const native_histogram *prev = left;
+        if (smoothed && h[first].t < rs && hist_detect_reset(&h[first + 1].h, &h[first].h)) {
+            prev = &h[first + 1].h; /* the left interpolation already spans that reset */
+            f++;
+        }
+        native_histogram *corr = NULL;
+        if (f <= last) {
+            for (size_t i = f; i < last; i++) {
+                if (hist_detect_reset(&h[i].h, prev)) {
+                    if (!corr) {
+                        if (!(corr = hist_dup(c, prev))) return STRATA_ENOMEM;
+                    } else if ((rc = add_sub(c, corr, prev, false, &corr)) <= 0) {
+                        return rc;
+                    }
+                }
+                prev = &h[i].h;
+            }
+            if (hist_detect_reset(right, prev)) {
+                if (!corr) {
+                    if (!(corr = hist_dup(c, prev))) return STRATA_ENOMEM;
+                } else if ((rc = add_sub(c, corr, prev, false, &corr)) <= 0) {
+                    return rc;
+                }
+            }
+        }
+        if (corr && (rc = add_sub(c, r, corr, false, &r)) <= 0) return rc;
+    }
+    if (rate) hist_div(r, (double)range_ms / 1000.0);
+    r->reset_hint = HIST_HINT_GAUGE;
+    if ((rc = compact(c, r))) return rc;
+    *out = r;
+    return 1;
+}
+
+static int extended_fn(eval_ctx *c, const char *fn, const hist_window *w, int64_t range_ms,
+                       bool smoothed, double *f, native_histogram **h)
+{
+    int64_t rs = w->t - range_ms, re = w->t;
+    if (!strcmp(fn, "changes") || !strcmp(fn, "resets")) {
+        /* anchored: from the newest sample of either kind at or before the range's start */
+        size_t fa = 0, ha = hist_search(w->h, w->nh, rs, false);
+        while (fa < w->nf && w->f[fa].t <= rs)
+            fa++;
+        if (fa >= w->nf && ha >= w->nh) return 0;
+        int64_t tf = fa > 0 ? w->f[fa - 1].t : INT64_MIN, th = ha > 0 ? w->h[ha - 1].t : INT64_MIN;
+        if (tf != INT64_MIN || th != INT64_MIN) {
+            if (tf >= th)
+                fa--;
+            else
+                ha--;
+        }
+        hist_window sub = {.f = w->f + fa, .nf = w->nf - fa, .h = w->h + ha, .nh = w->nh - ha};
+        *f = resets_changes(&sub, !strcmp(fn, "changes"));
+        return 1;
+    }
+    if (w->nf) return 0; /* floats and histograms in one window */
+    bool counter = strcmp(fn, "delta") != 0;
+    return ext_hist_rate(c, w->h, w->nh, rs, re, range_ms, smoothed, counter, !strcmp(fn, "rate"),
+                         h);
+}
+
+int hist_extended_fn(eval_ctx *c, const char *fn, const hist_window *w, int64_t range_ms,
+                     bool smoothed, double *f, native_histogram **h)
+{
+    arena scratch;
+    arena_init(&scratch, 16 * 1024);
+    eval_ctx sc = *c;
+    sc.mem = &scratch;
+    *h = NULL;
+    int rc = keep_result(c, extended_fn(&sc, fn, w, range_ms, smoothed, f, h), h);
+    arena_free(&scratch);
+    return rc;
+}
+
+int hist_smoothed_at(eval_ctx *c, const hist_sample *hs, size_t n, int64_t t,
+                     native_histogram **out)
+{
+    size_t i = hist_search(hs, n, t, true);
+    *out = NULL;
+    if (i < n && hs[i].t == t) {
+        *out = (native_histogram *)&hs[i].h;
+        return 1;
+    }
+    if (i == 0) return 0;
+    if (i < n) {
+        const hist_sample *p = &hs[i - 1], *q = &hs[i];
+        if (hist_is_custom(&p->h) != hist_is_custom(&q->h)) return 0;
+        bool counter = p->h.reset_hint != HIST_HINT_GAUGE || q->h.reset_hint != HIST_HINT_GAUGE;
+        arena scratch;
+        arena_init(&scratch, 16 * 1024);
+        eval_ctx sc = *c;
+        sc.mem = &scratch;
+        int rc = keep_result(c, interp_hist(&sc, p, q, t, counter, out), out);
+        arena_free(&scratch);
+        return rc;
+    }
+    /* no sample after t yet: the previous one carried forward, its hint no longer meaningful */
+    native_histogram *h = hist_dup(c, &hs[i - 1].h);
+    if (!h) return STRATA_ENOMEM;
+    h->reset_hint = HIST_HINT_UNKNOWN;
+    *out = h;
+    return 1;
+}
+
+void hist_window_of(const hist_sample *h, size_t n, int64_t lo, int64_t hi, size_t *first,
+                    size_t *end)
+{
+    *first = hist_search(h, n, lo, false);
+    *end = hist_search(h, n, hi, false);
+}

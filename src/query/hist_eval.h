@@ -62,6 +62,21 @@ int hist_range_fn(eval_ctx *c, const char *name, const hist_window *w, double *f
  * so its output keeps or drops __name__ like the float version. */
 bool hist_range_fn_known(const char *name);
 
+/* The histogram samples of h[0..n) with t in (lo, hi]: [*first, *end). */
+void hist_window_of(const hist_sample *h, size_t n, int64_t lo, int64_t hi, size_t *first,
+                    size_t *end);
+
+/* The anchored/smoothed forms of rate, increase, delta (histograms only; a window that mixes
+ * floats in has no result) and of changes and resets (both kinds, from the anchor sample) over a
+ * window whose t is the range's end. Returns as hist_range_fn. */
+int hist_extended_fn(eval_ctx *c, const char *fn, const hist_window *w, int64_t range_ms,
+                     bool smoothed, double *f, native_histogram **h);
+
+/* A smoothed instant selector's histogram at t from the samples around it (exact, interpolated,
+ * or the previous one carried forward). 1 with *out set, 0 for none, or an error. */
+int hist_smoothed_at(eval_ctx *c, const hist_sample *hs, size_t n, int64_t t,
+                     native_histogram **out);
+
 /* ---- instant functions ------------------------------------------------------------------------
  */
 
