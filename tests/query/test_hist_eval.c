@@ -310,6 +310,26 @@ static void test_aggregations(void **state)
     assert_int_equal(count_of("sum({__name__=~\"c|h\"})", 60000), 0);
 }
 
+/* anchored and smoothed selectors over histograms */
+static void test_anchored_smoothed(void **state)
+{
+    (void)state;
+    /* anchored: from the sample at the range's start (180 s, count 12) to 300 s (count 20) */
+    native_histogram x = hist_of("increase(h{job=\"a\"}[2m] anchored)", 300000, NULL);
+    assert_true(x.count == 8 && x.sum == 20 && x.reset_hint == HIST_HINT_GAUGE);
+    /* across the reset at 360 s: 20 -> 4 adds the 20 back */
+    x = hist_of("increase(h{job=\"a\"}[2m] anchored)", 360000, NULL);
+    assert_true(x.count == 4 - 16 + 20);
+    assert_true(scalar_of("resets(h{job=\"a\"}[2m] anchored)", 360000) == 1);
+    /* smoothed: the value at the range's bounds interpolated, 90 s lies halfway 60 s and 120 s */
+    x = hist_of("h{job=\"a\"} smoothed", 90000, NULL);
+    assert_true(x.count == 6 && x.sum == 15);
+    x = hist_of("delta(h{job=\"a\"}[1m] smoothed)", 150000, NULL);
+    assert_true(fabs(x.count - 4) < 1e-12);
+    /* a float next to a histogram: no smoothed value */
+    assert_int_equal(count_of("mixed{job=\"a\"} smoothed", 90000), 0);
+}
+
 /* A long range query over few series is split by steps across workers: histogram steps survive
  * the join. */
 static void test_range_split(void **state)
@@ -339,9 +359,10 @@ static void test_range_split(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_selector_json),   cmocka_unit_test(test_histogram_functions),
-        cmocka_unit_test(test_rate_and_resets), cmocka_unit_test(test_operators),
-        cmocka_unit_test(test_aggregations),    cmocka_unit_test(test_range_split),
+        cmocka_unit_test(test_selector_json),     cmocka_unit_test(test_histogram_functions),
+        cmocka_unit_test(test_rate_and_resets),   cmocka_unit_test(test_operators),
+        cmocka_unit_test(test_aggregations),      cmocka_unit_test(test_range_split),
+        cmocka_unit_test(test_anchored_smoothed),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
