@@ -15,6 +15,7 @@
  * stable info series costs one label merge per base series, not one per step.
  */
 #include "query/info.h"
+#include "query/hist_eval.h"
 
 #include "query/idxmap.h"
 
@@ -337,6 +338,23 @@ static int fetch_info(info_state *st, const value *base, const uint8_t *ignored,
             st->metric_names = nn;
             st->metric_name_lens = nls;
         }
+    }
+    /* Info series hold floats: one with histogram samples is an error, as in Prometheus. */
+    for (size_t k = 0; rc >= 0 && k < series_set_count(set); k++) {
+        hist_sample *hsv;
+        size_t nhs, sc = 0;
+        if ((rc = eval_read_histograms(c, set, k, &hsv, &nhs)) < 0 || !nhs) continue;
+        strata_sample *sb = NULL;
+        if ((rc = series_set_read(set, k, &ls, &nl, &sb, &sc, &ns)) < 0) break;
+        free(sb);
+        bool keep = true;
+        for (size_t i = 0; i < N_ID_LABELS && keep; i++) {
+            if (!ids[i].n) continue;
+            uint32_t vl = 0;
+            const char *v = labels_get(ls, nl, id_labels[i], &vl);
+            keep = v && vs_has(&ids[i], v, vl);
+        }
+        if (keep) rc = strata_errf(c->err, STRATA_EEXEC, "info sample should be float");
     }
     series_set_free(set);
     if (rc == STRATA_ECORRUPT) strata_errf(c->err, rc, "corrupt chunk in storage");
