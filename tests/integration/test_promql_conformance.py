@@ -91,6 +91,10 @@ def parse_series(text):
                 i += 1
             value, i = parse_string(s, i)
             labels[name] = value
+    if m.group(1):
+        # name{...}: Prometheus' parser builds these with a label builder, which drops labels
+        # with empty values
+        labels = {k: v for k, v in labels.items() if v != ""}
     return labels
 
 
