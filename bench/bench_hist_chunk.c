@@ -13,7 +13,7 @@
  *   valgrind --tool=callgrind --toggle-collect=bench_hist_encode_pass build/bench_hist_chunk --runs
  * 1
  *
- * Usage: bench_hist_chunk [--runs N] [--chunks N]
+ * Usage: bench_hist_chunk [--runs N] [--chunks N] [--kind NAME-PREFIX]
  */
 #include "encoding/encoding.h"
 
@@ -176,11 +176,14 @@ static int cmp_d(const void *a, const void *b)
 int main(int argc, char **argv)
 {
     int runs = 5, nchunks = 200;
+    const char *only = NULL;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--runs"))
             runs = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--chunks"))
             nchunks = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--kind"))
+            only = argv[i + 1];
     }
     const kind kinds[] = {
         {"exp schema 3, integer, 100 obs/scrape", 3, true, 100},
@@ -193,6 +196,7 @@ int main(int argc, char **argv)
     printf("%-50s %8s %12s %12s %12s\n", "series", "buckets", "bytes/sample", "enc ns/smp",
            "dec ns/smp");
     for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+        if (only && strncmp(kinds[k].name, only, strlen(only))) continue;
         series s;
         int n = nchunks * CHUNK;
         make_series(&kinds[k], n, &s);

@@ -559,21 +559,25 @@ static bool get_bits(hist_iter *it, unsigned n, uint64_t *v)
     return bit_read(&it->r, n, v) == 0;
 }
 
+/* The readers peek 64 bits at a time (zeros past the end) and consume only what they decoded,
+ * after bitr_skip has checked those bits were really there. */
 static bool get_varbit(hist_iter *it, bool is_signed, uint64_t *out)
 {
-    unsigned ones = 0;
-    for (; ones < 8; ones++) {
-        uint64_t bit;
-        if (!get_bits(it, 1, &bit)) return false;
-        if (!bit) break;
-    }
+    uint64_t w = bitr_peek(&it->r), inv = ~w;
+    unsigned ones = inv ? (unsigned)__builtin_clzll(inv) : 64;
     if (ones == 0) {
         *out = 0;
-        return true;
+        return bitr_skip(&it->r, 1);
     }
-    unsigned width = varbit_width[ones - 1];
+    if (ones > 8) ones = 8;
+    unsigned prefix = ones < 8 ? ones + 1 : 8, width = varbit_width[ones - 1];
     uint64_t v;
-    if (!get_bits(it, width, &v)) return false;
+    if (prefix + width <= 64) {
+        v = (w << prefix) >> (64 - width);
+        if (!bitr_skip(&it->r, prefix + width)) return false;
+    } else if (!bitr_skip(&it->r, prefix) || !get_bits(it, width, &v)) {
+        return false;
+    }
     if (is_signed && width < 64 && v > (1ull << (width - 1))) v -= 1ull << width;
     *out = v;
     return true;
@@ -589,22 +593,26 @@ static bool get_varbit_int(hist_iter *it, int64_t *v)
 
 static bool get_xor(hist_iter *it, uint64_t *v, uint8_t *lead, uint8_t *trail)
 {
-    uint64_t b;
-    if (!get_bits(it, 1, &b)) return false;
-    if (!b) return true;
-    if (!get_bits(it, 1, &b)) return false;
-    if (b) {
-        uint64_t l, sig;
-        if (!get_bits(it, 5, &l) || !get_bits(it, 6, &sig)) return false;
+    uint64_t w = bitr_peek(&it->r);
+    if (!(w >> 63)) return bitr_skip(&it->r, 1); /* '0': the same value */
+    unsigned used = 2;
+    if (w >> 62 & 1) { /* '11': a new window, 5 bits of leading zeros and 6 of length */
+        unsigned l = (unsigned)(w >> 57 & 31), sig = (unsigned)(w >> 51 & 63);
         if (sig == 0) sig = 64;
         if (l + sig > 64) return false;
         *lead = (uint8_t)l;
         *trail = (uint8_t)(64 - l - sig);
+        used = 13;
     }
+    if (*lead + *trail >= 64) return false;
     unsigned sig = 64u - *lead - *trail;
-    if (*lead + *trail > 64) return false;
     uint64_t bits;
-    if (!get_bits(it, sig, &bits)) return false;
+    if (used + sig <= 64) {
+        bits = (w << used) >> (64 - sig);
+        if (!bitr_skip(&it->r, used + sig)) return false;
+    } else if (!bitr_skip(&it->r, used) || !get_bits(it, sig, &bits)) {
+        return false;
+    }
     *v ^= bits << *trail;
     return true;
 }

@@ -340,6 +340,18 @@ static int validate_histograms(const write_series *ws, size_t n, char *err)
     return 0;
 }
 
+/* Frames the series records gathered so far (their refs may be used next), then rec, into
+ * frame, and empties both (keeping their memory). */
+static int flush_record(buf *frame, buf *series_rec, uint8_t type, buf *rec)
+{
+    if (series_rec->len && wal_frame(frame, WAL_REC_SERIES, series_rec->data, series_rec->len))
+        return STRATA_ENOMEM;
+    series_rec->len = 0;
+    if (rec->len && wal_frame(frame, type, rec->data, rec->len)) return STRATA_ENOMEM;
+    rec->len = 0;
+    return 0;
+}
+
 /* Where the histograms record of a commit stands (entries are delta-encoded). */
 typedef struct hist_cursor {
     int64_t ref, t;
@@ -467,6 +479,17 @@ int db_write(strata_db *db, write_series *ws, size_t n, bool require_sorted,
             s->wal_logged = true;
             res->series_created++;
         }
+        /* The WAL must replay a series' floats and histograms in the order the head took them
+         * (one request may hold the same series twice), so a kind's pending record is framed
+         * before the other kind's next entries. */
+        if (ws[i].n_samples && hist_rec.len) {
+            rc = flush_record(&frame, &series_rec, WAL_REC_HISTOGRAMS, &hist_rec);
+            hist_prev = (hist_cursor){.first = true};
+            if (rc) {
+                strata_errf(err, rc, "out of memory framing WAL records");
+                break;
+            }
+        }
         for (size_t k = 0; k < ws[i].n_samples; k++) {
             int64_t t = ws[i].samples[k].t, last = 0;
             double v = ws[i].samples[k].v;
@@ -508,6 +531,13 @@ int db_write(strata_db *db, write_series *ws, size_t n, bool require_sorted,
                 rc = strata_errf(err, ar, "out of memory appending samples");
                 break;
             }
+        }
+        if (!rc && ws[i].n_histograms && p != samples_rec.data) {
+            samples_rec.len = (size_t)(p - samples_rec.data);
+            rc = flush_record(&frame, &series_rec, WAL_REC_SAMPLES, &samples_rec);
+            p = samples_rec.data;
+            first = true;
+            if (rc) strata_errf(err, rc, "out of memory framing WAL records");
         }
         if (!rc && ws[i].n_histograms)
             rc = commit_histograms(db, s, &ws[i], oldest, newest, &hist_rec, &hist_prev, res, rej,

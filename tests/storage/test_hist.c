@@ -242,6 +242,54 @@ static void test_ordering_shared_with_floats(void **state)
     test_rmtree(dir);
 }
 
+/* One request holding the same series twice, histograms first: the WAL must replay both kinds
+ * in the order the head took them. */
+static void test_wal_keeps_kind_order(void **state)
+{
+    (void)state;
+    char dir[512], err[STRATA_ERRMSG_SIZE];
+    assert_int_equal(test_tmpdir(dir, sizeof dir, "hist-walorder"), 0);
+    strata_db *db = open_db(dir);
+    test_hist a, b;
+    make_exp(&a, 1);
+    make_exp(&b, 2);
+    label ls[] = {{"__name__", "mixed", 8, 5}};
+    hist_sample h1[] = {{1000, a.h}}, h2[] = {{4000, b.h}};
+    strata_sample f1[] = {{2000, 1.5}, {3000, 2.5}};
+    write_series ws[] = {{.labels = ls, .n_labels = 1, .histograms = h1, .n_histograms = 1},
+                         {.labels = ls,
+                          .n_labels = 1,
+                          .samples = f1,
+                          .n_samples = 2,
+                          .histograms = h2,
+                          .n_histograms = 1}};
+    strata_write_result res;
+    write_reject rej;
+    assert_int_equal(db_write(db, ws, 2, false, &res, &rej, err), 0);
+    assert_int_equal(res.samples_written, 2);
+    assert_int_equal(res.histograms_written, 2);
+    for (int pass = 0; pass < 2; pass++) {
+        arena ar;
+        arena_init(&ar, 0);
+        hist_sample *out;
+        size_t ns;
+        assert_int_equal(read_hists(db, "mixed", 0, 10000, &ar, &out, &ns), 2);
+        assert_int_equal(out[0].t, 1000);
+        assert_int_equal(out[1].t, 4000);
+        arena_free(&ar);
+        strata_sample *fs;
+        size_t nf;
+        strata_label q[] = {{"__name__", "mixed"}};
+        assert_int_equal(strata_read(db, q, 1, 0, 10000, &fs, &nf, err), 0);
+        assert_int_equal(nf, 2);
+        free(fs);
+        strata_close(db);
+        db = open_db(dir);
+    }
+    strata_close(db);
+    test_rmtree(dir);
+}
+
 static void test_histogram_only_series_are_selected(void **state)
 {
     (void)state;
@@ -448,6 +496,7 @@ int main(void)
         cmocka_unit_test(test_roundtrip_and_replay),
         cmocka_unit_test(test_ordering_shared_with_floats),
         cmocka_unit_test(test_histogram_only_series_are_selected),
+        cmocka_unit_test(test_wal_keeps_kind_order),
         cmocka_unit_test(test_validation),
         cmocka_unit_test(test_many_chunks_and_resets),
     };
