@@ -109,6 +109,10 @@ typedef int (*series_fn)(eval_ctx *wc, void *arg, const label *ls, size_t nl,
 /* Runs fn over every series of set, split across worker threads when there are enough series to
  * pay for them, and appends the outputs to out (a V_VECTOR) in the set's order. */
 int eval_parallel_series(eval_ctx *c, series_set *set, series_fn fn, void *arg, value *out);
+/* The same for per-step windows of window_ms (range functions): few series over many steps with
+ * long windows are split by steps across the workers instead, each worker reading every series. */
+int eval_parallel_windows(eval_ctx *c, series_set *set, series_fn fn, void *arg, value *out,
+                          int64_t window_ms);
 
 int eval_call(eval_ctx *c, const promql_expr *e, value *out);
 /* Whether the evaluator implements the function (the parser knows more than it does). */

@@ -265,7 +265,8 @@ int eval_extended_call(eval_ctx *c, const promql_expr *call, value *out)
     if (rc) return rc;
     out->type = V_VECTOR;
     ext_job job = {.call = call, .sel = sel, .smoothed = sel->smoothed};
-    rc = eval_parallel_series(c, set, ext_series, &job, out);
+    rc = eval_parallel_windows(c, set, ext_series, &job, out,
+                               sel->range_ms + (sel->smoothed ? 2 * lb : lb));
     series_set_free(set);
     if (rc == STRATA_ECORRUPT) return strata_errf(c->err, rc, "corrupt chunk in storage");
     return rc ? rc : vec_check_duplicates(c, out);

@@ -702,7 +702,7 @@ static int eval_range_function(eval_ctx *c, const promql_expr *e, const fn_def *
     if (!absent) {
         range_job job = {.f = f, .ra = &ra, .p1 = p1, .p2 = p2};
         if (set) {
-            rc = eval_parallel_series(c, set, range_series, &job, out);
+            rc = eval_parallel_windows(c, set, range_series, &job, out, ra.range_ms);
             series_set_free(set);
         } else {
             /* A subquery's series are already materialised: slide the same windows over them. */

@@ -88,9 +88,11 @@ static void test_parallel_evaluation(void **state)
                                           r->series[i].labels, r->series[i].n_labels) < 0);
     }
     promql_result_free(r);
-    /* Three series over 1,171 steps of 0.5 s: split by steps across the workers. Each step sees
-     * the newest sample at or before it: id + floor(t / 15 s). */
-    assert_int_equal(promql_eval_range(db, "par{id=~\"1|2|3\"}", 0, 39 * 15000, 500, NULL, &r, err), 0);
+    /* A range function over three series and 1,171 steps of 0.5 s: split by steps across the
+     * workers. Each window holds the newest sample at or before it: id + floor(t / 15 s). */
+    assert_int_equal(promql_eval_range(db, "last_over_time(par{id=~\"1|2|3\"}[1m])", 0, 39 * 15000,
+                                       500, NULL, &r, err),
+                     0);
     assert_int_equal(r->n_series, 3);
     for (size_t i = 0; i < r->n_series; i++) {
         const promql_series *ps = &r->series[i];

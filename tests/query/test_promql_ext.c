@@ -276,8 +276,8 @@ static void test_repeated_subexpressions(void **state)
     buf_free(&b);
 }
 
-/* Few series over many steps are split by steps across threads; the result and the samples
- * counted must be those of one sequential pass. */
+/* Range functions over few series and many steps are split by steps across threads; the result
+ * and the samples counted must be those of one sequential pass. */
 static void test_step_split(void **state)
 {
     (void)state;
@@ -315,16 +315,20 @@ static void test_step_split(void **state)
         promql_result_free(r[0]);
         promql_result_free(r[1]);
     }
-    /* the sample limit sees each sample once however many workers read it */
+    /* the sample limit sees each sample once however many workers read it (last_over_time: a range
+     * function, so split; its windows read every sample of both series) */
     promql_options o;
     promql_options_init(&o);
     o.max_samples = 2 * 1440;
     promql_result *r = NULL;
     char err[STRATA_ERRMSG_SIZE] = "";
-    assert_int_equal(promql_eval_range(db, "w", 0, 14400000, 10000, &o, &r, err), 0);
+    assert_int_equal(
+        promql_eval_range(db, "last_over_time(w[5m])", 0, 14400000, 10000, &o, &r, err), 0);
     promql_result_free(r);
     o.max_samples = 2 * 1440 - 1;
-    assert_int_equal(promql_eval_range(db, "w", 0, 14400000, 10000, &o, &r, err), STRATA_ELIMIT);
+    assert_int_equal(
+        promql_eval_range(db, "last_over_time(w[5m])", 0, 14400000, 10000, &o, &r, err),
+        STRATA_ELIMIT);
 }
 
 /* Runs q at t with delayed name removal on or off and compares the JSON. */
