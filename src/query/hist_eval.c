@@ -770,6 +770,13 @@ static bool is_bucket_of(const vseries *f, const vseries *h)
 int hist_drop_classic_conflicts(eval_ctx *c, value *in)
 {
     if (!value_has_hist(in)) return 0;
+    /* the pairwise search below only matters when classic buckets are there too */
+    bool any_le = false;
+    for (size_t k = 0; k < in->n && !any_le; k++) {
+        uint32_t vl;
+        any_le = labels_get(in->s[k].labels, in->s[k].n_labels, "le", &vl) != NULL;
+    }
+    if (!any_le) return 0;
     vseries *ns = eval_alloc(c, in->n * sizeof *ns);
     if (!ns) return STRATA_ENOMEM;
     memcpy(ns, in->s, in->n * sizeof *ns);
