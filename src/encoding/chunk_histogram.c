@@ -26,8 +26,8 @@
  * '11111111') selecting a two's-complement field of 3, 6, 9, 12, 18, 25, 56 or 64 bits, the
  * smallest with -(2^(n-1) - 1) <= v <= 2^(n-1); varbit uint the same prefixes with unsigned
  * fields (v < 2^n). XOR is the XOR chunk's value encoding ('0' same, '10' reuse the window,
- * '11' + 5 bits leading + 6 bits length). Prometheus recodes a chunk in place when new buckets
- * appear; Strata cuts a new chunk instead (hist_appender_fits), so every chunk has one layout.
+ * '11' + 5 bits leading + 6 bits length). Every chunk has one layout: when new buckets appear
+ * the chunk is rewritten on the wider layout (hist_appender_recode), as Prometheus does.
  */
 #include "encoding/encoding_internal.h"
 
@@ -345,8 +345,10 @@ int hist_appender_fits(const hist_appender *a, const native_histogram *h, uint8_
         if (c != 1) same_layout = false;
     }
     if (!same_layout) {
+        /* Only buckets added (or empty ones gone): Prometheus recodes the chunk to the union of
+         * the layouts; a caller that cuts instead uses this header. */
         *header = gauge ? HIST_CHUNK_GAUGE : HIST_CHUNK_NOT_RESET;
-        return 0;
+        return 2;
     }
     return 1;
 }
@@ -543,6 +545,147 @@ int hist_append(hist_appender *a, int64_t t, const native_histogram *h)
         a->last_zero_count = h->zero_count;
     }
     return 0;
+}
+
+/* ---- recoding to a wider layout ------------------------------------------------------------- */
+
+/* The sorted bucket indexes a span list covers; *n of them in *out (malloc'd). */
+static int span_indexes(const hist_span *sp, uint32_t n_spans, uint32_t n_buckets, int64_t **out,
+                        size_t *n)
+{
+    int64_t *v = malloc((n_buckets + 1) * sizeof *v);
+    if (!v) return STRATA_ENOMEM;
+    bucket_walk w = {.spans = sp, .n = n_spans};
+    size_t k = 0;
+    int64_t idx;
+    while (k < n_buckets && walk_next(&w, &idx))
+        v[k++] = idx;
+    *out = v;
+    *n = k;
+    return 0;
+}
+
+/* The union of two sorted index lists as canonical spans (one per run of consecutive indexes). */
+static int union_spans(const int64_t *a, size_t na, const int64_t *b, size_t nb, hist_span **spans,
+                       uint32_t *n_spans, int64_t **idx, size_t *n_idx)
+{
+    int64_t *u = malloc((na + nb + 1) * sizeof *u);
+    hist_span *sp = malloc((na + nb + 1) * sizeof *sp);
+    if (!u || !sp) {
+        free(u);
+        free(sp);
+        return STRATA_ENOMEM;
+    }
+    size_t i = 0, j = 0, k = 0;
+    while (i < na || j < nb) {
+        int64_t x = j >= nb || (i < na && a[i] <= b[j]) ? a[i] : b[j];
+        if (i < na && a[i] == x) i++;
+        if (j < nb && b[j] == x) j++;
+        u[k++] = x;
+    }
+    uint32_t ns = 0;
+    for (size_t q = 0; q < k; q++) {
+        if (q && u[q] == u[q - 1] + 1) {
+            sp[ns - 1].length++;
+            continue;
+        }
+        int64_t off = q ? u[q] - u[q - 1] - 1 : u[q];
+        if (off < INT32_MIN || off > INT32_MAX) {
+            free(u);
+            free(sp);
+            return STRATA_EINVAL;
+        }
+        sp[ns++] = (hist_span){.offset = (int32_t)off, .length = 1};
+    }
+    *spans = sp;
+    *n_spans = ns;
+    *idx = u;
+    *n_idx = k;
+    return 0;
+}
+
+/* Bucket values of one side laid out on the merged indexes (zeros where the sample has none). */
+static void expand(const hist_span *sp, uint32_t n_spans, const double *vals, uint32_t n_vals,
+                   const int64_t *merged, size_t n_merged, double *out)
+{
+    memset(out, 0, (n_merged ? n_merged : 1) * sizeof *out);
+    bucket_walk w = {.spans = sp, .n = n_spans};
+    size_t m = 0;
+    int64_t idx;
+    for (uint32_t k = 0; k < n_vals && walk_next(&w, &idx); k++) {
+        while (m < n_merged && merged[m] < idx)
+            m++;
+        if (m < n_merged && merged[m] == idx) out[m] = vals[k];
+    }
+}
+
+int hist_appender_recode(hist_appender *a, int64_t t, const native_histogram *h)
+{
+    if (a->count == 0 || is_stale(h)) return hist_append(a, t, h);
+    size_t len;
+    const uint8_t *bytes = hist_appender_bytes(a, &len);
+    uint8_t header = bytes[2] & HIST_CHUNK_HEADER_MASK;
+    arena ar;
+    arena_init(&ar, 0);
+    hist_sample *old;
+    size_t n_old;
+    int rc = hist_chunk_decode(bytes, len, a->enc, &ar, &old, &n_old, NULL);
+    int64_t *ci[2] = {NULL, NULL}, *hi[2] = {NULL, NULL}, *mi[2] = {NULL, NULL};
+    size_t nci[2] = {0, 0}, nhi[2] = {0, 0}, nmi[2] = {0, 0};
+    hist_span *msp[2] = {NULL, NULL};
+    uint32_t nms[2] = {0, 0};
+    const hist_span *hsp[2] = {h->pos_spans, h->neg_spans};
+    uint32_t hns[2] = {h->n_pos_spans, h->n_neg_spans},
+             hnb[2] = {h->n_pos_buckets, h->n_neg_buckets};
+    for (int s = 0; s < 2 && !rc; s++) {
+        rc = span_indexes(a->spans[s], a->n_spans[s], a->n_buckets[s], &ci[s], &nci[s]);
+        if (!rc) rc = span_indexes(hsp[s], hns[s], hnb[s], &hi[s], &nhi[s]);
+        if (!rc) rc = union_spans(ci[s], nci[s], hi[s], nhi[s], &msp[s], &nms[s], &mi[s], &nmi[s]);
+    }
+    hist_appender fresh;
+    bool fresh_ok = false;
+    if (!rc) rc = hist_appender_init(&fresh, a->enc);
+    if (!rc) fresh_ok = true;
+    double *vals[2] = {NULL, NULL};
+    for (int s = 0; s < 2 && !rc; s++)
+        if (!(vals[s] = malloc((nmi[s] + 1) * sizeof(double)))) rc = STRATA_ENOMEM;
+    /* Every old sample, then the new one, on the merged layout. */
+    for (size_t k = 0; k <= n_old && !rc; k++) {
+        const native_histogram *src = k < n_old ? &old[k].h : h;
+        native_histogram x = *src;
+        if (!is_stale(src)) {
+            expand(src->pos_spans, src->n_pos_spans, src->pos_buckets, src->n_pos_buckets, mi[0],
+                   nmi[0], vals[0]);
+            expand(src->neg_spans, src->n_neg_spans, src->neg_buckets, src->n_neg_buckets, mi[1],
+                   nmi[1], vals[1]);
+            x.pos_spans = msp[0];
+            x.n_pos_spans = nms[0];
+            x.pos_buckets = vals[0];
+            x.n_pos_buckets = (uint32_t)nmi[0];
+            x.neg_spans = msp[1];
+            x.n_neg_spans = nms[1];
+            x.neg_buckets = vals[1];
+            x.n_neg_buckets = (uint32_t)nmi[1];
+        }
+        x.reset_hint = HIST_HINT_UNKNOWN; /* the header is restored below */
+        rc = hist_append(&fresh, k < n_old ? old[k].t : t, &x);
+        if (k + 1 == n_old && !rc) hist_appender_set_header(&fresh, header);
+    }
+    if (!rc) {
+        hist_appender_free(a);
+        *a = fresh;
+        fresh_ok = false;
+    }
+    if (fresh_ok) hist_appender_free(&fresh);
+    for (int s = 0; s < 2; s++) {
+        free(ci[s]);
+        free(hi[s]);
+        free(mi[s]);
+        free(msp[s]);
+        free(vals[s]);
+    }
+    arena_free(&ar);
+    return rc;
 }
 
 /* ---- reading ----------------------------------------------------------------------------------

@@ -315,14 +315,15 @@ int hist_appender_init(hist_appender *a, chunk_encoding enc);
 void hist_appender_free(hist_appender *a);
 
 /*
- * Whether h (validated) can be appended to this chunk: 1 yes; 0 when a new chunk must be cut,
- * with the counter-reset header for that chunk in *header, by Prometheus' rules: a gauge
- * histogram after counter ones (or the reverse), a reset hint, a count, zero count or bucket that
- * went down, a bucket in use that disappeared, or other custom bounds (HIST_CHUNK_RESET); another
- * schema or zero threshold, or a sample after a staleness marker (HIST_CHUNK_UNKNOWN); any other
- * change of buckets (HIST_CHUNK_NOT_RESET: Prometheus recodes the chunk in place there, Strata
- * cuts). A staleness marker always fits; an empty chunk takes anything. The encoding must match
- * h->is_int (the caller cuts when it does not).
+ * Whether h (validated) can be appended to this chunk: 1 yes; 2 only after recoding the chunk to
+ * a wider layout (new buckets appeared, or empty ones vanished, and nothing went down:
+ * hist_appender_recode, as Prometheus does; a caller may cut instead, with *header); 0 when a new
+ * chunk must be cut, with the counter-reset header for that chunk in *header, by Prometheus'
+ * rules: a gauge histogram after counter ones (gauge) or the reverse (not reset), a reset hint, a
+ * count, zero count or bucket that went down, a bucket in use that disappeared, or other custom
+ * bounds (reset); another schema or zero threshold, or a sample after a staleness marker
+ * (unknown). A staleness marker always fits; an empty chunk takes anything. The encoding must
+ * match h->is_int (the caller cuts when it does not).
  */
 int hist_appender_fits(const hist_appender *a, const native_histogram *h, uint8_t *header);
 
@@ -330,6 +331,11 @@ int hist_appender_fits(const hist_appender *a, const native_histogram *h, uint8_
  * marker is stored as Prometheus stores it: its sum only. 0, STRATA_ENOMEM (chunk unchanged) or
  * STRATA_ELIMIT (65535 samples). */
 int hist_append(hist_appender *a, int64_t t, const native_histogram *h);
+/* For a sample hist_appender_fits answered 2: rewrites the chunk with every sample laid out on
+ * the union of its layout and h's (missing buckets as zeros, spans one per run of consecutive
+ * buckets, the header kept), then appends h. 0, STRATA_ENOMEM or STRATA_EINVAL (the chunk is
+ * unchanged then). */
+int hist_appender_recode(hist_appender *a, int64_t t, const native_histogram *h);
 /* Sets the counter-reset header (top two bits of byte 2). */
 void hist_appender_set_header(hist_appender *a, uint8_t header);
 /* The chunk as it stands: owned by the appender, valid until the next append or free. */

@@ -243,7 +243,8 @@ static int hist_chunks(read_ctx *rc, chunk_list *cl, const hist_sample *hs, size
         chunk_encoding enc = hs[i].h.is_int ? CHUNK_ENC_HISTOGRAM : CHUNK_ENC_FLOAT_HISTOGRAM;
         hist_appender *a = cl->nha ? &cl->ha[cl->nha - 1] : NULL;
         uint8_t header = HIST_CHUNK_UNKNOWN;
-        bool cut = !a || a->enc != enc || !hist_appender_fits(a, &hs[i].h, &header);
+        /* A layout change cuts here (answer 2) instead of recoding: a reply is built once. */
+        bool cut = !a || a->enc != enc || hist_appender_fits(a, &hs[i].h, &header) != 1;
         if (!cut && i - start >= 120) {
             cut = true;
             header =

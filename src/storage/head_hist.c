@@ -3,13 +3,14 @@
  * carries them, and their place in the head.
  *
  * Each series with histograms has a head_hist: full chunks and one open chunk in Prometheus'
- * histogram encodings (chunk_histogram.c; integer histograms in encoding 2, float ones in 3). A
- * new chunk starts when the appender says the sample does not fit (counter reset, layout change,
- * gauge/counter switch: the chunk header records why), when the flavour changes, or when the open
- * chunk is full (max_samples_per_chunk samples, 4 KiB, or a chunk_range_ms boundary). A read
- * copies the open chunk under the stripe lock and decodes outside it. Floats and histograms share
- * the series' newest timestamp (s->last_t), which gives both the same out-of-order and duplicate
- * rules, as in Prometheus; duplicates are judged on the newest sample's encoded bytes.
+ * histogram encodings (chunk_histogram.c; integer histograms in encoding 2, float ones in 3). New
+ * buckets recode the open chunk to the wider layout (as Prometheus does); a new chunk starts when
+ * the appender says the sample does not fit (counter reset, schema change, gauge/counter switch:
+ * the chunk header records why), when the flavour changes, or when the open chunk is full
+ * (max_samples_per_chunk samples, 4 KiB, or a chunk_range_ms boundary). A read copies the open
+ * chunk under the stripe lock and decodes outside it. Floats and histograms share the series'
+ * newest timestamp (s->last_t), which gives both the same out-of-order and duplicate rules, as in
+ * Prometheus; duplicates are judged on the newest sample's encoded bytes.
  *
  * The WAL carries each histogram in a compact form of its own (hist_encode below), which keeps
  * every field of the sample as written; the chunks keep what Prometheus keeps (a staleness marker
@@ -489,13 +490,27 @@ int head_append_hist_locked(head *h, series *s, int64_t t, const native_histogra
     head_hist *hh = s->hist;
     chunk_encoding want = nh->is_int ? CHUNK_ENC_HISTOGRAM : CHUNK_ENC_FLOAT_HISTOGRAM;
     uint8_t header = HIST_CHUNK_UNKNOWN;
-    bool cut = false;
+    bool cut = false, recoded = false;
+    int fit = 1;
     if (hh->open_count) {
         size_t bytes;
         hist_appender_bytes(&hh->open, &bytes);
         if (hh->open.enc != want) {
             cut = true; /* integer and float histograms live in different encodings */
-        } else if (!hist_appender_fits(&hh->open, nh, &header)) {
+        } else if ((fit = hist_appender_fits(&hh->open, nh, &header)) == 0) {
+            cut = true;
+        } else if (fit == 2 && hh->open_count < h->max_samples_per_chunk) {
+            /* New buckets: rewrite the chunk to the wider layout, as Prometheus does. */
+            rc = hist_appender_recode(&hh->open, t, nh);
+            if (rc == 0) {
+                recoded = true;
+            } else if (rc == STRATA_EINVAL) {
+                cut = true; /* the union does not fit the format: start afresh */
+                rc = 0;
+            } else {
+                goto out;
+            }
+        } else if (fit == 2) {
             cut = true;
         } else if (hh->open_count >= h->max_samples_per_chunk || bytes >= HIST_CHUNK_MAX_BYTES ||
                    t / h->chunk_range_ms != hh->open_mint / h->chunk_range_ms) {
@@ -509,7 +524,7 @@ int head_append_hist_locked(head *h, series *s, int64_t t, const native_histogra
         hh->open_mint = t;
     }
     bool fresh = hh->open_count == 0;
-    if ((rc = hist_append(&hh->open, t, nh))) {
+    if (!recoded && (rc = hist_append(&hh->open, t, nh))) {
         if (fresh) hist_appender_free(&hh->open);
         goto out;
     }

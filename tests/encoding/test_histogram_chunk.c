@@ -295,7 +295,7 @@ static void test_cut_rules(void **state)
     x.pos_spans = &sp3;
     x.pos_buckets = b3;
     x.n_pos_buckets = 3;
-    assert_int_equal(hist_appender_fits(&a, &x, &header), 0); /* a new bucket: cut, no reset */
+    assert_int_equal(hist_appender_fits(&a, &x, &header), 2); /* a new bucket: recode */
     assert_int_equal(header, HIST_CHUNK_NOT_RESET);
     x = h;
     x.pos_spans = &sp_other; /* bucket 0 (count 2) vanished */
@@ -334,7 +334,7 @@ static void test_cut_rules(void **state)
     y.pos_spans = &sp_other;
     y.pos_buckets = (double[]){3, 4};
     y.count = 7;
-    assert_int_equal(hist_appender_fits(&a, &y, &header), 0);
+    assert_int_equal(hist_appender_fits(&a, &y, &header), 2); /* an empty bucket may go */
     assert_int_equal(header, HIST_CHUNK_NOT_RESET);
 
     /* A staleness marker always fits, comes back as its sum alone, and ends the chunk. */
@@ -386,6 +386,90 @@ static void test_cut_rules(void **state)
     assert_int_equal(hist_chunk_decode(bytes, len, CHUNK_ENC_HISTOGRAM, &ar, &out, &n, err), 0);
     assert_int_equal(n, 1);
     assert_memory_equal(&out[0].h.sum, &stale, 8);
+    hist_appender_free(&a);
+    arena_free(&ar);
+}
+
+/* New buckets: the chunk is rewritten on the union of the layouts, earlier samples with zeros in
+ * the new buckets, the header kept; gauges may also lose buckets. */
+static void test_recode(void **state)
+{
+    (void)state;
+    hist_span s2 = {0, 2}, s4 = {-1, 4};
+    double b1[] = {1, 2}, b2[] = {2, 3}, b3[] = {1, 3, 4, 1};
+    native_histogram h1 = {.is_int = true,
+                           .count = 3,
+                           .sum = 1,
+                           .pos_spans = &s2,
+                           .n_pos_spans = 1,
+                           .pos_buckets = b1,
+                           .n_pos_buckets = 2};
+    native_histogram h2 = h1, h3 = h1;
+    h2.count = 5;
+    h2.pos_buckets = b2;
+    h3.count = 9;
+    h3.pos_spans = &s4;
+    h3.pos_buckets = b3;
+    h3.n_pos_buckets = 4;
+    hist_appender a;
+    uint8_t header;
+    assert_int_equal(hist_appender_init(&a, CHUNK_ENC_HISTOGRAM), 0);
+    append_ok(&a, 10, &h1);
+    hist_appender_set_header(&a, HIST_CHUNK_NOT_RESET);
+    append_ok(&a, 20, &h2);
+    assert_int_equal(hist_appender_fits(&a, &h3, &header), 2);
+    assert_int_equal(hist_appender_recode(&a, 30, &h3), 0);
+    size_t len;
+    const uint8_t *bytes = hist_appender_bytes(&a, &len);
+    assert_int_equal(bytes[2], HIST_CHUNK_NOT_RESET);
+    arena ar;
+    arena_init(&ar, 0);
+    hist_sample *out;
+    size_t n;
+    char err[STRATA_ERRMSG_SIZE];
+    assert_int_equal(hist_chunk_decode(bytes, len, CHUNK_ENC_HISTOGRAM, &ar, &out, &n, err), 0);
+    assert_int_equal(n, 3);
+    double want[3][4] = {{0, 1, 2, 0}, {0, 2, 3, 0}, {1, 3, 4, 1}};
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(out[i].t, 10 * (i + 1));
+        assert_int_equal(out[i].h.n_pos_spans, 1);
+        assert_int_equal(out[i].h.pos_spans[0].offset, -1);
+        assert_int_equal(out[i].h.pos_spans[0].length, 4);
+        assert_memory_equal(out[i].h.pos_buckets, want[i], sizeof want[i]);
+    }
+    /* The recoded chunk goes on as usual. */
+    native_histogram h4 = h3;
+    h4.count = 10;
+    h4.pos_buckets = (double[]){1, 3, 4, 2};
+    append_ok(&a, 40, &h4);
+    hist_appender_free(&a);
+
+    /* A gauge: buckets come and go both ways. */
+    hist_span g1s = {0, 2}, g2s = {1, 2};
+    native_histogram g1 = {.reset_hint = HIST_HINT_GAUGE,
+                           .count = 6,
+                           .pos_spans = &g1s,
+                           .n_pos_spans = 1,
+                           .pos_buckets = (double[]){5, 1},
+                           .n_pos_buckets = 2};
+    native_histogram g2 = g1;
+    g2.count = 8;
+    g2.pos_spans = &g2s;
+    g2.pos_buckets = (double[]){4, 4};
+    assert_int_equal(hist_appender_init(&a, CHUNK_ENC_FLOAT_HISTOGRAM), 0);
+    append_ok(&a, 1, &g1);
+    assert_int_equal(hist_appender_fits(&a, &g2, &header), 2);
+    assert_int_equal(hist_appender_recode(&a, 2, &g2), 0);
+    bytes = hist_appender_bytes(&a, &len);
+    assert_int_equal(bytes[2], HIST_CHUNK_GAUGE);
+    assert_int_equal(hist_chunk_decode(bytes, len, CHUNK_ENC_FLOAT_HISTOGRAM, &ar, &out, &n, err),
+                     0);
+    assert_int_equal(n, 2);
+    assert_true(out[0].h.n_pos_buckets == 3 && out[0].h.pos_buckets[0] == 5 &&
+                out[0].h.pos_buckets[1] == 1 && out[0].h.pos_buckets[2] == 0);
+    assert_true(out[1].h.pos_buckets[0] == 0 && out[1].h.pos_buckets[1] == 4 &&
+                out[1].h.pos_buckets[2] == 4);
+    assert_int_equal(out[1].h.reset_hint, HIST_HINT_GAUGE);
     hist_appender_free(&a);
     arena_free(&ar);
 }
@@ -484,6 +568,7 @@ int main(void)
         cmocka_unit_test(test_golden_bytes),
         cmocka_unit_test(test_random_roundtrips),
         cmocka_unit_test(test_cut_rules),
+        cmocka_unit_test(test_recode),
         cmocka_unit_test(test_zero_threshold_and_bounds_forms),
         cmocka_unit_test(test_codec_table_and_bad_input),
     };

@@ -286,6 +286,29 @@ class OtlpHttpTest(unittest.TestCase):
         # The NO_RECORDED_VALUE point is a staleness marker: the series is gone right after it.
         self.assertEqual(self.values("still_here", t="%.3f" % ((T_MS + 2500) / 1000)), {})
 
+    def test_exponential_histogram_is_native(self):
+        # scale 1, zero_count 2, positive buckets at OTLP offset 0: [1, 3] (Prometheus indexes 1, 2),
+        # count 6, sum 9.5; read back through remote read as a native histogram.
+        pos = f_varint(1, 0) + f_len(2, varint(1) + varint(3))
+        point = (f_fixed64(3, T_NS) + f_fixed64(4, 6) + f_double(5, 9.5) + f_varint(6, 2)
+                 + f_fixed64(7, 2) + f_len(8, pos))
+        body = request([("service.name", "exp")], [metric("exp.latency", "s", "exponential_histogram", [point])])
+        r = self.post(body, PB)
+        self.assertEqual(r.status_code, 200, r.text)
+        from test_native_histograms import fields as pb_fields, parse_histogram, read_request
+        import snappy
+        rr = requests.post(self.s.url + "/api/v1/read",
+                           data=read_request("exp_latency_seconds", T_MS - 1000, T_MS + 1000, []), timeout=10)
+        self.assertEqual(rr.status_code, 200, rr.text)
+        result = pb_fields(pb_fields(snappy.uncompress(rr.content))[1][0])
+        self.assertEqual(len(result[1]), 1)
+        h = parse_histogram(pb_fields(result[1][0])[4][0])
+        self.assertTrue(h["is_int"])
+        self.assertEqual((h["t"], h["schema"], h["count"], h["zero_count"]), (T_MS, 1, 6, 2))
+        self.assertEqual(struct.unpack("<d", struct.pack("<Q", h["sum_bits"]))[0], 9.5)
+        self.assertEqual(h["zt"], 1e-128)
+        self.assertEqual((h["pos_spans"], h["pos"]), ([(1, 2)], [1, 3]))
+
     def test_refusals(self):
         r = self.post(b"x", {"Content-Type": "text/plain"})
         self.assertEqual(r.status_code, 415)
