@@ -10,14 +10,32 @@
 #include "query/query.h"
 #include "storage/storage.h"
 
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static strata_db *db;
+static char dir[] = "/tmp/fuzz-promql-eval-XXXXXX";
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+/* The scratch database goes when the fuzzer exits. */
+static void cleanup(void)
+{
+    strata_close(db);
+    nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
 
 static void put(const char *name, const char *k, const char *v, double base, double slope)
 {
@@ -89,13 +107,13 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-    char dir[] = "/tmp/fuzz-promql-eval-XXXXXX";
     if (!mkdtemp(dir)) abort();
     strata_options o;
     strata_options_init(&o);
     o.fsync = STRATA_FSYNC_NONE;
     char err[STRATA_ERRMSG_SIZE];
     if (strata_open(dir, &o, &db, err)) abort();
+    atexit(cleanup);
     put("c_total", "k", "a", 1, 2);
     put("c_total", "k", "b", 100, -1); /* a counter that keeps resetting */
     put("g", "k", "a", 5, 0.25);
