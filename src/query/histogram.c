@@ -437,49 +437,42 @@ static bool same_bits(double x, double y)
     return a == b;
 }
 
-/* Compares two sides bucket by bucket, ignoring empty buckets (equality after compaction). */
+/* The next span of s[*i..n) with zero-length spans folded into the offset of the one after
+ * them (Prometheus' spansMatch); false at the end (trailing zero-length spans included). */
+static bool next_span(const hist_span *s, uint32_t n, uint32_t *i, hist_span *out)
+{
+    int64_t off = 0;
+    while (*i < n) {
+        hist_span sp = s[(*i)++];
+        off += sp.offset;
+        if (sp.length) {
+            out->offset = (int32_t)off;
+            out->length = sp.length;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* One side of Prometheus' Equals: the same span layout (empty buckets count) and bit-equal
+ * counts. */
 static bool side_equal(const hist_span *sa, uint32_t nsa, const double *ba, uint32_t nba,
                        const hist_span *sb, uint32_t nsb, const double *bb, uint32_t nbb)
 {
-    uint32_t i = 0, j = 0, si = 0, sj = 0, ii = 0, jj = 0;
-    int64_t xi = nsa ? sa[0].offset : 0, xj = nsb ? sb[0].offset : 0;
+    uint32_t i = 0, j = 0;
     for (;;) {
-        /* advance to the next non-empty bucket on each side, tracking its index */
-        while (i < nba && ba[i] == 0) {
-            i++;
-            xi++;
-            if (++ii >= sa[si].length && si + 1 < nsa) {
-                si++;
-                ii = 0;
-                xi += sa[si].offset;
-            }
+        hist_span x, y;
+        bool hx = next_span(sa, nsa, &i, &x), hy = next_span(sb, nsb, &j, &y);
+        if (!hx || !hy) {
+            if (hx != hy) return false;
+            break;
         }
-        while (j < nbb && bb[j] == 0) {
-            j++;
-            xj++;
-            if (++jj >= sb[sj].length && sj + 1 < nsb) {
-                sj++;
-                jj = 0;
-                xj += sb[sj].offset;
-            }
-        }
-        if (i >= nba || j >= nbb) return i >= nba && j >= nbb;
-        if (xi != xj || !same_bits(ba[i], bb[j])) return false;
-        i++;
-        xi++;
-        if (++ii >= sa[si].length && si + 1 < nsa) {
-            si++;
-            ii = 0;
-            xi += sa[si].offset;
-        }
-        j++;
-        xj++;
-        if (++jj >= sb[sj].length && sj + 1 < nsb) {
-            sj++;
-            jj = 0;
-            xj += sb[sj].offset;
-        }
+        if (x.offset != y.offset || x.length != y.length) return false;
     }
+    if (nba != nbb) return false;
+    for (uint32_t k = 0; k < nba; k++)
+        if (!same_bits(ba[k], bb[k])) return false;
+    return true;
 }
 
 bool hist_equal(const native_histogram *x, const native_histogram *y)

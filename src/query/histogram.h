@@ -74,8 +74,9 @@ int hist_compact(arena *a, native_histogram *h);
  * re-estimated from bucket midpoints when anything was cut. 0 or STRATA_ENOMEM. */
 int hist_trim(arena *a, native_histogram *h, double rhs, bool upper_trim);
 
-/* Exact equality as Prometheus' Equals after compaction of both sides (counts compared by bits,
- * span layouts by the buckets they describe). */
+/* Exact equality as Prometheus' Equals: schema, zero bucket, count and sum, the same bucket
+ * layout (an empty bucket present on one side only makes a difference; zero-length spans do
+ * not) and counts compared by their bits. Compare compacted copies for equality of content. */
 bool hist_equal(const native_histogram *x, const native_histogram *y);
 
 /* Whether cur starts after a counter reset relative to prev (Prometheus' DetectReset). */
