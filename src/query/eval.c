@@ -253,6 +253,8 @@ static int vector_series(eval_ctx *c, void *arg, const label *ls, size_t nl,
     vseries *vs = NULL;
     const hist_sample *hs = c->cur_hists;
     size_t nh = c->cur_n_hists;
+    ssize_t kept_k = -1; /* the samples die after this call: each one picked is copied once */
+    native_histogram *kept = NULL;
     for (size_t i = 0; i < c->n_steps; i++) {
         int64_t st = eval_selector_time(c, e, step_time(c, i));
         ssize_t k = newest_at(ss, ns, st);
@@ -261,7 +263,11 @@ static int vector_series(eval_ctx *c, void *arg, const label *ls, size_t nl,
         if (kh >= 0 && (k < 0 || hs[kh].t > ss[k].t)) {
             if (hs[kh].t <= st - c->o->lookback_ms || hist_is_stale(&hs[kh].h)) continue;
             if (!vs && !(vs = vec_add(c, out, cap, ls, nl))) return STRATA_ENOMEM;
-            if (vec_set_hist(c, vs, i, (native_histogram *)&hs[kh].h)) return STRATA_ENOMEM;
+            if (kh != kept_k) {
+                if (!(kept = hist_keep(c, &hs[kh].h))) return STRATA_ENOMEM;
+                kept_k = kh;
+            }
+            if (vec_set_hist(c, vs, i, kept)) return STRATA_ENOMEM;
             continue;
         }
         if (k < 0 || ss[k].t <= st - c->o->lookback_ms || value_is_stale(ss[k].v)) continue;

@@ -14,7 +14,13 @@
 
 int eval_read_histograms(eval_ctx *c, const series_set *set, size_t i, hist_sample **out, size_t *n)
 {
-    int rc = series_set_read_histograms(set, i, c->mem, out, n);
+    return eval_read_histograms_in(c, c->mem, set, i, out, n);
+}
+
+int eval_read_histograms_in(eval_ctx *c, arena *a, const series_set *set, size_t i,
+                            hist_sample **out, size_t *n)
+{
+    int rc = series_set_read_histograms(set, i, a, out, n);
     if (rc == STRATA_ENOMEM) return strata_errf(c->err, rc, "out of memory");
     if (rc < 0) return rc;
     /* Prometheus' chunk iterators never hand out a counter-reset hint (the chunk before may be
@@ -66,6 +72,11 @@ static native_histogram *hist_dup(eval_ctx *c, const native_histogram *h)
         return NULL;
     }
     return r;
+}
+
+native_histogram *hist_keep(eval_ctx *c, const native_histogram *h)
+{
+    return hist_dup(c, h);
 }
 
 static int compact(eval_ctx *c, native_histogram *h)
@@ -1007,8 +1018,8 @@ int hist_smoothed_at(eval_ctx *c, const hist_sample *hs, size_t n, int64_t t,
     size_t i = hist_search(hs, n, t, true);
     *out = NULL;
     if (i < n && hs[i].t == t) {
-        *out = (native_histogram *)&hs[i].h;
-        return 1;
+        *out = hist_dup(c, &hs[i].h); /* the samples die with the reader's scratch */
+        return *out ? 1 : STRATA_ENOMEM;
     }
     if (i == 0) return 0;
     if (i < n) {

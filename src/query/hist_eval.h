@@ -18,6 +18,15 @@
 int eval_read_histograms(eval_ctx *c, const series_set *set, size_t i, hist_sample **out,
                          size_t *n);
 
+/* As eval_read_histograms, into a (a reader's scratch arena, reset after each series: whatever
+ * outlives the series' callback must be copied with hist_keep). */
+int eval_read_histograms_in(eval_ctx *c, arena *a, const series_set *set, size_t i,
+                            hist_sample **out, size_t *n);
+
+/* A deep copy of h in c's arena, for a value that outlives the samples it came from; NULL (and
+ * err set) when memory runs out. */
+native_histogram *hist_keep(eval_ctx *c, const native_histogram *h);
+
 /* hs without its staleness markers (which never enter a window): hs itself when it has none,
  * else a copy in c's arena. 0 or STRATA_ENOMEM. */
 int hist_drop_stale(eval_ctx *c, const hist_sample *hs, size_t n, const hist_sample **out,

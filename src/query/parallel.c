@@ -48,6 +48,9 @@ static int run_range(eval_ctx *c, series_set *set, size_t lo, size_t hi, series_
     strata_sample *samples = NULL;
     size_t scap = 0;
     int rc = 0;
+    /* a series' histogram samples live only through its callback */
+    arena hmem;
+    arena_init(&hmem, 64 * 1024);
     for (size_t i = lo; i < hi && !rc; i++) {
         const label *ls;
         size_t nl, ns, nh = 0;
@@ -58,13 +61,15 @@ static int run_range(eval_ctx *c, series_set *set, size_t lo, size_t hi, series_
             break;
         }
         if (!has) ns = 0;
-        if ((rc = eval_read_histograms(c, set, i, &hs, &nh)) < 0) break;
+        if ((rc = eval_read_histograms_in(c, &hmem, set, i, &hs, &nh)) < 0) break;
         c->cur_hists = hs;
         c->cur_n_hists = nh;
         if (ns || nh) rc = fn(c, arg, ls, nl, samples, ns, out, cap);
         c->cur_hists = NULL;
         c->cur_n_hists = 0;
+        arena_reset(&hmem);
     }
+    arena_free(&hmem);
     free(samples);
     return rc;
 }
@@ -110,6 +115,8 @@ static void *step_worker_main(void *p)
     step_worker *w = p;
     strata_sample *samples = NULL;
     size_t scap = 0;
+    arena hmem; /* a series' histogram samples live only through its callback */
+    arena_init(&hmem, 64 * 1024);
     for (size_t i = 0; i < w->n && !w->rc; i++) {
         const label *ls;
         size_t nl, ns, nh = 0;
@@ -121,7 +128,7 @@ static void *step_worker_main(void *p)
             break;
         }
         if (!has) ns = 0;
-        if ((w->rc = eval_read_histograms(&w->ctx, w->set, i, &hs, &nh)) < 0) break;
+        if ((w->rc = eval_read_histograms_in(&w->ctx, &hmem, w->set, i, &hs, &nh)) < 0) break;
         if (!ns && !nh) continue;
         size_t before = w->out.n;
         w->ctx.cur_hists = hs;
@@ -129,8 +136,10 @@ static void *step_worker_main(void *p)
         w->rc = w->fn(&w->ctx, w->arg, ls, nl, samples, ns, &w->out, &w->cap);
         w->ctx.cur_hists = NULL;
         w->ctx.cur_n_hists = 0;
+        arena_reset(&hmem);
         if (w->out.n > before) w->out_of[i] = before;
     }
+    arena_free(&hmem);
     free(samples);
     return NULL;
 }
