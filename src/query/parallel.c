@@ -29,6 +29,8 @@
 #define PARALLEL_MIN_WINDOW_STEPS 16 /* ... and only when each window spans this many steps */
 #define PARALLEL_MAX_WORKERS 16
 
+static const strata_sample no_samples[1];
+
 typedef struct worker {
     eval_ctx ctx;
     arena mem;
@@ -64,7 +66,8 @@ static int run_range(eval_ctx *c, series_set *set, size_t lo, size_t hi, series_
         if ((rc = eval_read_histograms_in(c, &hmem, set, i, &hs, &nh)) < 0) break;
         c->cur_hists = hs;
         c->cur_n_hists = nh;
-        if (ns || nh) rc = fn(c, arg, ls, nl, samples, ns, out, cap);
+        /* a series of histograms only still gets a (never read) sample array to index */
+        if (ns || nh) rc = fn(c, arg, ls, nl, ns ? samples : no_samples, ns, out, cap);
         c->cur_hists = NULL;
         c->cur_n_hists = 0;
         arena_reset(&hmem);
@@ -133,7 +136,7 @@ static void *step_worker_main(void *p)
         size_t before = w->out.n;
         w->ctx.cur_hists = hs;
         w->ctx.cur_n_hists = nh;
-        w->rc = w->fn(&w->ctx, w->arg, ls, nl, samples, ns, &w->out, &w->cap);
+        w->rc = w->fn(&w->ctx, w->arg, ls, nl, ns ? samples : no_samples, ns, &w->out, &w->cap);
         w->ctx.cur_hists = NULL;
         w->ctx.cur_n_hists = 0;
         arena_reset(&hmem);
