@@ -35,6 +35,7 @@ typedef struct serve_opts {
     char grpc_key[1024];
     uint64_t grpc_max_msg;
     int64_t max_exemplars; /* -1: the default */
+    bool delayed_name_removal; /* --enable-feature promql-delayed-name-removal */
 } serve_opts;
 
 enum {
@@ -62,6 +63,7 @@ enum {
     OPT_GRPC_CERT,
     OPT_GRPC_KEY,
     OPT_MAX_EXEMPLARS,
+    OPT_ENABLE_FEATURE,
     OPT_HELP,
 };
 
@@ -90,6 +92,7 @@ static const struct option serve_longopts[] = {
     {"grpc-tls-cert", required_argument, NULL, OPT_GRPC_CERT},
     {"grpc-tls-key", required_argument, NULL, OPT_GRPC_KEY},
     {"max-exemplars", required_argument, NULL, OPT_MAX_EXEMPLARS},
+    {"enable-feature", required_argument, NULL, OPT_ENABLE_FEATURE},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -122,6 +125,9 @@ static void serve_usage(FILE *f)
             "                                 (default 127.0.0.1:4317; \"off\" turns gRPC off)\n"
             "  --grpc-max-message-bytes N     largest gRPC message accepted (default 16777216)\n"
             "  --grpc-tls-cert FILE, --grpc-tls-key FILE   PEM certificate and key: gRPC over TLS\n"
+            "  --enable-feature NAME[,NAME]   optional behaviour, as Prometheus names it:\n"
+            "                                 promql-delayed-name-removal (the metric name is\n"
+            "                                 removed at the end of a query, not where dropped)\n"
             "  --ingest-max-labels N          labels per series; a write with a new series over it\n"
             "                                 is rejected whole (default 64; 0 = no limit)\n"
             "  --ingest-max-label-name-length N   bytes (default 1024; 0 = no limit)\n"
@@ -184,6 +190,19 @@ static int apply_opt(serve_opts *o, int id, const char *v)
         }
         return 0;
     case OPT_GRPC_LISTEN: snprintf(o->grpc_listen, sizeof o->grpc_listen, "%s", v); return 0;
+    case OPT_ENABLE_FEATURE:
+        for (const char *p = v; *p;) {
+            size_t n = strcspn(p, ",");
+            if (n == 27 && !strncmp(p, "promql-delayed-name-removal", n)) {
+                o->delayed_name_removal = true;
+            } else if (n) {
+                fprintf(stderr, "strata serve: --enable-feature: unknown feature \"%.*s\" (known: "
+                                "promql-delayed-name-removal)\n", (int)n, p);
+                return -1;
+            }
+            p += n + (p[n] == ',');
+        }
+        return 0;
     case OPT_GRPC_CERT: snprintf(o->grpc_cert, sizeof o->grpc_cert, "%s", v); return 0;
     case OPT_GRPC_KEY: snprintf(o->grpc_key, sizeof o->grpc_key, "%s", v); return 0;
     case OPT_GRPC_MAX_MSG:
@@ -361,6 +380,7 @@ static int cmd_serve(int argc, char **argv)
     sc.query_timeout_ms = o.query_timeout_ms;
     sc.lookback_ms = o.lookback_ms;
     sc.query_max_samples = o.query_max_samples;
+    sc.delayed_name_removal = o.delayed_name_removal;
     if (o.http_threads) sc.threads = o.http_threads;
     if (o.max_queries) sc.max_concurrent_queries = o.max_queries;
     sc.grpc_listen = o.grpc_listen;

@@ -10,6 +10,11 @@
  * series' raw samples.
  */
 #include "query/eval.h"
+#include "query/hist_eval.h"
+#include "query/histogram.h"
+#include "query/cache.h"
+#include "query/extended.h"
+#include "query/info.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -21,6 +26,8 @@ void promql_options_init(promql_options *o)
     o->lookback_ms = 5 * 60 * 1000;
     o->max_samples = 50000000;
     o->timeout_ms = 2 * 60 * 1000;
+    o->sequential_steps = false;
+    o->delayed_name_removal = false;
 }
 
 bool value_is_stale(double v)
@@ -76,6 +83,19 @@ vseries *vec_add(eval_ctx *c, value *v, size_t *cap, const label *ls, size_t nl)
     return s;
 }
 
+int vec_set_hist(eval_ctx *c, vseries *s, size_t i, native_histogram *h)
+{
+    if (!s->h) {
+        s->h = eval_alloc(c, c->n_steps * sizeof *s->h);
+        if (!s->h) return STRATA_ENOMEM;
+        memset(s->h, 0, c->n_steps * sizeof *s->h);
+    }
+    s->h[i] = h;
+    s->v[i] = 0;
+    s->has[i] = 1;
+    return 0;
+}
+
 /* ---- labels ----------------------------------------------------------------------------------- */
 
 static bool name_in(const label *l, const char *const *names, size_t nn)
@@ -118,9 +138,12 @@ label *labels_only(eval_ctx *c, const label *ls, size_t n, const char *const *na
     return o;
 }
 
+/* Dropping the metric name drops the type and unit metadata labels with it: a computed value is
+ * no longer of the metric's type or unit (Prometheus' DropReserved of metadata labels). */
 label *labels_drop_name(eval_ctx *c, const label *ls, size_t n, size_t *out_n)
 {
-    return labels_without(c, ls, n, NULL, 0, true, out_n);
+    static const char *const metadata[] = {"__type__", "__unit__"};
+    return labels_without(c, ls, n, metadata, 2, true, out_n);
 }
 
 label *labels_set(eval_ctx *c, const label *ls, size_t n, const char *name, const char *val,
@@ -145,6 +168,21 @@ label *labels_set(eval_ctx *c, const label *ls, size_t n, const char *name, cons
                          .value_len = (uint32_t)vlen};
     *out_n = k;
     return o;
+}
+
+bool eval_delays_names(const eval_ctx *c)
+{
+    return c->o->delayed_name_removal;
+}
+
+int vseries_drop_name(eval_ctx *c, vseries *s)
+{
+    if (eval_delays_names(c)) {
+        s->drop_name = true;
+        return 0;
+    }
+    s->labels = labels_drop_name(c, s->labels, s->n_labels, &s->n_labels);
+    return s->labels ? 0 : STRATA_ENOMEM;
 }
 
 static int cmp_by_labels_idx(const void *a, const void *b, void *arg)
@@ -213,9 +251,25 @@ static int vector_series(eval_ctx *c, void *arg, const label *ls, size_t nl,
     int rc = eval_count_samples(c, ns);
     if (rc || (rc = eval_check(c))) return rc;
     vseries *vs = NULL;
+    const hist_sample *hs = c->cur_hists;
+    size_t nh = c->cur_n_hists;
+    ssize_t kept_k = -1; /* the samples die after this call: each one picked is copied once */
+    native_histogram *kept = NULL;
     for (size_t i = 0; i < c->n_steps; i++) {
         int64_t st = eval_selector_time(c, e, step_time(c, i));
         ssize_t k = newest_at(ss, ns, st);
+        ssize_t kh = nh ? hist_newest_at(hs, nh, st) : -1;
+        /* The newer of the float and the histogram sample is the series' value. */
+        if (kh >= 0 && (k < 0 || hs[kh].t > ss[k].t)) {
+            if (hs[kh].t <= st - c->o->lookback_ms || hist_is_stale(&hs[kh].h)) continue;
+            if (!vs && !(vs = vec_add(c, out, cap, ls, nl))) return STRATA_ENOMEM;
+            if (kh != kept_k) {
+                if (!(kept = hist_keep(c, &hs[kh].h))) return STRATA_ENOMEM;
+                kept_k = kh;
+            }
+            if (vec_set_hist(c, vs, i, kept)) return STRATA_ENOMEM;
+            continue;
+        }
         if (k < 0 || ss[k].t <= st - c->o->lookback_ms || value_is_stale(ss[k].v)) continue;
         if (!vs && !(vs = vec_add(c, out, cap, ls, nl))) return STRATA_ENOMEM;
         vs->v[i] = ss[k].v;
@@ -246,19 +300,28 @@ static int eval_matrix_samples(eval_ctx *c, const promql_expr *e, value *out)
                        &set, c->err);
     if (rc) return rc;
     out->type = V_MATRIX;
-    size_t cap = 0;
-    const label *ls;
-    size_t nl, ns;
-    const strata_sample *ss;
-    while ((rc = series_set_next(set, &ls, &nl, &ss, &ns)) == 1) {
-        if ((rc = eval_count_samples(c, ns)) || (rc = eval_check(c))) break;
-        size_t keep = 0;
+    size_t cap = 0, scap = 0, n = series_set_count(set);
+    strata_sample *ss = NULL;
+    for (size_t si = 0; si < n && rc >= 0; si++) {
+        const label *ls;
+        size_t nl, ns = 0, nh = 0;
+        hist_sample *hs = NULL;
+        rc = series_set_read(set, si, &ls, &nl, &ss, &scap, &ns);
+        if (rc < 0) break;
+        if (!rc) ns = 0;
+        if ((rc = eval_read_histograms(c, set, si, &hs, &nh)) < 0) break;
+        if ((rc = eval_count_samples(c, ns + nh)) || (rc = eval_check(c))) break;
+        size_t keep = 0, keep_h = 0;
         for (size_t i = 0; i < ns; i++) keep += !value_is_stale(ss[i].v);
-        if (!keep) continue;
+        for (size_t i = 0; i < nh; i++) keep_h += !hist_is_stale(&hs[i].h);
+        if (!keep && !keep_h) continue;
         if (out->n == cap) {
             size_t ncap = cap ? cap * 2 : 16;
             vseries *nv = eval_alloc(c, ncap * sizeof *nv);
-            if (!nv) return STRATA_ENOMEM;
+            if (!nv) {
+                rc = STRATA_ENOMEM;
+                break;
+            }
             if (out->n) memcpy(nv, out->s, out->n * sizeof *nv);
             out->s = nv;
             cap = ncap;
@@ -267,14 +330,24 @@ static int eval_matrix_samples(eval_ctx *c, const promql_expr *e, value *out)
         memset(vs, 0, sizeof *vs);
         vs->labels = (label *)ls;
         vs->n_labels = nl;
-        vs->pts = eval_alloc(c, keep * sizeof *vs->pts);
+        vs->pts = eval_alloc(c, (keep ? keep : 1) * sizeof *vs->pts);
         if (!vs->pts) {
             rc = STRATA_ENOMEM;
             break;
         }
         for (size_t i = 0; i < ns; i++)
             if (!value_is_stale(ss[i].v)) vs->pts[vs->n_pts++] = ss[i];
+        if (keep_h) {
+            vs->hpts = eval_alloc(c, keep_h * sizeof *vs->hpts);
+            if (!vs->hpts) {
+                rc = STRATA_ENOMEM;
+                break;
+            }
+            for (size_t i = 0; i < nh; i++)
+                if (!hist_is_stale(&hs[i].h)) vs->hpts[vs->n_hpts++] = hs[i];
+        }
     }
+    free(ss);
     series_set_free(set);
     return rc < 0 ? corrupt(c, rc) : 0;
 }
@@ -328,8 +401,25 @@ static int eval_subquery_samples(eval_ctx *c, const promql_expr *e, value *out)
         vs->pts = eval_alloc(c, (cnt ? cnt : 1) * sizeof *vs->pts);
         if (!vs->pts) return STRATA_ENOMEM;
         vs->n_pts = 0;
-        for (size_t i = 0; i < sub.n_steps; i++)
-            if (vs->has[i]) vs->pts[vs->n_pts++] = (strata_sample){step_time(&sub, i), vs->v[i]};
+        size_t nh = 0;
+        for (size_t i = 0; i < sub.n_steps; i++) nh += vec_hist(vs, i) != NULL;
+        if (nh && !(vs->hpts = eval_alloc(c, nh * sizeof *vs->hpts))) return STRATA_ENOMEM;
+        vs->n_hpts = 0;
+        for (size_t i = 0; i < sub.n_steps; i++) {
+            if (!vs->has[i]) continue;
+            if (vec_hist(vs, i)) {
+                hist_sample *hs = &vs->hpts[vs->n_hpts++];
+                *hs = (hist_sample){step_time(&sub, i), *vs->h[i]};
+                /* A subquery may skip the sample that reset a counter or repeat it: explicit
+                 * reset hints would mislead, so detection works from the counts, as Prometheus
+                 * does. */
+                if (hs->h.reset_hint == HIST_HINT_RESET || hs->h.reset_hint == HIST_HINT_NOT_RESET)
+                    hs->h.reset_hint = HIST_HINT_UNKNOWN;
+            } else {
+                vs->pts[vs->n_pts++] = (strata_sample){step_time(&sub, i), vs->v[i]};
+            }
+        }
+        vs->h = NULL;
         vs->v = NULL;
         vs->has = NULL;
     }
@@ -343,7 +433,14 @@ int eval_range_arg(eval_ctx *c, const promql_expr *e, range_arg *out)
     out->node = e;
     out->range_ms = e->range_ms;
     out->offset_ms = e->offset_ms;
-    if (e->kind == N_MATRIX) return eval_matrix_samples(c, e, &out->series);
+    if (e->kind == N_MATRIX) {
+        /* A range selector that several functions read is materialised once. */
+        bool hit;
+        int rc = eval_cache_get(c, e, &out->series, &hit);
+        if (rc || hit) return rc;
+        rc = eval_matrix_samples(c, e, &out->series);
+        return rc ? rc : eval_cache_put(c, e, &out->series);
+    }
     if (e->kind == N_SUBQUERY) return eval_subquery_samples(c, e, &out->series);
     return strata_errf(c->err, STRATA_EPARSE, "expected a range vector (a range selector or a subquery)");
 }
@@ -372,9 +469,9 @@ static int eval_unary(eval_ctx *c, const promql_expr *e, value *out)
                                                  "type scalar or instant vector");
     for (size_t k = 0; k < out->n; k++) {
         vseries *s = &out->s[k];
-        s->labels = labels_drop_name(c, s->labels, s->n_labels, &s->n_labels);
-        if (!s->labels) return STRATA_ENOMEM;
+        if (vseries_drop_name(c, s)) return STRATA_ENOMEM;
         for (size_t i = 0; i < c->n_steps; i++) s->v[i] = -s->v[i];
+        if (s->h && (rc = hist_negate_series(c, s))) return rc;
     }
     return vec_check_duplicates(c, out);
 }
@@ -386,7 +483,12 @@ int eval_node(eval_ctx *c, const promql_expr *e, value *out)
         c->depth--;
         return strata_errf(c->err, STRATA_EEXEC, "expression nests too deeply");
     }
-    int rc;
+    bool hit;
+    int rc = eval_cache_get(c, e, out, &hit);
+    if (rc || hit) {
+        c->depth--;
+        return rc;
+    }
     switch (e->kind) {
     case N_NUMBER: rc = eval_scalar_const(c, e->num, out); break;
     case N_STRING:
@@ -395,7 +497,9 @@ int eval_node(eval_ctx *c, const promql_expr *e, value *out)
         rc = 0;
         break;
     case N_PAREN: rc = eval_node(c, e->inner, out); break;
-    case N_VECTOR: rc = eval_vector_selector(c, e, out); break;
+    case N_VECTOR:
+        rc = e->smoothed ? eval_smoothed_vector(c, e, out) : eval_vector_selector(c, e, out);
+        break;
     case N_MATRIX:
         if (c->n_steps != 1 || c->start != c->end) {
             rc = strata_errf(c->err, STRATA_EEXEC,
@@ -403,7 +507,8 @@ int eval_node(eval_ctx *c, const promql_expr *e, value *out)
                              "Scalar or instant Vector");
             break;
         }
-        rc = eval_matrix_samples(c, e, out);
+        rc = e->anchored || e->smoothed ? eval_extended_matrix(c, e, out)
+                                        : eval_matrix_samples(c, e, out);
         break;
     case N_SUBQUERY:
         if (c->n_steps != 1 || c->start != c->end) {
@@ -425,17 +530,27 @@ int eval_node(eval_ctx *c, const promql_expr *e, value *out)
                     for (size_t i = 0; i < s->n_pts; i++)
                         if (s->pts[i].t > t - e->range_ms && s->pts[i].t <= t) s->pts[w++] = s->pts[i];
                     s->n_pts = w;
+                    w = 0;
+                    for (size_t i = 0; i < s->n_hpts; i++)
+                        if (s->hpts[i].t > t - e->range_ms && s->hpts[i].t <= t)
+                            s->hpts[w++] = s->hpts[i];
+                    s->n_hpts = w;
                 }
             }
         }
         break;
     case N_UNARY: rc = eval_unary(c, e, out); break;
-    case N_CALL: rc = eval_call(c, e, out); break;
+    case N_CALL:
+        rc = strcmp(e->func, "info") == 0         ? eval_info(c, e, out)
+             : extended_range_selector(e) != NULL ? eval_extended_call(c, e, out)
+                                                  : eval_call(c, e, out);
+        break;
     case N_AGG: rc = eval_aggregation(c, e, out); break;
     case N_BINARY: rc = eval_binary(c, e, out); break;
     case N_DURATION: /* only below selectors, resolved before evaluation */
     default: rc = strata_errf(c->err, STRATA_EUNSUPPORTED, "expression not supported");
     }
+    if (!rc) rc = eval_cache_put(c, e, out);
     c->depth--;
     return rc;
 }
@@ -444,16 +559,7 @@ int eval_node(eval_ctx *c, const promql_expr *e, value *out)
  * read: a query either runs completely or fails with a message naming what is missing. */
 static int check_supported(const promql_expr *e, char *err)
 {
-    if ((e->kind == N_VECTOR || e->kind == N_MATRIX) && (e->anchored || e->smoothed))
-        return strata_errf(err, STRATA_EUNSUPPORTED, "the %s modifier is not supported yet",
-                           e->anchored ? "anchored" : "smoothed");
-    if (e->kind == N_BINARY && (e->fill_lhs_set || e->fill_rhs_set))
-        return strata_errf(err, STRATA_EUNSUPPORTED,
-                           "fill modifiers on binary operators are not supported yet");
-    if (e->kind == N_BINARY && (e->op == T_TRIM_UPPER || e->op == T_TRIM_LOWER))
-        return strata_errf(err, STRATA_EUNSUPPORTED, "the %s operator is not supported yet",
-                           e->op == T_TRIM_UPPER ? "</" : ">/");
-    if (e->kind == N_CALL && !eval_function_supported(e->func))
+    if (e->kind == N_CALL && !eval_function_supported(e->func) && strcmp(e->func, "info") != 0)
         return strata_errf(err, STRATA_EUNSUPPORTED, "function \"%s\" is not supported yet", e->func);
     int rc = 0;
     for (size_t i = 0; i < e->n_args && !rc; i++) rc = check_supported(e->args[i], err);
@@ -471,8 +577,54 @@ static int cmp_series_labels(const void *a, const void *b)
     return labels_compare(x->labels, x->n_labels, y->labels, y->n_labels);
 }
 
+/* Joins b's histogram points into a's (two series that became one); one step may hold only one
+ * value. */
+static int merge_hpoints(eval_ctx *c, promql_series *a, const promql_series *b)
+{
+    if (!b->n_hpoints) return 0;
+    hist_sample *m = eval_alloc(c, (a->n_hpoints + b->n_hpoints) * sizeof *m);
+    if (!m) return STRATA_ENOMEM;
+    size_t i = 0, j = 0, n = 0;
+    while (i < a->n_hpoints || j < b->n_hpoints) {
+        if (i < a->n_hpoints && j < b->n_hpoints && a->hpoints[i].t == b->hpoints[j].t)
+            return strata_errf(c->err, STRATA_EEXEC,
+                               "vector cannot contain metrics with the same labelset");
+        if (j >= b->n_hpoints || (i < a->n_hpoints && a->hpoints[i].t < b->hpoints[j].t))
+            m[n++] = a->hpoints[i++];
+        else m[n++] = b->hpoints[j++];
+    }
+    a->hpoints = m;
+    a->n_hpoints = n;
+    for (size_t x = 0; x < a->n_points; x++)
+        for (size_t y = 0; y < a->n_hpoints; y++)
+            if (a->points[x].t == a->hpoints[y].t)
+                return strata_errf(c->err, STRATA_EEXEC,
+                                   "vector cannot contain metrics with the same labelset");
+    return 0;
+}
+
+/* Delayed name removal ends here: marked series lose their name and metadata labels, and an
+ * instant vector may then not hold one label set twice (a range result merges them below). */
+static int drop_marked_names(eval_ctx *c, value *v, bool range)
+{
+    if (v->type != V_VECTOR && v->type != V_MATRIX) return 0;
+    bool any = false;
+    for (size_t k = 0; k < v->n; k++) {
+        vseries *s = &v->s[k];
+        if (!s->drop_name) continue;
+        s->labels = labels_drop_name(c, s->labels, s->n_labels, &s->n_labels);
+        if (!s->labels) return STRATA_ENOMEM;
+        s->drop_name = false;
+        any = true;
+    }
+    return any && !range ? vec_check_duplicates(c, v) : 0;
+}
+
 static int to_result(eval_ctx *c, value *v, bool range, promql_result *r)
 {
+    int rc;
+    int drc = drop_marked_names(c, v, range);
+    if (drc) return drc;
     r->ordered = v->ordered && !range;
     switch (v->type) {
     case V_SCALAR:
@@ -505,11 +657,13 @@ static int to_result(eval_ctx *c, value *v, bool range, promql_result *r)
         r->series = eval_alloc(c, (v->n ? v->n : 1) * sizeof *r->series);
         if (!r->series) return STRATA_ENOMEM;
         for (size_t k = 0; k < v->n; k++) {
-            if (!v->s[k].n_pts) continue;
+            if (!v->s[k].n_pts && !v->s[k].n_hpts) continue;
             r->series[r->n_series++] = (promql_series){.labels = v->s[k].labels,
                                                        .n_labels = v->s[k].n_labels,
                                                        .points = v->s[k].pts,
-                                                       .n_points = v->s[k].n_pts};
+                                                       .n_points = v->s[k].n_pts,
+                                                       .hpoints = v->s[k].hpts,
+                                                       .n_hpoints = v->s[k].n_hpts};
         }
         qsort(r->series, r->n_series, sizeof *r->series, cmp_series_labels);
         return 0;
@@ -526,8 +680,14 @@ static int to_result(eval_ctx *c, value *v, bool range, promql_result *r)
             *ps = (promql_series){.labels = s->labels, .n_labels = s->n_labels};
             ps->points = eval_alloc(c, cnt * sizeof *ps->points);
             if (!ps->points) return STRATA_ENOMEM;
-            for (size_t i = 0; i < c->n_steps; i++)
-                if (s->has[i]) ps->points[ps->n_points++] = (strata_sample){step_time(c, i), s->v[i]};
+            if (s->h && !(ps->hpoints = eval_alloc(c, cnt * sizeof *ps->hpoints)))
+                return STRATA_ENOMEM;
+            for (size_t i = 0; i < c->n_steps; i++) {
+                if (!s->has[i]) continue;
+                if (vec_hist(s, i))
+                    ps->hpoints[ps->n_hpoints++] = (hist_sample){step_time(c, i), *s->h[i]};
+                else ps->points[ps->n_points++] = (strata_sample){step_time(c, i), s->v[i]};
+            }
         }
         if (!r->ordered) qsort(r->series, r->n_series, sizeof *r->series, cmp_series_labels);
         if (range && r->n_series > 1) {
@@ -551,6 +711,7 @@ static int to_result(eval_ctx *c, value *v, bool range, promql_result *r)
                     }
                     a->points = m;
                     a->n_points = n;
+                    if ((rc = merge_hpoints(c, a, b))) return rc;
                     continue;
                 }
                 r->series[w++] = r->series[k];
@@ -576,6 +737,8 @@ static int evaluate(strata_db *db, const char *q, int64_t start, int64_t end, in
     if (rc) return rc;
     rc = promql_resolve_durations(e, q, range ? step : 0, end - start, err);
     if (!rc) rc = check_supported(e, err);
+    eval_cache *cache = NULL;
+    if (!rc) rc = eval_cache_new(e, &cache);
     if (rc) {
         promql_expr_free(e);
         return rc;
@@ -583,6 +746,7 @@ static int evaluate(strata_db *db, const char *q, int64_t start, int64_t end, in
     promql_result *r = calloc(1, sizeof *r);
     if (!r) {
         promql_expr_free(e);
+        eval_cache_free(cache);
         return strata_errf(err, STRATA_ENOMEM, "out of memory");
     }
     arena_init(&r->mem, 64 * 1024);
@@ -590,6 +754,7 @@ static int evaluate(strata_db *db, const char *q, int64_t start, int64_t end, in
     eval_ctx c = {.db = db, .o = o, .start = start, .end = end, .step = step > 0 ? step : 1,
                   .samples = &samples,
                   .query_start = start, .query_end = end, .query_step = step, .mem = &r->mem,
+                  .cache = cache,
                   .err = err,
                   .deadline_ns = clock_mono_ns() +
                                  (uint64_t)(o->timeout_ms > 0 ? o->timeout_ms : 1) * 1000000ull};
@@ -615,6 +780,7 @@ static int evaluate(strata_db *db, const char *q, int64_t start, int64_t end, in
         s->labels = l;
     }
     promql_expr_free(e);
+    eval_cache_free(cache);
     if (rc) {
         promql_result_free(r);
         if (rc == STRATA_ENOMEM && err && !err[0]) strata_errf(err, rc, "out of memory");
@@ -764,15 +930,31 @@ int promql_result_json(const promql_result *r, buf *b)
             }
             if (!rc) rc = buf_putc(b, '}');
             if (!rc && r->type == PROMQL_VECTOR) {
-                rc = buf_append(b, ",\"value\":", 9);
-                if (!rc) rc = json_point(b, s->points[0].t, s->points[0].v);
-            } else if (!rc) {
-                rc = buf_append(b, ",\"values\":[", 11);
-                for (size_t i = 0; i < s->n_points && !rc; i++) {
-                    if (i) rc = buf_putc(b, ',');
-                    if (!rc) rc = json_point(b, s->points[i].t, s->points[i].v);
+                if (s->n_hpoints) {
+                    rc = buf_append(b, ",\"histogram\":", 13);
+                    if (!rc) rc = hist_json_point(b, &s->hpoints[0]);
+                } else {
+                    rc = buf_append(b, ",\"value\":", 9);
+                    if (!rc) rc = json_point(b, s->points[0].t, s->points[0].v);
                 }
-                if (!rc) rc = buf_putc(b, ']');
+            } else if (!rc) {
+                /* As Prometheus: "values" and "histograms" each only when there are some. */
+                if (s->n_points || !s->n_hpoints) {
+                    rc = buf_append(b, ",\"values\":[", 11);
+                    for (size_t i = 0; i < s->n_points && !rc; i++) {
+                        if (i) rc = buf_putc(b, ',');
+                        if (!rc) rc = json_point(b, s->points[i].t, s->points[i].v);
+                    }
+                    if (!rc) rc = buf_putc(b, ']');
+                }
+                if (!rc && s->n_hpoints) {
+                    rc = buf_append(b, ",\"histograms\":[", 15);
+                    for (size_t i = 0; i < s->n_hpoints && !rc; i++) {
+                        if (i) rc = buf_putc(b, ',');
+                        if (!rc) rc = hist_json_point(b, &s->hpoints[i]);
+                    }
+                    if (!rc) rc = buf_putc(b, ']');
+                }
             }
             if (!rc) rc = buf_putc(b, '}');
         }

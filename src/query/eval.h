@@ -24,6 +24,14 @@ typedef struct vseries {
     /* V_MATRIX: raw samples (instant queries of range vectors, and function windows) */
     strata_sample *pts;
     size_t n_pts;
+    /* Native histograms (histogram.h). V_VECTOR: the histogram at each step where the value is
+     * one (NULL where it is a float; the array itself is NULL while no step holds one). V_MATRIX:
+     * the histogram samples, in time order, beside the float samples in pts. */
+    native_histogram **h;
+    hist_sample *hpts;
+    size_t n_hpts;
+    /* Delayed name removal: the metric name and metadata labels go when the query ends. */
+    bool drop_name;
 } vseries;
 
 typedef struct value {
@@ -34,6 +42,8 @@ typedef struct value {
     char *str;
     bool ordered;
 } value;
+
+typedef struct eval_cache eval_cache;
 
 typedef struct eval_ctx {
     strata_db *db;
@@ -47,6 +57,11 @@ typedef struct eval_ctx {
     arena *mem;
     char *err;
     int depth;
+    /* The histogram samples of the series a series_fn is called for (the callback's signature
+     * predates histograms); set by the reader for each call, per worker. */
+    const hist_sample *cur_hists;
+    size_t cur_n_hists;
+    struct eval_cache *cache; /* repeated subexpressions of the query (cache.c); may be NULL */
 } eval_ctx;
 
 static inline int64_t step_time(const eval_ctx *c, size_t i)
@@ -61,6 +76,13 @@ void *eval_alloc(eval_ctx *c, size_t n);
 /* A new vector series with room for every step, labels copied by reference. */
 vseries *vec_add(eval_ctx *c, value *v, size_t *cap, const label *ls, size_t nl);
 int eval_check(eval_ctx *c); /* deadline */
+/* Makes step i of s the histogram h (the pointer is kept; h lives in the arena). */
+int vec_set_hist(eval_ctx *c, vseries *s, size_t i, native_histogram *h);
+/* The histogram at step i of s, or NULL when the value there is a float (or absent). */
+static inline native_histogram *vec_hist(const vseries *s, size_t i)
+{
+    return s->h ? s->h[i] : NULL;
+}
 int eval_count_samples(eval_ctx *c, size_t n);
 
 /* Labels helpers (results in the arena). */
@@ -69,6 +91,11 @@ label *labels_without(eval_ctx *c, const label *ls, size_t n, const char *const 
 label *labels_only(eval_ctx *c, const label *ls, size_t n, const char *const *names, size_t nn,
                    size_t *out_n);
 label *labels_drop_name(eval_ctx *c, const label *ls, size_t n, size_t *out_n);
+/* Drops s's metric name (and metadata labels) now, or only marks s under delayed name removal.
+ * 0 or STRATA_ENOMEM. */
+int vseries_drop_name(eval_ctx *c, vseries *s);
+/* Whether the query runs with delayed name removal (promql_options.delayed_name_removal). */
+bool eval_delays_names(const eval_ctx *c);
 label *labels_set(eval_ctx *c, const label *ls, size_t n, const char *name, const char *value,
                   size_t vlen, size_t *out_n);
 /* Fails with the Prometheus message if two series of v have the same labels at one step. */
@@ -82,6 +109,10 @@ typedef int (*series_fn)(eval_ctx *wc, void *arg, const label *ls, size_t nl,
 /* Runs fn over every series of set, split across worker threads when there are enough series to
  * pay for them, and appends the outputs to out (a V_VECTOR) in the set's order. */
 int eval_parallel_series(eval_ctx *c, series_set *set, series_fn fn, void *arg, value *out);
+/* The same for per-step windows of window_ms (range functions): few series over many steps with
+ * long windows are split by steps across the workers instead, each worker reading every series. */
+int eval_parallel_windows(eval_ctx *c, series_set *set, series_fn fn, void *arg, value *out,
+                          int64_t window_ms);
 
 int eval_call(eval_ctx *c, const promql_expr *e, value *out);
 /* Whether the evaluator implements the function (the parser knows more than it does). */

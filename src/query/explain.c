@@ -6,6 +6,7 @@
  * exact time window it will read (after lookback, range, offset, @ and subquery widening), and
  * how many series the index resolves it to right now.
  */
+#include "query/cache.h"
 #include "query/eval.h"
 
 #include <stdio.h>
@@ -55,6 +56,7 @@ typedef struct window_ctx {
     const promql_options *o;
     int64_t start, end;      /* the evaluation range of this node */
     int64_t query_start, query_end;
+    const eval_cache *cache; /* the query's repeated subexpressions */
 } window_ctx;
 
 static int64_t sel_time(const window_ctx *w, const promql_expr *e, int64_t t)
@@ -99,6 +101,11 @@ static void explain_selector(buf *b, const window_ctx *w, const promql_expr *e, 
 static void explain_node(buf *b, window_ctx *w, const promql_expr *e, int depth)
 {
     while (e->kind == N_PAREN) e = e->inner;
+    if (eval_cache_contains(w->cache, e)) {
+        indent(b, depth);
+        buf_printf(b, "Shared (occurs more than once; read and evaluated once per time frame)\n");
+        depth++;
+    }
     switch (e->kind) {
     case N_NUMBER: {
         char n[64];
@@ -187,11 +194,15 @@ int promql_explain(strata_db *db, const char *q, int64_t start_ms, int64_t end_m
     else buf_printf(out, "Query instant at %s\n", ts1);
     buf_printf(out, "Expression ");
     if (promql_expr_format(e, out) == 0) buf_putc(out, '\n');
-    buf_printf(out, "Expression ");
-    if (promql_expr_format(e, out) == 0) buf_putc(out, '\n');
+    eval_cache *cache = NULL;
+    if (eval_cache_new(e, &cache)) {
+        promql_expr_free(e);
+        return strata_errf(err, STRATA_ENOMEM, "out of memory");
+    }
     window_ctx w = {.db = db, .o = o, .start = start_ms, .end = end_ms, .query_start = start_ms,
-                    .query_end = end_ms};
+                    .query_end = end_ms, .cache = cache};
     explain_node(out, &w, e, 1);
+    eval_cache_free(cache);
     promql_expr_free(e);
     return out->data ? 0 : STRATA_ENOMEM;
 }

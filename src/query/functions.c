@@ -9,6 +9,10 @@
  * data is read.
  */
 #include "query/eval.h"
+#include "query/hist_eval.h"
+#include "query/cache.h"
+#include "query/idxmap.h"
+#include "query/natsort.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <ctype.h>
@@ -439,8 +443,14 @@ static const fn_def functions[] = {
     {"exp", {A_VECTOR}, 1, 0, false, A_VECTOR, NULL, false},
     {"first_over_time", {A_MATRIX}, 1, 0, false, A_VECTOR, fn_first_over, true},
     {"floor", {A_VECTOR}, 1, 0, false, A_VECTOR, NULL, false},
+    {"histogram_avg", {A_VECTOR}, 1, 0, false, A_VECTOR, NULL, false},
+    {"histogram_count", {A_VECTOR}, 1, 0, false, A_VECTOR, NULL, false},
     {"histogram_fraction", {A_SCALAR, A_SCALAR, A_VECTOR}, 3, 0, false, A_VECTOR, NULL, false},
     {"histogram_quantile", {A_SCALAR, A_VECTOR}, 2, 0, false, A_VECTOR, NULL, false},
+    {"histogram_quantiles", {A_VECTOR, A_STRING, A_SCALAR}, 3, 0, true, A_VECTOR, NULL, false},
+    {"histogram_stddev", {A_VECTOR}, 1, 0, false, A_VECTOR, NULL, false},
+    {"histogram_stdvar", {A_VECTOR}, 1, 0, false, A_VECTOR, NULL, false},
+    {"histogram_sum", {A_VECTOR}, 1, 0, false, A_VECTOR, NULL, false},
     {"hour", {A_VECTOR}, 0, 1, false, A_VECTOR, NULL, false},
     {"idelta", {A_MATRIX}, 1, 0, false, A_VECTOR, fn_idelta, false},
     {"increase", {A_MATRIX}, 1, 0, false, A_VECTOR, fn_increase, false},
@@ -595,7 +605,13 @@ static int range_series(eval_ctx *c, void *arg, const label *ls, size_t nl,
             break;
         }
     vseries *os = NULL;
-    size_t lo = 0, hi = 0;
+    size_t lo = 0, hi = 0, hlo = 0, hhi = 0;
+    const hist_sample *hs;
+    size_t nh;
+    if ((rc = hist_drop_stale(c, c->cur_hists, c->cur_n_hists, &hs, &nh))) {
+        free(clean);
+        return rc;
+    }
     for (size_t i = 0; i < c->n_steps; i++) {
         int64_t t = eval_selector_time(c, j->ra->node, step_time(c, i));
         if (lo > 0 && lo < n && pts[lo - 1].t > t - j->ra->range_ms) lo = hi = 0;
@@ -606,14 +622,44 @@ static int range_series(eval_ctx *c, void *arg, const label *ls, size_t nl,
                     .range_ms = j->ra->range_ms, .p1 = j->p1 ? j->p1[i] : 0,
                     .p2 = j->p2 ? j->p2[i] : 0};
         double r;
-        if (!j->f->range(&w, &r)) continue;
+        native_histogram *rh = NULL;
+        if (nh) {
+            /* The same window over the histogram samples. */
+            if (hlo > 0 && hlo < nh && hs[hlo - 1].t > t - j->ra->range_ms) hlo = hhi = 0;
+            while (hlo < nh && hs[hlo].t <= t - j->ra->range_ms) hlo++;
+            if (hhi < hlo) hhi = hlo;
+            while (hhi < nh && hs[hhi].t <= t) hhi++;
+        }
+        if (hhi > hlo) {
+            hist_window hw = {.f = w.s, .nf = w.n, .h = hs + hlo, .nh = hhi - hlo, .t = t,
+                              .range_ms = j->ra->range_ms};
+            bool handled;
+            int hr = hist_range_fn(c, j->f->name, &hw, &r, &rh, &handled);
+            if (hr < 0) {
+                free(clean);
+                return hr;
+            }
+            if (handled && !hr) continue;
+            if (!handled && !j->f->range(&w, &r)) continue;
+        } else if (!j->f->range(&w, &r)) {
+            continue;
+        }
         if (!os) {
             size_t nl2 = nl;
-            label *l2 = j->f->keep_name ? (label *)ls : labels_drop_name(c, ls, nl, &nl2);
-            if (!l2 || !(os = vec_add(c, out, cap, l2, nl2))) {
+            bool drop = !j->f->keep_name && !eval_delays_names(c);
+            label *l2 = drop ? labels_drop_name(c, ls, nl, &nl2) : (label *)ls;
+            if ((drop && !l2) || !(os = vec_add(c, out, cap, l2, nl2))) {
                 free(clean);
                 return STRATA_ENOMEM;
             }
+            os->drop_name = !j->f->keep_name && eval_delays_names(c);
+        }
+        if (rh) {
+            if (vec_set_hist(c, os, i, rh)) {
+                free(clean);
+                return STRATA_ENOMEM;
+            }
+            continue;
         }
         os->v[i] = r;
         os->has[i] = 1;
@@ -635,7 +681,7 @@ static int eval_range_function(eval_ctx *c, const promql_expr *e, const fn_def *
     memset(&ra, 0, sizeof ra);
     series_set *set = NULL;
     int rc;
-    if (node->kind == N_MATRIX) {
+    if (node->kind == N_MATRIX && !eval_cache_shared(c, node)) {
         ra.node = node;
         ra.range_ms = node->range_ms;
         int64_t lo = eval_selector_time(c, node, c->start), hi = eval_selector_time(c, node, c->end);
@@ -656,43 +702,61 @@ static int eval_range_function(eval_ctx *c, const promql_expr *e, const fn_def *
     if (!absent) {
         range_job job = {.f = f, .ra = &ra, .p1 = p1, .p2 = p2};
         if (set) {
-            rc = eval_parallel_series(c, set, range_series, &job, out);
+            rc = eval_parallel_windows(c, set, range_series, &job, out, ra.range_ms);
             series_set_free(set);
         } else {
             /* A subquery's series are already materialised: slide the same windows over them. */
-            for (size_t k = 0; k < ra.series.n && !rc; k++)
+            for (size_t k = 0; k < ra.series.n && !rc; k++) {
+                size_t before = out->n;
+                c->cur_hists = ra.series.s[k].hpts;
+                c->cur_n_hists = ra.series.s[k].n_hpts;
                 rc = range_series(c, &job, ra.series.s[k].labels, ra.series.s[k].n_labels,
                                   ra.series.s[k].pts, ra.series.s[k].n_pts, out, &cap);
+                c->cur_hists = NULL;
+                c->cur_n_hists = 0;
+                /* A name the subquery's expression dropped stays dropped (delayed removal). */
+                if (!rc && out->n > before) out->s[before].drop_name |= ra.series.s[k].drop_name;
+            }
         }
         if (rc == STRATA_ECORRUPT) return strata_errf(c->err, rc, "corrupt chunk in storage");
         if (rc) return rc;
         return f->keep_name ? 0 : vec_check_duplicates(c, out);
     }
     /* absent_over_time: which steps have at least one (non-stale) sample in any series' window. */
-    for (size_t k = 0;; k++) {
+    strata_sample *buf_s = NULL;
+    size_t scap = 0, nser = set ? series_set_count(set) : ra.series.n;
+    for (size_t k = 0; k < nser; k++) {
         const strata_sample *pts;
-        size_t n;
+        const hist_sample *hs;
+        size_t n, nh;
         if (set) {
             const label *ls;
             size_t nl;
-            int more = series_set_next(set, &ls, &nl, &pts, &n);
-            if (more <= 0) {
-                if (more < 0) rc = strata_errf(c->err, more, "corrupt chunk in storage");
+            hist_sample *h2 = NULL;
+            int more = series_set_read(set, k, &ls, &nl, &buf_s, &scap, &n);
+            if (more < 0 || (more = eval_read_histograms(c, set, k, &h2, &nh)) < 0) {
+                rc = strata_errf(c->err, more, "corrupt chunk in storage");
                 break;
             }
+            pts = buf_s;
+            hs = h2;
         } else {
-            if (k >= ra.series.n) break;
             pts = ra.series.s[k].pts;
             n = ra.series.s[k].n_pts;
+            hs = ra.series.s[k].hpts;
+            nh = ra.series.s[k].n_hpts;
         }
         for (size_t i = 0; i < c->n_steps; i++) {
             if (any[i]) continue;
             int64_t t = eval_selector_time(c, ra.node, step_time(c, i));
             for (size_t j = 0; j < n && !any[i]; j++)
                 if (pts[j].t > t - ra.range_ms && pts[j].t <= t && !value_is_stale(pts[j].v)) any[i] = 1;
+            for (size_t j = 0; j < nh && !any[i]; j++)
+                if (hs[j].t > t - ra.range_ms && hs[j].t <= t && !hist_is_stale(&hs[j].h)) any[i] = 1;
         }
         if ((rc = eval_check(c))) break;
     }
+    free(buf_s);
     series_set_free(set);
     if (!rc) {
         label *ls;
@@ -792,7 +856,10 @@ static double bucket_fraction(double lower, double upper, bucket *b, size_t n)
         }
         if (lower_set && upper_set) break;
         if (!lower_set && lb < lower && ub > lower) {
-            lower_rank = isinf(lb) || isinf(ub) ? rank : rank + (b[i].count - rank) * (lower - lb) / (ub - lb);
+            /* No interpolation inside an infinitely wide bucket: the -Inf one counts whole. */
+            lower_rank = isinf(lb)   ? b[i].count
+                         : isinf(ub) ? rank
+                                     : rank + (b[i].count - rank) * (lower - lb) / (ub - lb);
             lower_set = true;
         }
         if (!upper_set && lb < upper && ub > upper) {
@@ -813,16 +880,22 @@ static int eval_histogram_buckets(eval_ctx *c, const double *q, const double *q2
 {
     out->type = V_VECTOR;
     size_t cap = 0;
-    /* Group by labels without le and __name__. */
+    /* Group by all labels but le (the metric name included, as Prometheus groups: two metrics
+     * whose buckets share the other labels are two histograms, whose results then collide). */
     const char *le = "le";
     size_t ng = 0;
     size_t *group = malloc((in->n + 1) * sizeof *group);
+    size_t *members = malloc((in->n + 1) * sizeof *members); /* series ordered by group */
+    size_t *gstart = malloc((in->n + 2) * sizeof *gstart);
     label **glabels = malloc((in->n + 1) * sizeof *glabels);
     size_t *gn = malloc((in->n + 1) * sizeof *gn);
     double *upper = malloc((in->n + 1) * sizeof *upper);
     bucket *bk = malloc((in->n + 1) * sizeof *bk);
+    idx_map groups = {0};
     int rc = 0;
-    if (!group || !glabels || !gn || !upper || !bk) rc = STRATA_ENOMEM;
+    if (!group || !members || !gstart || !glabels || !gn || !upper || !bk ||
+        idx_map_init(&groups, in->n + 1))
+        rc = STRATA_ENOMEM;
     for (size_t k = 0; k < in->n && !rc; k++) {
         uint32_t vl;
         const char *v = labels_get(in->s[k].labels, in->s[k].n_labels, le, &vl);
@@ -836,43 +909,64 @@ static int eval_histogram_buckets(eval_ctx *c, const double *q, const double *q2
         else if (*end || !vl) continue;
         size_t nl;
         const char *const skip[] = {"le"};
-        label *ls = labels_without(c, in->s[k].labels, in->s[k].n_labels, skip, 1, true, &nl);
+        label *ls = labels_without(c, in->s[k].labels, in->s[k].n_labels, skip, 1, false, &nl);
         if (!ls) {
             rc = STRATA_ENOMEM;
             break;
         }
-        size_t g;
-        for (g = 0; g < ng; g++)
-            if (labels_equal(glabels[g], gn[g], ls, nl)) break;
-        if (g == ng) {
+        uint64_t h = labels_hash(ls, nl) | 1;
+        bool found;
+        size_t slot = idx_map_slot(&groups, h, &found);
+        while (found && !labels_equal(glabels[groups.vals[slot]], gn[groups.vals[slot]], ls, nl)) {
+            h = h * 0x100000001b3ull | 1;
+            slot = idx_map_slot(&groups, h, &found);
+        }
+        if (!found) {
             glabels[ng] = ls;
             gn[ng] = nl;
-            ng++;
+            if ((rc = idx_map_put(&groups, slot, h, ng))) break;
+            group[k] = ng++;
+        } else {
+            group[k] = groups.vals[slot];
         }
-        group[k] = g;
+    }
+    /* Members of each group, contiguous (counting sort by group). */
+    if (!rc) {
+        memset(gstart, 0, (ng + 2) * sizeof *gstart);
+        for (size_t k = 0; k < in->n; k++)
+            if (group[k] != SIZE_MAX) gstart[group[k] + 2]++;
+        for (size_t g = 0; g < ng; g++) gstart[g + 2] += gstart[g + 1];
+        for (size_t k = 0; k < in->n; k++)
+            if (group[k] != SIZE_MAX) members[gstart[group[k] + 1]++] = k;
     }
     for (size_t g = 0; g < ng && !rc; g++) {
-        vseries *os = vec_add(c, out, &cap, glabels[g], gn[g]);
+        size_t nl;
+        label *ls = labels_drop_name(c, glabels[g], gn[g], &nl);
+        vseries *os = ls ? vec_add(c, out, &cap, ls, nl) : NULL;
         if (!os) {
             rc = STRATA_ENOMEM;
             break;
         }
         for (size_t i = 0; i < c->n_steps; i++) {
             size_t m = 0;
-            for (size_t k = 0; k < in->n; k++)
-                if (group[k] == g && in->s[k].has[i])
-                    bk[m++] = (bucket){upper[k], in->s[k].v[i]};
+            for (size_t x = gstart[g]; x < gstart[g + 1]; x++) {
+                size_t k = members[x];
+                if (in->s[k].has[i]) bk[m++] = (bucket){upper[k], in->s[k].v[i]};
+            }
             if (!m) continue;
             os->v[i] = fraction ? bucket_fraction(q[i], q2[i], bk, m) : bucket_quantile(q[i], bk, m);
             os->has[i] = 1;
         }
     }
     free(group);
+    free(members);
+    free(gstart);
     free(glabels);
     free(gn);
     free(upper);
     free(bk);
-    return rc;
+    idx_map_free(&groups);
+    return rc ? rc : vec_check_duplicates(c, out);
 }
 
 /* Expands $1, ${1}, $name and ${name} in a label_replace replacement. */
@@ -959,6 +1053,7 @@ static int eval_label_replace(eval_ctx *c, value *in, const char *dst, const cha
         s->labels = labels_set(c, s->labels, s->n_labels, arena_strndup(c->mem, dst, strlen(dst)),
                                res, rl, &s->n_labels);
         if (!s->labels) rc = STRATA_ENOMEM;
+        if (!strcmp(dst, LABEL_METRIC_NAME)) s->drop_name = false; /* the name was set anew */
     }
     pcre2_match_data_free(md);
     pcre2_code_free(re);
@@ -995,11 +1090,93 @@ static int cmp_vs_labels(const void *a, const void *b, void *arg)
         uint32_t xl = 0, yl = 0;
         const char *xv = labels_get(x->labels, x->n_labels, sc->names[i], &xl);
         const char *yv = labels_get(y->labels, y->n_labels, sc->names[i], &yl);
-        int r = label_str_compare(xv ? xv : "", xv ? xl : 0, yv ? yv : "", yv ? yl : 0);
-        if (r) return sc->desc ? -r : r;
+        if (!xv) xl = 0;
+        if (!yv) yl = 0;
+        if (xl == yl && (!xl || !memcmp(xv, yv, xl))) continue;
+        int r = natural_less(xv ? xv : "", xl, yv ? yv : "", yl) ? -1 : 1;
+        return sc->desc ? -r : r;
     }
     int r = labels_compare(x->labels, x->n_labels, y->labels, y->n_labels);
     return sc->desc ? -r : r;
+}
+
+/* Appends the native-histogram results of histogram_quantile/_fraction to the classic ones. */
+static int eval_native_quantiles(eval_ctx *c, const double *q, const double *q2, value *in,
+                                 value *out)
+{
+    value nat = {0};
+    int rc = hist_quantile_fn(c, q, q2, in, &nat);
+    if (rc || !nat.n) return rc;
+    vseries *all = eval_alloc(c, (out->n + nat.n) * sizeof *all);
+    if (!all) return STRATA_ENOMEM;
+    if (out->n) memcpy(all, out->s, out->n * sizeof *all);
+    memcpy(all + out->n, nat.s, nat.n * sizeof *all);
+    out->s = all;
+    out->n += nat.n;
+    out->type = V_VECTOR;
+    return vec_check_duplicates(c, out);
+}
+
+/* A quantile as a label value, as Prometheus' FormatOpenMetricsFloat writes it: Go's shortest
+ * 'g' form, with ".0" added to whole numbers. */
+static void openmetrics_float(double v, char *out, size_t len)
+{
+    if (isnan(v)) {
+        snprintf(out, len, "NaN");
+        return;
+    }
+    if (isinf(v)) {
+        snprintf(out, len, v > 0 ? "+Inf" : "-Inf");
+        return;
+    }
+    int p = 1;
+    for (; p < 17; p++) {
+        snprintf(out, len, "%.*e", p - 1, v);
+        if (strtod(out, NULL) == v) break;
+    }
+    snprintf(out, len, "%.*e", p - 1, v);
+    int exp = atoi(strchr(out, 'e') + 1);
+    if (exp < -4 || exp >= 6) return; /* exponent form, which needs no ".0" */
+    snprintf(out, len, "%.*f", p - 1 - exp > 0 ? p - 1 - exp : 0, v);
+    if (!strchr(out, '.')) strncat(out, ".0", len - strlen(out) - 1);
+}
+
+/* histogram_quantiles(v, "label", q1, q2, ...): histogram_quantile for each q, the q in a label. */
+static int eval_histogram_quantiles(eval_ctx *c, const promql_expr *e, value *out)
+{
+    value in, lbl;
+    int rc = eval_node(c, e->args[0], &in);
+    if (!rc) rc = eval_node(c, e->args[1], &lbl);
+    if (!rc) rc = hist_drop_classic_conflicts(c, &in);
+    value classic = in;
+    if (!rc) rc = hist_strip(c, &classic);
+    if (rc) return rc;
+    out->type = V_VECTOR;
+    out->n = 0;
+    size_t cap = 0;
+    for (size_t a = 2; a < e->n_args && !rc; a++) {
+        value q, part = {0};
+        if ((rc = eval_node(c, e->args[a], &q))) break;
+        rc = eval_histogram_buckets(c, q.scalar, NULL, false, &classic, &part);
+        if (!rc && value_has_hist(&in)) rc = eval_native_quantiles(c, q.scalar, NULL, &in, &part);
+        char qs[64];
+        openmetrics_float(q.scalar[0], qs, sizeof qs);
+        char *qv = arena_strndup(c->mem, qs, strlen(qs));
+        if (!qv) rc = STRATA_ENOMEM;
+        for (size_t k = 0; k < part.n && !rc; k++) {
+            size_t nl;
+            label *ls = labels_set(c, part.s[k].labels, part.s[k].n_labels, lbl.str, qv,
+                                   strlen(qv), &nl);
+            vseries *os = ls ? vec_add(c, out, &cap, ls, nl) : NULL;
+            if (!os) {
+                rc = STRATA_ENOMEM;
+                break;
+            }
+            memcpy(os->v, part.s[k].v, c->n_steps * sizeof *os->v);
+            memcpy(os->has, part.s[k].has, c->n_steps);
+        }
+    }
+    return rc ? rc : vec_check_duplicates(c, out);
 }
 
 int eval_call(eval_ctx *c, const promql_expr *e, value *out)
@@ -1068,34 +1245,52 @@ int eval_call(eval_ctx *c, const promql_expr *e, value *out)
                                lo - c->o->lookback_ms + 1, hi, &set, c->err);
             if (rc) return rc;
             out->type = V_VECTOR;
-            size_t cap = 0;
-            const label *ls;
-            size_t nl, ns;
-            const strata_sample *ss;
-            while ((rc = series_set_next(set, &ls, &nl, &ss, &ns)) == 1) {
+            size_t cap = 0, scap = 0, nser = series_set_count(set);
+            strata_sample *ss = NULL;
+            for (size_t si = 0; si < nser && rc >= 0; si++) {
+                const label *ls;
+                size_t nl, ns = 0, nh = 0;
+                hist_sample *hs = NULL;
+                if ((rc = series_set_read(set, si, &ls, &nl, &ss, &scap, &ns)) < 0) break;
+                if (!rc) ns = 0;
+                if ((rc = eval_read_histograms(c, set, si, &hs, &nh)) < 0) break;
                 vseries *os = NULL;
                 for (size_t i = 0; i < c->n_steps; i++) {
                     int64_t st = eval_selector_time(c, a, step_time(c, i));
-                    ssize_t k = -1;
+                    ssize_t k = -1, kh = nh ? hist_newest_at(hs, nh, st) : -1;
                     for (size_t j = 0; j < ns && ss[j].t <= st; j++) k = (ssize_t)j;
-                    if (k < 0 || ss[k].t <= st - c->o->lookback_ms || value_is_stale(ss[k].v)) continue;
+                    int64_t t;
+                    /* the newer of the float and the histogram sample, as the selector */
+                    if (kh >= 0 && (k < 0 || hs[kh].t > ss[k].t)) {
+                        if (hs[kh].t <= st - c->o->lookback_ms || hist_is_stale(&hs[kh].h)) continue;
+                        t = hs[kh].t;
+                    } else {
+                        if (k < 0 || ss[k].t <= st - c->o->lookback_ms || value_is_stale(ss[k].v))
+                            continue;
+                        t = ss[k].t;
+                    }
                     if (!os) {
-                        size_t n2;
-                        label *l2 = labels_drop_name(c, ls, nl, &n2);
-                        if (!l2 || !(os = vec_add(c, out, &cap, l2, n2))) {
+                        size_t n2 = nl;
+                        bool drop = !eval_delays_names(c);
+                        label *l2 = drop ? labels_drop_name(c, ls, nl, &n2) : (label *)ls;
+                        if ((drop && !l2) || !(os = vec_add(c, out, &cap, l2, n2))) {
+                            free(ss);
                             series_set_free(set);
                             return STRATA_ENOMEM;
                         }
+                        os->drop_name = eval_delays_names(c);
                     }
-                    os->v[i] = (double)ss[k].t / 1000.0;
+                    os->v[i] = (double)t / 1000.0;
                     os->has[i] = 1;
                 }
             }
+            free(ss);
             series_set_free(set);
             if (rc < 0) return rc;
             return vec_check_duplicates(c, out);
         }
     }
+    if (!strcmp(name, "histogram_quantiles")) return eval_histogram_quantiles(c, e, out);
     value args[6];
     memset(args, 0, sizeof args);
     for (size_t i = 0; i < e->n_args && i < 6; i++) {
@@ -1107,9 +1302,9 @@ int eval_call(eval_ctx *c, const promql_expr *e, value *out)
         *out = args[0];
         for (size_t k = 0; k < out->n; k++) {
             vseries *sv = &out->s[k];
-            sv->labels = labels_drop_name(c, sv->labels, sv->n_labels, &sv->n_labels);
-            if (!sv->labels) return STRATA_ENOMEM;
+            if (vseries_drop_name(c, sv)) return STRATA_ENOMEM;
             for (size_t i = 0; i < c->n_steps; i++) sv->v[i] = (double)step_time(c, i) / 1000.0;
+            sv->h = NULL; /* a histogram's timestamp is a float like any other */
         }
         return vec_check_duplicates(c, out);
     }
@@ -1147,7 +1342,7 @@ int eval_call(eval_ctx *c, const promql_expr *e, value *out)
             size_t cnt = 0;
             double v = NAN;
             for (size_t k = 0; k < args[0].n; k++)
-                if (args[0].s[k].has[i]) {
+                if (args[0].s[k].has[i] && !vec_hist(&args[0].s[k], i)) {
                     cnt++;
                     v = args[0].s[k].v[i];
                 }
@@ -1171,10 +1366,19 @@ int eval_call(eval_ctx *c, const promql_expr *e, value *out)
         }
         return 0;
     }
-    if (!strcmp(name, "histogram_quantile"))
-        return eval_histogram_buckets(c, args[0].scalar, NULL, false, &args[1], out);
-    if (!strcmp(name, "histogram_fraction"))
-        return eval_histogram_buckets(c, args[0].scalar, args[1].scalar, true, &args[2], out);
+    if (!strcmp(name, "histogram_quantile") || !strcmp(name, "histogram_fraction")) {
+        /* Classic buckets from the float series, native histograms on their own. */
+        bool fraction = !strcmp(name, "histogram_fraction");
+        value *in = &args[fraction ? 2 : 1];
+        const double *q2 = fraction ? args[1].scalar : NULL;
+        int rc = hist_drop_classic_conflicts(c, in);
+        value classic = *in;
+        if (!rc) rc = hist_strip(c, &classic);
+        if (!rc) rc = eval_histogram_buckets(c, args[0].scalar, q2, fraction, &classic, out);
+        if (!rc && value_has_hist(in)) rc = eval_native_quantiles(c, args[0].scalar, q2, in, out);
+        return rc;
+    }
+    if (!strncmp(name, "histogram_", 10)) return hist_simple_fn(c, name, &args[0], out);
     if (!strcmp(name, "label_replace"))
         return eval_label_replace(c, &args[0], args[1].str, args[2].str, args[3].str, args[4].str, out);
     if (!strcmp(name, "label_join")) {
@@ -1199,12 +1403,15 @@ int eval_call(eval_ctx *c, const promql_expr *e, value *out)
             }
             char *joined = arena_strndup(c->mem, b.data ? (char *)b.data : "", b.len);
             s->labels = labels_set(c, s->labels, s->n_labels, dst, joined, b.len, &s->n_labels);
+            if (!strcmp(dst, LABEL_METRIC_NAME)) s->drop_name = false; /* the name was set anew */
             buf_free(&b);
             if (!joined || !s->labels) return STRATA_ENOMEM;
         }
         return vec_check_duplicates(c, out);
     }
     if (!strcmp(name, "sort") || !strcmp(name, "sort_desc")) {
+        int rc = hist_strip(c, &args[0]); /* histograms have no order: dropped */
+        if (rc) return rc;
         *out = args[0];
         if (c->n_steps == 1 && out->n > 1)
             qsort(out->s, out->n, sizeof *out->s, !strcmp(name, "sort") ? cmp_vs_value : cmp_vs_value_desc);
@@ -1235,6 +1442,9 @@ int eval_call(eval_ctx *c, const promql_expr *e, value *out)
         }
     } else {
         in = args[0];
+        /* Float functions ignore histogram samples, as Prometheus' do. */
+        int rc = hist_strip(c, &in);
+        if (rc) return rc;
     }
     if (in.type != V_VECTOR)
         return strata_errf(c->err, STRATA_EPARSE, "expected type instant vector in call to function "
@@ -1243,10 +1453,7 @@ int eval_call(eval_ctx *c, const promql_expr *e, value *out)
     out->ordered = false;
     for (size_t k = 0; k < out->n; k++) {
         vseries *s = &out->s[k];
-        if (!f->keep_name) {
-            s->labels = labels_drop_name(c, s->labels, s->n_labels, &s->n_labels);
-            if (!s->labels) return STRATA_ENOMEM;
-        }
+        if (!f->keep_name && vseries_drop_name(c, s)) return STRATA_ENOMEM;
         for (size_t i = 0; i < c->n_steps; i++) {
             if (!s->has[i]) continue;
             double v = s->v[i], r = v;

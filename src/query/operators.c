@@ -8,6 +8,8 @@
  * group series the same way by their by(...)/without(...) labels.
  */
 #include "query/eval.h"
+#include "query/hist_eval.h"
+#include "query/fill.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -57,6 +59,12 @@ static uint64_t sig_hash(const label *ls, size_t n)
 static bool is_comparison(tok_kind op)
 {
     return op == T_EQLC || op == T_NEQ || op == T_LSS || op == T_LTE || op == T_GTR || op == T_GTE;
+}
+
+/* </ and >/ trim histograms; they keep the metric name and give nothing for floats. */
+static bool is_trim(tok_kind op)
+{
+    return op == T_TRIM_UPPER || op == T_TRIM_LOWER;
 }
 
 typedef enum { OP_ARITH, OP_CMP, OP_AND, OP_OR, OP_UNLESS } op_class;
@@ -115,17 +123,34 @@ static int scalar_scalar(eval_ctx *c, const promql_expr *e, value *l, value *r, 
 static int vector_scalar(eval_ctx *c, const promql_expr *e, value *vec, value *sc, bool scalar_left,
                          value *out)
 {
-    bool drop = classify(e) == OP_ARITH || e->return_bool;
+    bool drop = (classify(e) == OP_ARITH && !is_trim(e->op)) || e->return_bool;
     *out = *vec;
     out->ordered = false;
     for (size_t k = 0; k < out->n; k++) {
         vseries *s = &out->s[k];
-        if (drop) {
-            s->labels = labels_drop_name(c, s->labels, s->n_labels, &s->n_labels);
-            if (!s->labels) return STRATA_ENOMEM;
+        if (s->h) {
+            /* The histogram pointers change per step: a private array. */
+            native_histogram **hh = eval_alloc(c, c->n_steps * sizeof *hh);
+            if (!hh) return STRATA_ENOMEM;
+            memcpy(hh, s->h, c->n_steps * sizeof *hh);
+            s->h = hh;
         }
+        if (drop && vseries_drop_name(c, s)) return STRATA_ENOMEM;
         for (size_t i = 0; i < c->n_steps; i++) {
             if (!s->has[i]) continue;
+            if (vec_hist(s, i)) {
+                hval x = {.h = s->h[i]}, y = {.f = sc->scalar[i]}, hr;
+                int rc = scalar_left ? hist_binop(c, e, y, x, &hr) : hist_binop(c, e, x, y, &hr);
+                if (rc < 0) return rc;
+                s->h[i] = hr.h;
+                s->v[i] = hr.f;
+                s->has[i] = rc > 0;
+                continue;
+            }
+            if (is_trim(e->op)) {
+                s->has[i] = 0;
+                continue;
+            }
             bool keep;
             double a = scalar_left ? sc->scalar[i] : s->v[i];
             double b = scalar_left ? s->v[i] : sc->scalar[i];
@@ -201,7 +226,10 @@ static int set_operation(eval_ctx *c, const promql_expr *e, op_class cls, value 
             bool keep = l->s[k].has[i] && (cls == OP_AND ? in_rhs : cls == OP_UNLESS ? !in_rhs : true);
             s->has[i] = keep;
             s->v[i] = l->s[k].v[i];
+            if (keep && vec_hist(&l->s[k], i) && vec_set_hist(c, s, i, l->s[k].h[i]))
+                return STRATA_ENOMEM;
         }
+        s->drop_name = l->s[k].drop_name;
     }
     if (cls == OP_OR) {
         /* Right-hand series whose signature the left side lacks at that step. */
@@ -234,7 +262,10 @@ static int set_operation(eval_ctx *c, const promql_expr *e, op_class cls, value 
             for (size_t i = 0; i < c->n_steps; i++) {
                 s->has[i] = r->s[k].has[i] && !(h && h[i]);
                 s->v[i] = r->s[k].v[i];
+                if (s->has[i] && vec_hist(&r->s[k], i) && vec_set_hist(c, s, i, r->s[k].h[i]))
+                    break;
             }
+            s->drop_name = r->s[k].drop_name;
         }
         free(lhs_has);
         gt_free(&lt);
@@ -249,7 +280,9 @@ static int set_operation(eval_ctx *c, const promql_expr *e, op_class cls, value 
 static label *result_labels(eval_ctx *c, const promql_expr *e, const vseries *lhs,
                             const vseries *rhs, size_t *n)
 {
-    bool drop = classify(e) == OP_ARITH || e->return_bool;
+    /* Arithmetic drops the name at once (not the trim operators); bool only marks it under
+     * delayed name removal. */
+    bool drop = (classify(e) == OP_ARITH && !is_trim(e->op)) || (e->return_bool && !eval_delays_names(c));
     size_t k = lhs->n_labels;
     label *ls = drop ? labels_drop_name(c, lhs->labels, lhs->n_labels, &k) : lhs->labels;
     if (!ls) return NULL;
@@ -367,7 +400,26 @@ static int vector_vector(eval_ctx *c, const promql_expr *e, value *l, value *r, 
                         rc = STRATA_ENOMEM;
                         break;
                     }
+                    os->drop_name = eval_delays_names(c) && (e->return_bool || many->s[k].drop_name);
                 }
+                const vseries *lv = swap ? &one->s[h] : &many->s[k];
+                const vseries *rv = swap ? &many->s[k] : &one->s[h];
+                if (vec_hist(lv, i) || vec_hist(rv, i)) {
+                    hval x = {.f = lv->v[i], .h = vec_hist(lv, i)};
+                    hval y = {.f = rv->v[i], .h = vec_hist(rv, i)}, hr;
+                    int hrc = hist_binop(c, e, x, y, &hr);
+                    if (hrc < 0) {
+                        rc = hrc;
+                        break;
+                    }
+                    if (hrc && hr.h && (rc = vec_set_hist(c, os, i, hr.h))) break;
+                    if (hrc && !hr.h) {
+                        os->v[i] = hr.f;
+                        os->has[i] = 1;
+                    }
+                    continue;
+                }
+                if (is_trim(e->op)) continue;
                 double a = swap ? one->s[h].v[i] : many->s[k].v[i];
                 double b = swap ? many->s[k].v[i] : one->s[h].v[i];
                 bool keep;
@@ -417,6 +469,7 @@ int eval_binary(eval_ctx *c, const promql_expr *e, value *out)
     }
     if (l.type == V_VECTOR && r.type == V_SCALAR) return vector_scalar(c, e, &l, &r, false, out);
     if (l.type == V_SCALAR && r.type == V_VECTOR) return vector_scalar(c, e, &r, &l, true, out);
+    if (e->fill_lhs_set || e->fill_rhs_set) return eval_binary_fill(c, e, &l, &r, out);
     return vector_vector(c, e, &l, &r, out);
 }
 
@@ -556,8 +609,11 @@ static int agg_topk(eval_ctx *c, const promql_expr *e, const value *in, const do
         if (k < 1) continue;
         for (size_t gi = 0; gi < ng && !rc; gi++) {
             size_t m = 0;
-            for (size_t j = 0; j < g[gi].n_members; j++)
-                if (in->s[g[gi].members[j]].has[i]) idx[m++] = g[gi].members[j];
+            for (size_t j = 0; j < g[gi].n_members; j++) {
+                const vseries *ms = &in->s[g[gi].members[j]];
+                /* topk and bottomk rank floats only; limitk keeps histograms too */
+                if (ms->has[i] && (limit || !vec_hist(ms, i))) idx[m++] = g[gi].members[j];
+            }
             /* Selection of the best k: k is usually small. */
             size_t take = (size_t)k < m ? (size_t)k : m;
             for (size_t a = 0; a < take && !limit; a++) {
@@ -580,9 +636,15 @@ static int agg_topk(eval_ctx *c, const promql_expr *e, const value *in, const do
                         break;
                     }
                     map[sidx] = out->n - 1;
+                    out->s[map[sidx]].drop_name = in->s[sidx].drop_name;
                 }
                 out->s[map[sidx]].v[i] = in->s[sidx].v[i];
                 out->s[map[sidx]].has[i] = 1;
+                if (vec_hist(&in->s[sidx], i) &&
+                    vec_set_hist(c, &out->s[map[sidx]], i, in->s[sidx].h[i])) {
+                    rc = STRATA_ENOMEM;
+                    break;
+                }
             }
         }
     }
@@ -645,8 +707,11 @@ static int agg_limit_ratio(eval_ctx *c, const value *in, const double *ratio, va
             if (!keep) continue;
             if (!os && !(os = vec_add(c, out, &cap, in->s[k].labels, in->s[k].n_labels)))
                 return STRATA_ENOMEM;
+            os->drop_name = in->s[k].drop_name;
             os->v[i] = in->s[k].v[i];
             os->has[i] = 1;
+            if (vec_hist(&in->s[k], i) && vec_set_hist(c, os, i, in->s[k].h[i]))
+                return STRATA_ENOMEM;
         }
     }
     return 0;
@@ -707,6 +772,11 @@ int eval_aggregation(eval_ctx *c, const promql_expr *e, value *out)
             return strata_errf(c->err, STRATA_EEXEC, "invalid label name \"%s\"", lname);
         }
         /* Output series per (group, value string). */
+        bool overwrites = false; /* the value label replaces a grouping label somewhere */
+        for (size_t gi = 0; gi < ng; gi++) {
+            uint32_t ovl;
+            if (labels_get(g[gi].labels, g[gi].n_labels, lname, &ovl)) overwrites = true;
+        }
         for (size_t gi = 0; gi < ng && !rc; gi++) {
             value tmp = {.type = V_VECTOR};
             size_t tcap = 0;
@@ -714,8 +784,20 @@ int eval_aggregation(eval_ctx *c, const promql_expr *e, value *out)
                 for (size_t j = 0; j < g[gi].n_members; j++) {
                     const vseries *s = &in.s[g[gi].members[j]];
                     if (!s->has[i]) continue;
-                    char num[400];
-                    format_float(s->v[i], num, sizeof num);
+                    char numbuf[400], *num = numbuf;
+                    format_float(s->v[i], numbuf, sizeof numbuf);
+                    if (vec_hist(s, i)) {
+                        /* a histogram counts by its text form, as in Prometheus */
+                        buf hb = {0};
+                        num = hist_format(s->h[i], &hb) || !hb.data
+                                  ? NULL
+                                  : arena_strndup(c->mem, (char *)hb.data, hb.len);
+                        buf_free(&hb);
+                        if (!num) {
+                            rc = STRATA_ENOMEM;
+                            break;
+                        }
+                    }
                     size_t nl;
                     label *ls = labels_set(c, g[gi].labels, g[gi].n_labels, lname,
                                            arena_strndup(c->mem, num, strlen(num)), strlen(num), &nl);
@@ -735,7 +817,21 @@ int eval_aggregation(eval_ctx *c, const promql_expr *e, value *out)
                 }
             }
             for (size_t q = 0; q < tmp.n && !rc; q++) {
-                vseries *os = vec_add(c, out, &cap, tmp.s[q].labels, tmp.s[q].n_labels);
+                /* The value label may overwrite a grouping label: groups then share a series. */
+                vseries *os = NULL;
+                for (size_t o = 0; overwrites && o < out->n && !os; o++)
+                    if (labels_equal(out->s[o].labels, out->s[o].n_labels, tmp.s[q].labels,
+                                     tmp.s[q].n_labels))
+                        os = &out->s[o];
+                if (os) {
+                    for (size_t i = 0; i < c->n_steps; i++) {
+                        if (!tmp.s[q].has[i]) continue;
+                        os->v[i] = os->has[i] ? os->v[i] + tmp.s[q].v[i] : tmp.s[q].v[i];
+                        os->has[i] = 1;
+                    }
+                    continue;
+                }
+                os = vec_add(c, out, &cap, tmp.s[q].labels, tmp.s[q].n_labels);
                 if (!os) {
                     rc = STRATA_ENOMEM;
                     break;
@@ -754,11 +850,20 @@ int eval_aggregation(eval_ctx *c, const promql_expr *e, value *out)
             rc = STRATA_ENOMEM;
             break;
         }
+        /* A group keeps a name (by (__name__)) only while none of its members dropped it. */
+        for (size_t j = 0; j < g[gi].n_members; j++) os->drop_name |= in.s[g[gi].members[j]].drop_name;
         for (size_t i = 0; i < c->n_steps; i++) {
+            int hr = hist_agg_step(c, op, &in, g[gi].members, g[gi].n_members, i,
+                                   param.scalar ? param.scalar[i] : 0, os);
+            if (hr < 0) {
+                rc = hr;
+                break;
+            }
+            if (hr) continue;
             size_t m = 0;
             for (size_t j = 0; j < g[gi].n_members; j++) {
                 const vseries *s = &in.s[g[gi].members[j]];
-                if (s->has[i]) vals[m++] = s->v[i];
+                if (s->has[i] && !vec_hist(s, i)) vals[m++] = s->v[i];
             }
             if (!m) continue;
             double r = 0;
@@ -799,4 +904,22 @@ int eval_aggregation(eval_ctx *c, const promql_expr *e, value *out)
     free(vals);
     groups_free(g, ng);
     return rc;
+}
+
+/* ---- shared with the fill modifiers (fill.c) ------------------------------------------------------- */
+
+label *binop_signature(eval_ctx *c, const promql_expr *e, const vseries *s, size_t *n)
+{
+    return signature(c, e, s, n);
+}
+
+label *binop_result_labels(eval_ctx *c, const promql_expr *e, const vseries *lhs,
+                           const vseries *rhs, size_t *n)
+{
+    return result_labels(c, e, lhs, rhs, n);
+}
+
+double binop_apply(const promql_expr *e, double a, double b, bool *keep)
+{
+    return apply_op(e, a, b, keep);
 }

@@ -18,6 +18,14 @@ typedef struct promql_options {
     int64_t lookback_ms;  /* instant selectors look back this far; default 5 m */
     uint64_t max_samples; /* most samples a query may hold; default 50 M */
     int64_t timeout_ms;   /* default 2 m */
+    /* Evaluate a selector with few series in one pass over the steps instead of splitting the
+     * steps over threads (default false; for measurements and comparisons). */
+    bool sequential_steps;
+    /* Prometheus' delayed __name__ removal (its promql-delayed-name-removal feature, which its
+     * own PromQL tests enable): functions and operators that drop the metric name only mark the
+     * series, the name stays visible to label_replace(), by (__name__) and vector matching, and
+     * is removed when the query ends. Default false, as in Prometheus. */
+    bool delayed_name_removal;
 } promql_options;
 
 void promql_options_init(promql_options *o);
@@ -60,6 +68,10 @@ typedef struct promql_series {
     size_t n_labels;
     strata_sample *points; /* in time order; for PROMQL_VECTOR exactly one */
     size_t n_points;
+    /* Native-histogram points, in time order; a PROMQL_VECTOR element has either one point or
+     * one histogram. The histograms' arrays live in the result's arena. */
+    hist_sample *hpoints;
+    size_t n_hpoints;
 } promql_series;
 
 typedef struct promql_result {

@@ -390,6 +390,7 @@ static int handle_message(grpc_call_ctx *ctx, const uint8_t *p, size_t n, char *
         promql_options_init(&o);
         o.lookback_ms = s->cfg.lookback_ms;
         o.max_samples = s->cfg.query_max_samples;
+        o.delayed_name_removal = s->cfg.delayed_name_removal;
         o.timeout_ms = s->cfg.query_timeout_ms;
         promql_result *r = NULL;
         int rc;

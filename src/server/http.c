@@ -477,6 +477,7 @@ static void fill_query_options(server *s, const request *r, promql_options *o)
     promql_options_init(o);
     o->lookback_ms = s->cfg.lookback_ms;
     o->max_samples = s->cfg.query_max_samples;
+    o->delayed_name_removal = s->cfg.delayed_name_removal;
     o->timeout_ms = s->cfg.query_timeout_ms;
     int64_t t;
     char err[STRATA_ERRMSG_SIZE];

@@ -15,6 +15,7 @@ typedef struct server_config {
     int64_t lookback_ms;            /* PromQL lookback delta; default 5 m */
     int64_t query_timeout_ms;       /* default 2 m */
     uint64_t query_max_samples;     /* default 50 M */
+    bool delayed_name_removal;      /* PromQL delayed __name__ removal; default false */
     size_t max_request_bytes;       /* largest accepted request body; default 64 MiB */
     unsigned max_concurrent_queries; /* queries evaluated at once; default 20 */
     const char *grpc_listen;        /* HOST:PORT for gRPC (strata.v1, OTLP); NULL or "off": none */

@@ -16,9 +16,11 @@ import sys
 import unittest
 
 import requests
+import snappy
 
 sys.path.insert(0, os.path.dirname(__file__))
-from strata_harness import Strata  # noqa: E402
+import promql_histograms as ph  # noqa: E402
+from strata_harness import RW_HEADERS, Strata  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
@@ -89,6 +91,10 @@ def parse_series(text):
                 i += 1
             value, i = parse_string(s, i)
             labels[name] = value
+    if m.group(1):
+        # name{...}: Prometheus' parser builds these with a label builder, which drops labels
+        # with empty values
+        labels = {k: v for k, v in labels.items() if v != ""}
     return labels
 
 
@@ -107,8 +113,28 @@ def split_series_values(line):
         elif ch == "}":
             depth -= 1
         elif ch in " \t" and depth == 0:
-            return line[:i], line[i:].split()
+            return line[:i], split_values(line[i:])
     return line, []
+
+
+def split_values(text):
+    """Whitespace-separated value tokens; a native histogram `{{...}}` (with its spaces, and
+    forms like `{{a}}+{{b}}x3`) stays one token."""
+    out, cur, depth = [], [], 0
+    for ch in text:
+        if ch == "{":
+            depth += 1
+        elif ch == "}":
+            depth -= 1
+        if ch in " \t" and depth == 0:
+            if cur:
+                out.append("".join(cur))
+                cur = []
+            continue
+        cur.append(ch)
+    if cur:
+        out.append("".join(cur))
+    return out
 
 
 NUM = r"[-+]?(?:\d*\.?\d+(?:[eE][-+]?\d+)?|0x[0-9a-fA-F]+|[iI]nf|NaN)"
@@ -131,7 +157,8 @@ def expand(tokens):
     out = []
     for t in tokens:
         if "{{" in t:
-            raise NotImplementedError("native histogram value")
+            out += ph.expand_series(t)
+            continue
         if t == "_":
             out.append(None)
             continue
@@ -152,6 +179,8 @@ def expand(tokens):
 
 
 def close(a, b):
+    if isinstance(a, dict) or isinstance(b, dict):
+        return False  # a histogram never equals a float
     if a == "stale" or b == "stale":
         return a == b
     if math.isnan(a) and math.isnan(b):
@@ -165,6 +194,17 @@ def close(a, b):
     return abs(a - b) / (abs(a) + abs(b)) < 1e-6
 
 
+def same_value(got, want):
+    """got from the API (a float, or a histogram's JSON object), want from the test file (a
+    float, "stale", or a histogram dict); (equal, reason)."""
+    if isinstance(want, dict) or isinstance(got, dict):
+        if not (isinstance(want, dict) and isinstance(got, dict)):
+            return False, "%s, expected %s" % ("a histogram" if isinstance(got, dict) else got,
+                                                 "a histogram" if isinstance(want, dict) else want)
+        return ph.compare(want, got, close)
+    return close(got, want), "%s, expected %s" % (got, want)
+
+
 class Runner:
     def __init__(self):
         self.strata = None
@@ -174,8 +214,12 @@ class Runner:
         if self.strata:
             self.strata.stop()
             self.strata.cleanup()
+        # The engine configured as Prometheus' own test engine (promqltest) runs these files:
+        # 5 m lookback and delayed __name__ removal (EnableDelayedNameRemoval: true there).
         self.strata = Strata(extra_args=["--self-scrape-interval", "0", "--grpc-listen", "off",
-                                         "--query-lookback-delta", "5m"], name="conf").start()
+                                         "--query-lookback-delta", "5m",
+                                         "--enable-feature", "promql-delayed-name-removal"],
+                             name="conf").start()
 
     def close(self):
         if self.strata:
@@ -184,24 +228,44 @@ class Runner:
             finally:
                 self.strata.cleanup()
 
-    def load(self, interval, lines, histograms):
+    def load(self, interval, lines, histograms, with_nhcb=False):
         series = {}
         for ln in lines:
             if "@st" in ln.split()[0]:
                 continue  # start timestamps are not implemented
             ser, toks = split_series_values(ln)
             labels = parse_series(ser)
-            try:
-                vals = expand(toks)
-            except NotImplementedError:
+            vals = expand(toks)
+            if any(isinstance(v, dict) for v in vals):
                 histograms.add(labels.get("__name__", ""))
-                continue
             # A series defined twice in one block: the later definition replaces the earlier.
             key = tuple(sorted(labels.items()))
             series[key] = (labels, [(k * interval, STALE if v == "stale" else v)
                                     for k, v in enumerate(vals) if v is not None])
-        if series:
-            r = self.strata.write(list(series.values()))
+        if with_nhcb:
+            # load_with_nhcb: each classic histogram is also stored as a native histogram with
+            # custom buckets under its base name, as Prometheus' test loader converts them.
+            for labels, hs in ph.nhcb_from_classic(list(series.values())):
+                series[tuple(sorted(labels.items()))] = (labels, hs)
+                histograms.add(labels.get("__name__", ""))
+        # Floats and histograms of a series go in time order: each request carries one run of
+        # samples of one kind per series, so the store never sees a sample older than one it has.
+        runs = []
+        for labels, samples in series.values():
+            k = 0
+            while samples:
+                is_h = isinstance(samples[0][1], dict)
+                n = 0
+                while n < len(samples) and isinstance(samples[n][1], dict) == is_h:
+                    n += 1
+                if len(runs) <= k:
+                    runs.append([])
+                runs[k].append((labels, [] if is_h else samples[:n], samples[:n] if is_h else []))
+                samples = samples[n:]
+                k += 1
+        for batch in runs:
+            body = snappy.compress(ph.encode_write_request(batch))
+            r = self.strata.post_write_body(body, headers=RW_HEADERS)
             if r.status_code not in (204, 400):
                 raise RuntimeError("load failed: %s %s" % (r.status_code, r.text))
 
@@ -225,8 +289,6 @@ class Runner:
         results = [b for b in body if not (b.startswith("expect") or b.startswith("expected_fail"))]
         fail = legacy == "fail" or any(e.startswith("expect fail") or e.startswith("expected_fail") for e in expect)
         ordered = legacy == "ordered" or any(e.startswith("expect ordered") for e in expect)
-        if any("{{" in r for r in results):
-            return False, "native histograms not supported", expr
         rng_vec = [e for e in expect if e.startswith("expect range vector")]
         try:
             if m:
@@ -253,7 +315,8 @@ class Runner:
         if m and not rng_vec:
             if d["resultType"] != "vector":
                 return False, "expected a vector, got %s" % d["resultType"], expr
-            got = [(tuple(sorted(x["metric"].items())), float(x["value"][1])) for x in d["result"]]
+            got = [(tuple(sorted(x["metric"].items())),
+                    x["histogram"][1] if "histogram" in x else float(x["value"][1])) for x in d["result"]]
             want = []
             for b in results:
                 ser, toks = split_series_values(b)
@@ -262,8 +325,9 @@ class Runner:
                 return False, "series differ: got %d, expected %d" % (len(got), len(want)), expr
             gd, wd = dict(got), dict(want)
             for k in gd:
-                if not close(gd[k], wd[k]):
-                    return False, "value of %s: %s, expected %s" % (dict(k), gd[k], wd[k]), expr
+                ok, why = same_value(gd[k], wd[k])
+                if not ok:
+                    return False, "value of %s: %s" % (dict(k), why), expr
             if ordered and [k for k, _ in got] != [k for k, _ in want]:
                 return False, "order differs", expr
             return True, "", expr
@@ -275,8 +339,12 @@ class Runner:
             st, sp = dur(mr.group(2)), dur(mr.group(4))
         if d["resultType"] != "matrix":
             return False, "expected a matrix, got %s" % d["resultType"], expr
-        got = {tuple(sorted(x["metric"].items())): {int(round(float(t) * 1000)): float(v) for t, v in x["values"]}
-               for x in d["result"]}
+        got = {}
+        for x in d["result"]:
+            pts = {int(round(float(t) * 1000)): float(v) for t, v in x.get("values", [])}
+            for t, h in x.get("histograms", []):
+                pts[int(round(float(t) * 1000))] = h
+            got[tuple(sorted(x["metric"].items()))] = pts
         want = {}
         for b in results:
             ser, toks = split_series_values(b)
@@ -288,8 +356,9 @@ class Runner:
             if set(got[k]) != set(want[k]):
                 return False, "timestamps of %s differ" % (dict(k),), expr
             for t in got[k]:
-                if not close(got[k][t], want[k][t]):
-                    return False, "value of %s at %d: %s, expected %s" % (dict(k), t, got[k][t], want[k][t]), expr
+                ok, why = same_value(got[k][t], want[k][t])
+                if not ok:
+                    return False, "value of %s at %d: %s" % (dict(k), t, why), expr
         return True, "", expr
 
     def run_file(self, path):
@@ -314,15 +383,14 @@ class Runner:
                 j += 1
             word = line.split()[0].lower()
             if word.startswith("load"):
-                self.load(dur(line.split()[1]), block, histograms)
+                self.load(dur(line.split()[1]), block, histograms, word == "load_with_nhcb")
             elif word == "clear":
                 self.fresh()
                 histograms = set()
             elif word.startswith("eval"):
                 ok, why, expr = self.check(line, block, histograms)
-                if not ok and any(h and h in expr for h in histograms) and \
-                        not why.startswith("native histograms"):
-                    why = "native histograms not supported (%s)" % why
+                if not ok and any(h and h in expr for h in histograms):
+                    why = "native histograms: %s" % why
                 self.results[(name, i + 1)] = (ok, why, expr)
             else:
                 self.results[(name, i + 1)] = (False, "unknown command %r" % word, line)
@@ -363,7 +431,13 @@ def write_reports(results):
                   "semantics) run against `strata serve` by `tests/integration/test_promql_conformance.py`\n"
                   "in `make test`. Every eval statement counts; the failing ones are listed in\n"
                   "`tests/integration/promql_known_failures.txt` with the reason, and a failure that is not\n"
-                  "listed fails the suite.\n\n")
+                  "listed fails the suite.\n\n"
+                  "Native-histogram results are compared through the API's JSON, as a client sees them:\n"
+                  "count, sum and every populated bucket with its bounds, boundary rule and count (same\n"
+                  "1e-6 tolerance as floats). Prometheus' own runner also compares the schema, the width of\n"
+                  "an empty zero bucket and explicitly set counter-reset hints, which the JSON does not\n"
+                  "carry. `load_with_nhcb` blocks also store each classic histogram as a native histogram\n"
+                  "with custom buckets, as Prometheus' loader does.\n\n")
         out.write("**%d of %d eval statements pass (%.1f%%).**\n\n" % (passed, total, 100.0 * passed / total))
         out.write("| file | passed | failed |\n|---|---:|---:|\n")
         for f in files:

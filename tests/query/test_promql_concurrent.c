@@ -1,7 +1,7 @@
 /*
  * test_promql_concurrent.c: queries over enough series to run on several worker threads (run
- * under ThreadSanitizer by `make test`), checked against values computed here, and the same
- * query from several threads at once.
+ * under ThreadSanitizer by `make test`), few series over many steps (split by steps), checked
+ * against values computed here, and the same query from several threads at once.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -86,6 +86,23 @@ static void test_parallel_evaluation(void **state)
         assert_int_equal(r->series[i].n_points, STEPS);
         if (i) assert_true(labels_compare(r->series[i - 1].labels, r->series[i - 1].n_labels,
                                           r->series[i].labels, r->series[i].n_labels) < 0);
+    }
+    promql_result_free(r);
+    /* A range function over three series and 1,171 steps of 0.5 s: split by steps across the
+     * workers. Each window holds the newest sample at or before it: id + floor(t / 15 s). */
+    assert_int_equal(promql_eval_range(db, "last_over_time(par{id=~\"1|2|3\"}[1m])", 0, 39 * 15000,
+                                       500, NULL, &r, err),
+                     0);
+    assert_int_equal(r->n_series, 3);
+    for (size_t i = 0; i < r->n_series; i++) {
+        const promql_series *ps = &r->series[i];
+        uint32_t idl = 0;
+        const char *idv = labels_get(ps->labels, ps->n_labels, "id", &idl);
+        assert_non_null(idv);
+        double id = (double)(idv[0] - '0');
+        assert_int_equal(ps->n_points, 39 * 30 + 1);
+        for (size_t k = 0; k < ps->n_points; k++)
+            assert_true(ps->points[k].v == id + (double)(ps->points[k].t / 15000));
     }
     promql_result_free(r);
     pthread_t t[3];
