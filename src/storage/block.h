@@ -1,0 +1,126 @@
+/*
+ * block.h: persistent blocks, the storage module's warm tier (internal to src/storage).
+ *
+ * A block is an immutable directory named by a ULID covering one time range, in Prometheus'
+ * layout so that Prometheus' tools read ours and we read theirs (docs/format.md, "Blocks"):
+ *
+ *     <ulid>/meta.json        identity, time range [minTime, maxTime), statistics, compaction
+ *     <ulid>/index            index format v2: symbols, series with chunk refs, postings, TOC
+ *     <ulid>/chunks/000001    chunk segment files (at most 512 MiB each)
+ *     <ulid>/tombstones       deletions (written empty by this version)
+ *
+ * Writers build the directory as <ulid>.tmp, fsync every file and the directory, rename it into
+ * place and fsync the parent, so a crash leaves either nothing (a .tmp that the next open
+ * removes) or a whole block. Readers memory-map index and chunk files, check the CRC32C of every
+ * section they use and answer STRATA_ECORRUPT with the file, section and offset on damage.
+ */
+#ifndef STRATA_BLOCK_H
+#define STRATA_BLOCK_H
+
+#include "core/core.h"
+
+#include <roaring/roaring.h>
+
+#define BLOCK_ULID_LEN 26
+#define BLOCK_INDEX_MAGIC 0xBAAAD700u
+#define BLOCK_INDEX_V2 2
+#define BLOCK_CHUNKS_MAGIC 0x85BD40DDu
+#define BLOCK_TOMBSTONES_MAGIC 0x0130BA30u
+#define BLOCK_SEGMENT_MAX (512u << 20)
+
+/* ---- writing -------------------------------------------------------------------------------- */
+
+/* One chunk handed to the writer; the bytes stay owned by the caller. */
+typedef struct block_chunk_in {
+    int64_t mint, maxt; /* first and last sample time */
+    uint8_t encoding;   /* chunk_encoding id */
+    const uint8_t *data;
+    uint32_t len;
+    uint32_t samples;
+} block_chunk_in;
+
+/* One series: labels sorted (canonical), chunks in time order and not overlapping. */
+typedef struct block_series_in {
+    const label *labels;
+    uint32_t n_labels;
+    const block_chunk_in *chunks;
+    size_t n_chunks;
+} block_series_in;
+
+typedef struct block_write_opts {
+    int64_t mint, maxt; /* meta.json range: maxt is exclusive, as Prometheus reads it */
+    uint32_t level;     /* compaction level: 1 for blocks cut from the head */
+    const char (*sources)[BLOCK_ULID_LEN + 1]; /* NULL: the block is its own source */
+    size_t n_sources;
+    uint32_t wal_segment; /* Strata's extension: WAL segments below this one are in blocks */
+} block_write_opts;
+
+/*
+ * Writes series (sorted by labels, strictly ascending; STRATA_EINVAL otherwise) as a new block
+ * under parent_dir with the crash-safe protocol above. On success ulid receives the block's name
+ * (NUL-terminated) and the block is durable. On failure the .tmp directory is removed.
+ */
+int block_write(const char *parent_dir, const block_series_in *series, size_t n,
+                const block_write_opts *o, char ulid[BLOCK_ULID_LEN + 1], char *err);
+
+/* A new ULID for time ms (48-bit time, 80 random bits, Crockford base32). */
+int block_ulid_new(int64_t ms, char out[BLOCK_ULID_LEN + 1]);
+
+/* Fault injection for crash tests: when the environment variable STRATA_CRASH_POINT equals
+ * point, the process kills itself with SIGKILL here (as a power cut or kill -9 would). */
+void storage_crash_point(const char *point);
+
+/* fsync of a directory (for renames and new entries to survive a crash). */
+int storage_fsync_dir(const char *dir);
+
+/* ---- reading -------------------------------------------------------------------------------- */
+
+typedef struct block block;
+
+typedef struct block_chunk_meta {
+    int64_t mint, maxt;
+    uint64_t ref; /* segment index << 32 | offset of the chunk in that segment */
+} block_chunk_meta;
+
+typedef struct block_info {
+    char ulid[BLOCK_ULID_LEN + 1];
+    int64_t mint, maxt; /* maxt exclusive */
+    uint64_t num_series, num_samples, num_chunks;
+    uint32_t level;
+    uint32_t wal_segment; /* 0 when the block did not come from Strata's head */
+    uint64_t bytes;       /* index + chunks + meta + tombstones on disk */
+} block_info;
+
+/*
+ * Opens the block in dir: reads meta.json, maps index and chunk segments, checks the index TOC,
+ * symbol table and postings offset table checksums. Symbols are interned into syms (borrowed;
+ * it must outlive the block), so labels read from the block are NUL-terminated interned strings
+ * that compare by pointer with the head's. *out is owned by the caller (block_close).
+ */
+int block_open(const char *dir, sym_table *syms, block **out, char *err);
+void block_close(block *b);
+const block_info *block_get_info(const block *b);
+const char *block_dir(const block *b);
+
+/* Series ids (index offsets / 16, ascending = label order) matching every matcher; n == 0 selects
+ * all series. *out is owned by the caller (roaring_bitmap_free). */
+int block_select(block *b, const matcher *const *ms, size_t n, roaring_bitmap_t **out, char *err);
+
+/* The labels and chunk metas of series id. *labels and *chunks are malloc'd arrays the caller
+ * frees; label strings are interned (owned by the sym_table). */
+int block_series(block *b, uint32_t id, label **labels, uint32_t *n_labels,
+                 block_chunk_meta **chunks, size_t *n_chunks, char *err);
+
+/* The chunk at ref, its checksum verified: *data points into the mapping (valid until
+ * block_close). */
+int block_chunk(block *b, uint64_t ref, uint8_t *encoding, const uint8_t **data, uint32_t *len,
+                char *err);
+
+/* Sorted distinct label names, or values of one name, as interned symbols; *out is malloc'd. */
+int block_label_names(block *b, const sym ***out, size_t *n);
+int block_label_values(block *b, const char *name, const sym ***out, size_t *n);
+
+/* Reads every series and chunk and checks every checksum: for `strata inspect` and tests. */
+int block_verify(block *b, char *err);
+
+#endif
