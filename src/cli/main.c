@@ -34,6 +34,7 @@ typedef struct serve_opts {
     char grpc_cert[1024];
     char grpc_key[1024];
     uint64_t grpc_max_msg;
+    int64_t block_range_ms;
 } serve_opts;
 
 enum {
@@ -60,6 +61,7 @@ enum {
     OPT_GRPC_MAX_MSG,
     OPT_GRPC_CERT,
     OPT_GRPC_KEY,
+    OPT_BLOCK_RANGE,
     OPT_HELP,
 };
 
@@ -87,6 +89,7 @@ static const struct option serve_longopts[] = {
     {"grpc-max-message-bytes", required_argument, NULL, OPT_GRPC_MAX_MSG},
     {"grpc-tls-cert", required_argument, NULL, OPT_GRPC_CERT},
     {"grpc-tls-key", required_argument, NULL, OPT_GRPC_KEY},
+    {"block-range", required_argument, NULL, OPT_BLOCK_RANGE},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -129,6 +132,9 @@ static void serve_usage(FILE *f)
             "  --ingest-max-sample-age DUR    reject samples older than now minus DUR (default 0 =\n"
             "                                 off, so history can be backfilled)\n"
             "  --ingest-max-sample-future DUR reject samples later than now plus DUR (default 0 = off)\n"
+            "  --block-range DUR              time range of a block cut from the head; the head is\n"
+            "                                 flushed into blocks when it spans 1.5 of them, and by\n"
+            "                                 POST /api/v1/admin/tsdb/flush (default 2h)\n"
             "  --help                         this text\n");
 }
 
@@ -181,6 +187,13 @@ static int apply_opt(serve_opts *o, int id, const char *v)
     case OPT_GRPC_LISTEN: snprintf(o->grpc_listen, sizeof o->grpc_listen, "%s", v); return 0;
     case OPT_GRPC_CERT: snprintf(o->grpc_cert, sizeof o->grpc_cert, "%s", v); return 0;
     case OPT_GRPC_KEY: snprintf(o->grpc_key, sizeof o->grpc_key, "%s", v); return 0;
+    case OPT_BLOCK_RANGE:
+        if (parse_dur_flag("block-range", v, &o->block_range_ms)) return -1;
+        if (o->block_range_ms < 1000) {
+            fprintf(stderr, "strata serve: --block-range: must be at least 1s, got \"%s\"\n", v);
+            return -1;
+        }
+        return 0;
     case OPT_GRPC_MAX_MSG:
         errno = 0;
         o->grpc_max_msg = strtoull(v, &end, 10);
@@ -288,6 +301,7 @@ static int cmd_serve(int argc, char **argv)
     o.query_timeout_ms = 120000;
     o.lookback_ms = 300000;
     o.query_max_samples = 50000000;
+    o.block_range_ms = 2 * 3600 * 1000;
     for (int i = 0; i < 7; i++) o.lim[i] = -1;
     snprintf(o.grpc_listen, sizeof o.grpc_listen, "127.0.0.1:4317");
 
@@ -325,6 +339,7 @@ static int cmd_serve(int argc, char **argv)
     opts.fsync = o.fsync;
     opts.fsync_interval_ms = (uint32_t)o.fsync_interval_ms;
     opts.names = o.names;
+    opts.chunk_range_ms = o.block_range_ms; /* head chunks never straddle a block */
     if (o.lim[0] >= 0) opts.max_labels_per_series = (uint32_t)o.lim[0];
     if (o.lim[1] >= 0) opts.max_label_name_bytes = (uint32_t)o.lim[1];
     if (o.lim[2] >= 0) opts.max_label_value_bytes = (uint32_t)o.lim[2];

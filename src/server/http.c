@@ -813,6 +813,19 @@ static enum MHD_Result handle_tsdb_status(server *s, struct MHD_Connection *c, r
     return api_success(s, c, H_OTHER, &data);
 }
 
+/* POST /api/v1/admin/tsdb/flush: the head into durable blocks; answers once they are on disk. */
+static enum MHD_Result handle_flush(server *s, struct MHD_Connection *c, const char *method)
+{
+    if (strcmp(method, "POST") != 0 && strcmp(method, "PUT") != 0)
+        return api_error(s, c, H_OTHER, STRATA_EINVAL, "method not allowed: use POST");
+    char err[STRATA_ERRMSG_SIZE] = "";
+    int rc = db_flush_head(s->db, err);
+    if (rc) return api_error(s, c, H_OTHER, rc, err);
+    buf data = {0};
+    buf_printf(&data, "{}");
+    return api_success(s, c, H_OTHER, &data);
+}
+
 static enum MHD_Result handle_buildinfo(server *s, struct MHD_Connection *c)
 {
     buf data = {0};
@@ -857,6 +870,7 @@ static enum MHD_Result dispatch(server *s, struct MHD_Connection *c, const char 
     }
     if (strncmp(url, "/api/v1/", 8) == 0 && !is_get_or_post(method))
         return api_error(s, c, H_OTHER, STRATA_EINVAL, "method not allowed");
+    if (strcmp(url, "/api/v1/admin/tsdb/flush") == 0) return handle_flush(s, c, method);
     if (strcmp(url, "/api/v1/query") == 0) return handle_query(s, c, r);
     if (strcmp(url, "/api/v1/query_range") == 0) return handle_query_range(s, c, r);
     if (strcmp(url, "/api/v1/series") == 0) return handle_series(s, c, r);

@@ -19,7 +19,9 @@
 
 #include "core/core.h"
 
+#include <pthread.h>
 #include <roaring/roaring.h>
+#include <stdatomic.h>
 
 #define BLOCK_ULID_LEN 26
 #define BLOCK_INDEX_MAGIC 0xBAAAD700u
@@ -52,7 +54,11 @@ typedef struct block_write_opts {
     uint32_t level;     /* compaction level: 1 for blocks cut from the head */
     const char (*sources)[BLOCK_ULID_LEN + 1]; /* NULL: the block is its own source */
     size_t n_sources;
-    uint32_t wal_segment; /* Strata's extension: WAL segments below this one are in blocks */
+    /* Strata's extension, for blocks cut from the head: every block of one flush carries the
+     * WAL segment N that flush cut (samples below N are in blocks) and the number of blocks the
+     * flush wrote, so an open can tell a complete flush from one a crash interrupted. */
+    uint32_t wal_segment;
+    uint32_t flush_blocks;
 } block_write_opts;
 
 /*
@@ -87,8 +93,9 @@ typedef struct block_info {
     int64_t mint, maxt; /* maxt exclusive */
     uint64_t num_series, num_samples, num_chunks;
     uint32_t level;
-    uint32_t wal_segment; /* 0 when the block did not come from Strata's head */
-    uint64_t bytes;       /* index + chunks + meta + tombstones on disk */
+    uint32_t wal_segment;  /* 0 when the block did not come from Strata's head */
+    uint32_t flush_blocks; /* blocks written by the same flush */
+    uint64_t bytes;        /* index + chunks + meta + tombstones on disk */
 } block_info;
 
 /*
@@ -122,5 +129,65 @@ int block_label_values(block *b, const char *name, const sym ***out, size_t *n);
 
 /* Reads every series and chunk and checks every checksum: for `strata inspect` and tests. */
 int block_verify(block *b, char *err);
+
+/* ---- the database's blocks (db_blocks.c) ------------------------------------------------------
+ */
+
+struct strata_db;
+struct series;
+
+/* The blocks of an open database and the lock that makes head truncation safe.
+ *
+ * Locks: `mu` is a reader-preferring rwlock. Writers (db_write) and readers (a series set, from
+ * db_select to series_set_free) hold it shared; a flush takes it exclusively only to publish new
+ * blocks and to drop flushed chunks and emptied series from the head, so no one holds a pointer
+ * into what it frees. Order: mu (shared) -> commit_mu -> stripe locks. flush_mu serialises flushes
+ * and is taken before everything else. */
+typedef struct db_blocks {
+    pthread_rwlock_t mu;
+    pthread_mutex_t flush_mu;
+    block **v; /* sorted by mint */
+    size_t n;
+    int64_t range_ms;              /* block range (= the head's chunk range) */
+    uint32_t samples_from_segment; /* WAL samples below this segment are in blocks */
+    /* WAL replay: refs of series records whose labels were already taken by another ref. */
+    struct replay_alias *alias;
+    size_t n_alias, cap_alias;
+    /* the background flusher */
+    pthread_t flusher;
+    bool flusher_running;
+    pthread_mutex_t wake_mu;
+    pthread_cond_t wake_cv;
+    bool stopping;
+    bool wake;
+    _Atomic uint64_t flushes;
+    _Atomic uint64_t flush_failures;
+    /* Label sets read from blocks or dropped from the head: query results hold label pointers
+     * past their series set, so these arrays live until the database closes (one per distinct
+     * label set, like the symbol table's strings). */
+    pthread_mutex_t labelsets_mu;
+    struct labelset_slot *labelsets;
+    size_t n_labelsets, cap_labelsets;
+    label **retired; /* label arrays of series dropped from the head, for the same reason */
+    size_t n_retired;
+} db_blocks;
+
+/* Opens every block in the data directory before the WAL is replayed, removing leftover
+ * <ulid>.tmp directories and the blocks of a flush that did not finish (their samples are still
+ * in the WAL); db->blocks->samples_from_segment tells replay what to skip. */
+int db_blocks_open(struct strata_db *db, char *err);
+/* Starts the background flusher (after replay; not for read-only opens). */
+int db_blocks_start(struct strata_db *db, char *err);
+void db_blocks_close(struct strata_db *db);
+/* Called after each write: wakes the flusher when the head spans 1.5 block ranges. */
+void db_blocks_after_write(struct strata_db *db);
+/* WAL replay of a series record whose labels already belong to another ref. */
+int db_blocks_alias_add(struct strata_db *db, uint32_t ref, struct series *s);
+struct series *db_blocks_alias_get(struct strata_db *db, uint32_t ref);
+/* The stable copy of a label set (interned strings): takes ownership of ls (malloc'd) and
+ * returns it, or frees it and returns the equal array already held. NULL on ENOMEM. */
+const label *db_labelset_intern(struct strata_db *db, label *ls, uint32_t n);
+/* A copy of every open block's info, sorted by mint; *out is malloc'd (the caller frees it). */
+int db_blocks_list(struct strata_db *db, block_info **out, size_t *n);
 
 #endif

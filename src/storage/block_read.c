@@ -157,9 +157,12 @@ static int read_meta(block *b, char *err)
     if (!rc && json_object_object_get_ex(j, "compaction", &s) &&
         json_object_object_get_ex(s, "level", &v))
         b->info.level = (uint32_t)json_object_get_int(v);
-    if (!rc && json_object_object_get_ex(j, "strata", &s) &&
-        json_object_object_get_ex(s, "walSegment", &v))
-        b->info.wal_segment = (uint32_t)json_object_get_int64(v);
+    if (!rc && json_object_object_get_ex(j, "strata", &s)) {
+        if (json_object_object_get_ex(s, "walSegment", &v))
+            b->info.wal_segment = (uint32_t)json_object_get_int64(v);
+        if (json_object_object_get_ex(s, "flushBlocks", &v))
+            b->info.flush_blocks = (uint32_t)json_object_get_int64(v);
+    }
     json_object_put(j);
     if (rc == STRATA_EUNSUPPORTED)
         return strata_errf(err, rc, "block %s: meta.json version is not 1", b->dir);

@@ -413,10 +413,12 @@ static int write_meta(const char *path, const char *ulid, const block_write_opts
     if (!o->n_sources) rc |= buf_printf(&b, "\n\t\t\t\"%s\"", ulid);
     for (size_t i = 0; i < o->n_sources; i++)
         rc |= buf_printf(&b, "%s\n\t\t\t\"%s\"", i ? "," : "", o->sources[i]);
-    rc |= buf_printf(&b,
-                     "\n\t\t]\n\t},\n\t\"version\": 1,\n\t\"strata\": {\n\t\t\"walSegment\": "
-                     "%u\n\t}\n}\n",
-                     o->wal_segment);
+    rc |= buf_printf(&b, "\n\t\t]\n\t},\n\t\"version\": 1");
+    if (o->wal_segment)
+        rc |= buf_printf(
+            &b, ",\n\t\"strata\": {\n\t\t\"walSegment\": %u,\n\t\t\"flushBlocks\": %u\n\t}",
+            o->wal_segment, o->flush_blocks);
+    rc |= buf_printf(&b, "\n}\n");
     if (rc) {
         buf_free(&b);
         return STRATA_ENOMEM;

@@ -215,6 +215,16 @@ static int cut_open_chunk(head *h, series *s)
     return 0;
 }
 
+int head_cut_open_locked(head *h, series *s)
+{
+    return s->open_count ? cut_open_chunk(h, s) : 0;
+}
+
+void head_series_free(series *s)
+{
+    series_free(s);
+}
+
 static void update_bounds(head *h, int64_t t)
 {
     int64_t cur = atomic_load_explicit(&h->min_t, memory_order_relaxed);

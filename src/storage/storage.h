@@ -41,6 +41,14 @@ typedef struct write_reject {
 int db_write(strata_db *db, write_series *series, size_t n, bool require_sorted,
              strata_write_result *res, write_reject *rej, char *err);
 
+/*
+ * Cuts everything in the head into durable blocks (one per block-range window), then drops the
+ * flushed chunks from the head and checkpoints the WAL. Returns when the blocks are on disk.
+ * Writes and queries go on meanwhile, except for a short exclusive step that publishes the
+ * blocks and truncates the head. 0 when the head was empty too.
+ */
+int db_flush_head(strata_db *db, char *err);
+
 /* ---- reading ------------------------------------------------------------------------------ */
 
 /* A set of series, each with its samples in the requested range, in label order. The set owns

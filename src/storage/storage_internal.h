@@ -126,6 +126,11 @@ typedef struct chunk_ref {
 int head_series_chunks(head *h, series *s, int64_t mint, int64_t maxt, chunk_ref **out, size_t *n,
                        uint8_t **open_copy);
 
+/* Block cutting (head_truncate.c): head_cut_open_locked closes the open chunk (stripe lock
+ * held); head_series_free frees a series no longer reachable from the head. */
+int head_cut_open_locked(head *h, series *s);
+void head_series_free(series *s);
+
 /* ---- postings index ------------------------------------------------------------------------ */
 
 /* A postings index over labels interned in syms (which it reads, never owns). */
@@ -142,6 +147,9 @@ int postings_label_names(postings_index *p, const sym ***out, size_t *n);
 typedef int (*postings_visit)(void *ctx, const char *name, uint32_t nlen, const char *value,
                               uint32_t vlen, uint64_t series);
 int postings_walk(postings_index *p, postings_visit visit, void *ctx);
+
+/* Removes ref from the postings of its labels (interned) and from the all-series list. */
+void postings_remove(postings_index *p, uint32_t ref, const label *labels, size_t n);
 
 /* Series with the label name=value (0 if none): the per-metric series count. */
 uint64_t postings_count(postings_index *p, const char *name, uint32_t nlen, const char *value,
@@ -161,6 +169,9 @@ typedef struct wal_replay_handlers {
     void *ctx;
     int (*series)(void *ctx, uint32_t ref, label *labels, size_t n, char *err);
     int (*sample)(void *ctx, uint32_t ref, int64_t t, double v, char *err);
+    /* Samples in segments below this one are already in blocks: replay skips them (series
+     * records are still replayed). 0 replays everything. */
+    uint32_t samples_from_segment;
 } wal_replay_handlers;
 
 /* Opens the WAL in dir (created if missing), replays every record into h, truncating a torn
@@ -174,6 +185,17 @@ int wal_write(wal *w, const uint8_t *data, size_t len, uint64_t *pos, char *err)
 /* Makes sure everything up to pos is on stable storage per the fsync policy (group commit). */
 int wal_sync_to(wal *w, uint64_t pos, char *err);
 int wal_sync_all(wal *w, char *err);
+
+/* Ends the current segment (made durable first) and starts the next: every record written
+ * before the call lies in segments below *next_segment. Caller holds the commit lock. */
+int wal_cut(wal *w, uint32_t *next_segment, char *err);
+/* Writes records (SERIES records framed with wal_frame) as checkpoint.<segment>, atomically,
+ * then removes the segments below segment and older checkpoints: replay starts from the newest
+ * checkpoint and ignores segments below its number. */
+int wal_checkpoint(wal *w, uint32_t segment, const uint8_t *records, size_t len, char *err);
+
+/* A SERIES record's payload for s (db.c), for the WAL and its checkpoints. */
+int encode_series_record(buf *b, const series *s);
 
 /* Framing: appends one record (type, payload) to b with its header and CRC. */
 int wal_frame(buf *b, uint8_t type, const uint8_t *payload, size_t len);
@@ -203,6 +225,7 @@ struct strata_db {
     _Atomic uint64_t rejected_series_limit;
     _Atomic uint64_t rejected_label_limit; /* writes refused for a label limit */
     int lock_fd; /* flock on the data directory: one process per directory */
+    struct db_blocks *blocks; /* persistent blocks and head truncation (db_blocks.c) */
 };
 
 #endif

@@ -1,0 +1,295 @@
+"""Blocks: Prometheus-compatible in both directions, checked with Debian's promtool, and the
+head -> block flush with its crash-safe protocol.
+
+- promtool -> Strata: `promtool tsdb create-blocks-from openmetrics` writes blocks; Strata opens
+  that directory and serves exactly those samples (query, series, labels).
+- Strata -> promtool: samples written over remote write, flushed with
+  POST /api/v1/admin/tsdb/flush; `promtool tsdb list` and `analyze` read the blocks and
+  `promtool tsdb dump` gives back exactly the samples written.
+- Head and blocks together: writes after a flush land in the head, queries merge both, a restart
+  keeps everything once (the WAL replays only what is not in blocks).
+- Crashes: the process is killed (SIGKILL, from inside, via STRATA_CRASH_POINT) at every step of
+  the flush protocol; after a restart every acknowledged sample is there exactly once, and a
+  second flush and restart keep it so.
+"""
+
+import glob
+import json
+import os
+import random
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+import requests
+
+sys.path.insert(0, os.path.dirname(__file__))
+from strata_harness import Strata, TMP_BASE  # noqa: E402
+
+PROMTOOL = "/usr/bin/promtool"
+HOUR = 3600 * 1000
+BASE = 1_700_000_000_000 - 1_700_000_000_000 % (2 * HOUR)  # a block boundary
+CRASH_POINTS = ["flush-snapshot", "block-files-written", "block-synced", "block-renamed",
+                "flush-blocks-durable", "flush-head-truncated", "flush-wal-checkpointed"]
+
+
+def bits(v):
+    return struct.unpack("<Q", struct.pack("<d", v))[0]
+
+
+def make_series(seed, n_series, start, hours, step_ms):
+    rnd = random.Random(seed)
+    out = []
+    for i in range(n_series):
+        labels = {"__name__": "blk_metric_%d" % (i % 3), "instance": "host-%02d" % i, "job": "blocks"}
+        samples = []
+        t = start
+        while t < start + hours * HOUR:
+            samples.append((t, rnd.choice([rnd.uniform(-1e6, 1e6), float(rnd.randint(0, 1000)),
+                                           rnd.random() / 3])))
+            t += step_ms
+        out.append((labels, samples))
+    return out
+
+
+def key_of(labels):
+    return tuple(sorted(labels.items()))
+
+
+def fetch_all(srv, series, end_ms, range_ms):
+    """Every sample of the test's series from Strata, through a range selector."""
+    got = {}
+    for name in sorted({s[0]["__name__"] for s in series}):
+        raw = srv.raw_samples('%s{job="blocks"}' % name, end_ms, range_ms // 1000)
+        for k, v in raw.items():
+            got[k] = [(t, bits(float(x))) for t, x in v]
+    return got
+
+
+def expected_map(series, end_ms, range_ms):
+    want = {}
+    for labels, samples in series:
+        s = [(t, bits(v)) for t, v in samples if end_ms - range_ms < t <= end_ms]
+        if s:
+            want.setdefault(key_of(labels), []).extend(s)
+    for k in want:
+        want[k].sort()
+    return want
+
+
+def write_all(srv, series, chunk=100):
+    """Writes in time order across series, as scrapes arrive (so automatic flushes cut every
+    series at the same point)."""
+    longest = max(len(s[1]) for s in series)
+    for i in range(0, longest, chunk):
+        batch = [(labels, samples[i:i + chunk]) for labels, samples in series if samples[i:i + chunk]]
+        r = srv.write(batch)
+        assert r.status_code == 204, (r.status_code, r.text)
+
+
+def block_dirs(data_dir):
+    return sorted(d for d in glob.glob(os.path.join(data_dir, "*"))
+                  if os.path.isdir(d) and len(os.path.basename(d)) == 26)
+
+
+class BlocksTest(unittest.TestCase):
+    def setUp(self):
+        os.makedirs(TMP_BASE, exist_ok=True)
+        self.servers = []
+        self.dirs = []
+
+    def tearDown(self):
+        for s in self.servers:
+            s.cleanup()
+        for d in self.dirs:
+            shutil.rmtree(d, ignore_errors=True)
+
+    def server(self, data_dir=None, args=()):
+        s = Strata(data_dir=data_dir, extra_args=["--self-scrape-interval", "0"] + list(args))
+        self.servers.append(s)
+        return s
+
+    def tmpdir(self, name):
+        d = tempfile.mkdtemp(prefix=name + "-", dir=TMP_BASE)
+        self.dirs.append(d)
+        return d
+
+    def assert_same(self, got, want):
+        self.assertEqual(sorted(got.keys()), sorted(want.keys()))
+        for k in want:
+            self.assertEqual(len(got[k]), len(want[k]), k)
+            self.assertEqual(got[k], want[k], k)
+
+    # ---- promtool -> Strata ------------------------------------------------------------------
+
+    def test_reads_promtool_blocks(self):
+        series = make_series(1, 6, BASE, 5, 60_000)
+        om = self.tmpdir("om")
+        path = os.path.join(om, "in.om")
+        with open(path, "w") as f:
+            for name in sorted({s[0]["__name__"] for s in series}):
+                f.write("# TYPE %s gauge\n" % name)
+                for labels, samples in series:
+                    if labels["__name__"] != name:
+                        continue
+                    ls = ",".join('%s="%s"' % (k, v) for k, v in sorted(labels.items()) if k != "__name__")
+                    for t, v in samples:
+                        f.write("%s{%s} %r %d.%03d\n" % (name, ls, v, t // 1000, t % 1000))
+            f.write("# EOF\n")
+        data = self.tmpdir("promtool-data")
+        subprocess.run([PROMTOOL, "tsdb", "create-blocks-from", "openmetrics", path, data],
+                       check=True, capture_output=True)
+        self.assertGreaterEqual(len(block_dirs(data)), 3)  # 5 hours in 2-hour blocks
+        srv = self.server(data_dir=data).start()
+        end = BASE + 6 * HOUR
+        self.assert_same(fetch_all(srv, series, end, 7 * HOUR), expected_map(series, end, 7 * HOUR))
+        # A window inside one block, and one across a block boundary.
+        for lo, hi in [(BASE + 30 * 60_000, BASE + 90 * 60_000), (BASE + HOUR, BASE + 3 * HOUR)]:
+            self.assert_same(fetch_all(srv, series, hi, hi - lo), expected_map(series, hi, hi - lo))
+        r = srv.get("/api/v1/series", **{"match[]": "blk_metric_1", "start": str(BASE / 1000),
+                                          "end": str(end / 1000)}).json()
+        self.assertEqual(r["status"], "success")
+        self.assertEqual(sorted(x["instance"] for x in r["data"]),
+                         sorted(s[0]["instance"] for s in series if s[0]["__name__"] == "blk_metric_1"))
+        r = srv.get("/api/v1/label/instance/values", start=str(BASE / 1000), end=str(end / 1000)).json()
+        self.assertEqual(r["data"], sorted(s[0]["instance"] for s in series))
+        r = srv.get("/api/v1/labels").json()
+        self.assertEqual(r["data"], ["__name__", "instance", "job"])
+        # A range with no block and no head data selects nothing.
+        self.assertEqual(fetch_all(srv, series, BASE - HOUR, HOUR), {})
+
+    # ---- Strata -> promtool ------------------------------------------------------------------
+
+    def test_promtool_reads_strata_blocks(self):
+        series = make_series(2, 5, BASE, 5, 30_000)
+        srv = self.server().start()
+        write_all(srv, series)
+        r = srv.session.post(srv.url + "/api/v1/admin/tsdb/flush", timeout=60)
+        self.assertEqual(r.status_code, 200, r.text)
+        blocks = block_dirs(srv.data_dir)
+        self.assertGreaterEqual(len(blocks), 3)
+        # Everything is now served from blocks.
+        end = BASE + 6 * HOUR
+        self.assert_same(fetch_all(srv, series, end, 7 * HOUR), expected_map(series, end, 7 * HOUR))
+        srv.stop()
+        # promtool reads a copy of the blocks (Strata's WAL is not Prometheus' WAL format).
+        copy = self.tmpdir("promtool-read")
+        for b in blocks:
+            shutil.copytree(b, os.path.join(copy, os.path.basename(b)))
+        os.makedirs(os.path.join(copy, "wal"))
+        out = subprocess.run([PROMTOOL, "tsdb", "list", copy], check=True, capture_output=True, text=True).stdout
+        total = sum(len(s[1]) for s in series)
+        listed = 0
+        for b in blocks:
+            self.assertIn(os.path.basename(b), out)
+            with open(os.path.join(b, "meta.json")) as f:
+                listed += json.load(f)["stats"]["numSamples"]
+        self.assertEqual(listed, total)
+        out = subprocess.run([PROMTOOL, "tsdb", "analyze", copy, os.path.basename(blocks[0])],
+                             check=True, capture_output=True, text=True).stdout
+        self.assertIn("Series: 5", out)
+        dump = subprocess.run([PROMTOOL, "tsdb", "dump", copy], check=True, capture_output=True,
+                              text=True).stdout
+        got = {}
+        for line in dump.splitlines():
+            lbl, v, t = line.rsplit(" ", 2)
+            got.setdefault(lbl, []).append((int(t), bits(float(v))))
+        want = {}
+        for labels, samples in series:
+            k = "{" + ", ".join('%s="%s"' % kv for kv in sorted(labels.items())) + "}"
+            want[k] = [(t, bits(v)) for t, v in samples]
+        for k in got:
+            got[k].sort()
+        self.assertEqual(got, want)
+
+    # ---- head and blocks together, restarts --------------------------------------------------
+
+    def test_head_and_blocks_merge_and_restart(self):
+        first = make_series(3, 4, BASE, 3, 60_000)
+        srv = self.server().start()
+        write_all(srv, first)
+        self.assertEqual(srv.session.post(srv.url + "/api/v1/admin/tsdb/flush").status_code, 200)
+        second = make_series(4, 4, BASE + 3 * HOUR, 1, 60_000)
+        write_all(srv, second)
+        both = [(a[0], a[1] + b[1]) for a, b in zip(first, second)]
+        end = BASE + 5 * HOUR
+        want = expected_map(both, end, 6 * HOUR)
+        self.assert_same(fetch_all(srv, both, end, 6 * HOUR), want)
+        # Instant queries see the newest (head) sample; rate over the block/head boundary works.
+        r = srv.query("count(blk_metric_0)", t=(BASE + 3 * HOUR + 60_000) / 1000).json()
+        self.assertEqual(r["data"]["result"][0]["value"][1], str(sum(1 for s in both if s[0]["__name__"] == "blk_metric_0")))
+        for restart in range(2):
+            srv.stop()
+            srv.start()
+            self.assert_same(fetch_all(srv, both, end, 6 * HOUR), want)
+        # The head is empty after a flush and replays nothing of it: flush again, restart again.
+        self.assertEqual(srv.session.post(srv.url + "/api/v1/admin/tsdb/flush").status_code, 200)
+        srv.stop()
+        wal = os.listdir(os.path.join(srv.data_dir, "wal"))
+        self.assertTrue(any(n.startswith("checkpoint.") for n in wal), wal)
+        srv.start()
+        self.assert_same(fetch_all(srv, both, end, 6 * HOUR), want)
+
+    def test_automatic_flush_by_block_range(self):
+        # A 10-minute block range: 40 minutes of data spans more than 1.5 ranges.
+        srv = self.server(args=["--block-range", "10m"]).start()
+        series = make_series(5, 3, BASE, 40 / 60, 15_000)
+        write_all(srv, series)
+        deadline = time.time() + 30
+        while not block_dirs(srv.data_dir) and time.time() < deadline:
+            time.sleep(0.1)
+        self.assertTrue(block_dirs(srv.data_dir), "no block was cut automatically")
+        end = BASE + HOUR
+        self.assert_same(fetch_all(srv, series, end, 2 * HOUR), expected_map(series, end, 2 * HOUR))
+        with open(os.path.join(block_dirs(srv.data_dir)[0], "meta.json")) as f:
+            meta = json.load(f)
+        self.assertLessEqual(meta["maxTime"] - meta["minTime"], 10 * 60_000)
+
+    # ---- crashes at every step -----------------------------------------------------------------
+
+    def test_crash_at_each_flush_step(self):
+        for i, point in enumerate(CRASH_POINTS):
+            with self.subTest(point=point):
+                first = make_series(10 + i, 3, BASE, 2.5, 60_000)  # two block windows
+                srv = self.server()
+                os.environ["STRATA_CRASH_POINT"] = point
+                try:
+                    srv.start()
+                finally:
+                    del os.environ["STRATA_CRASH_POINT"]
+                write_all(srv, first)
+                with self.assertRaises(requests.RequestException):
+                    srv.session.post(srv.url + "/api/v1/admin/tsdb/flush", timeout=60)
+                srv.proc.wait(30)
+                self.assertEqual(srv.proc.returncode, -9, point)
+                self.assertTrue(any(l in srv.log() for l in ["STRATA_CRASH_POINT=" + point]), srv.log()[-2000:])
+                srv.start()
+                self.assertEqual(glob.glob(os.path.join(srv.data_dir, "*.tmp")), [])
+                end = BASE + 4 * HOUR
+                want = expected_map(first, end, 5 * HOUR)
+                self.assert_same(fetch_all(srv, first, end, 5 * HOUR), want)
+                # New samples, a flush that completes, a restart: still exactly once.
+                second = make_series(20 + i, 3, BASE + 3 * HOUR, 0.5, 60_000)
+                write_all(srv, second)
+                self.assertEqual(srv.session.post(srv.url + "/api/v1/admin/tsdb/flush").status_code, 200)
+                srv.stop()
+                srv.start()
+                self.assertEqual(srv.session.post(srv.url + "/api/v1/admin/tsdb/flush").status_code, 200)
+                both = [(a[0], a[1] + b[1]) for a, b in zip(first, second)]
+                self.assert_same(fetch_all(srv, both, end, 5 * HOUR), expected_map(both, end, 5 * HOUR))
+                # Stored once, not only shown once: the blocks hold every sample exactly once.
+                stored = 0
+                for b in block_dirs(srv.data_dir):
+                    with open(os.path.join(b, "meta.json")) as f:
+                        stored += json.load(f)["stats"]["numSamples"]
+                self.assertEqual(stored, sum(len(s[1]) for s in both), point)
+                srv.cleanup()
+                self.servers.remove(srv)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
