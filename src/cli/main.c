@@ -7,6 +7,7 @@
 #include "core/core.h"
 #include "query/query.h"
 #include "server/server.h"
+#include "storage/storage.h"
 #include "strata.h"
 
 #include <errno.h>
@@ -35,6 +36,8 @@ typedef struct serve_opts {
     char grpc_key[1024];
     uint64_t grpc_max_msg;
     int64_t block_range_ms;
+    int64_t retention_ms;
+    uint64_t retention_bytes;
 } serve_opts;
 
 enum {
@@ -62,6 +65,8 @@ enum {
     OPT_GRPC_CERT,
     OPT_GRPC_KEY,
     OPT_BLOCK_RANGE,
+    OPT_RETENTION,
+    OPT_RETENTION_SIZE,
     OPT_HELP,
 };
 
@@ -90,6 +95,8 @@ static const struct option serve_longopts[] = {
     {"grpc-tls-cert", required_argument, NULL, OPT_GRPC_CERT},
     {"grpc-tls-key", required_argument, NULL, OPT_GRPC_KEY},
     {"block-range", required_argument, NULL, OPT_BLOCK_RANGE},
+    {"retention", required_argument, NULL, OPT_RETENTION},
+    {"retention-size", required_argument, NULL, OPT_RETENTION_SIZE},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -135,6 +142,11 @@ static void serve_usage(FILE *f)
             "  --block-range DUR              time range of a block cut from the head; the head is\n"
             "                                 flushed into blocks when it spans 1.5 of them, and by\n"
             "                                 POST /api/v1/admin/tsdb/flush (default 2h)\n"
+            "  --retention DUR                delete blocks older than the newest sample minus DUR\n"
+            "                                 (default 0: keep everything)\n"
+            "  --retention-size SIZE          delete the oldest blocks while blocks take more than\n"
+            "                                 SIZE bytes (suffixes KB, MB, GB, TB: powers of 1024;\n"
+            "                                 default 0: no limit)\n"
             "  --help                         this text\n");
 }
 
@@ -187,6 +199,22 @@ static int apply_opt(serve_opts *o, int id, const char *v)
     case OPT_GRPC_LISTEN: snprintf(o->grpc_listen, sizeof o->grpc_listen, "%s", v); return 0;
     case OPT_GRPC_CERT: snprintf(o->grpc_cert, sizeof o->grpc_cert, "%s", v); return 0;
     case OPT_GRPC_KEY: snprintf(o->grpc_key, sizeof o->grpc_key, "%s", v); return 0;
+    case OPT_RETENTION: return parse_dur_flag("retention", v, &o->retention_ms);
+    case OPT_RETENTION_SIZE: {
+        errno = 0;
+        double x = strtod(v, &end);
+        static const char *const units[] = {"B", "KB", "MB", "GB", "TB"};
+        int u = -1;
+        for (int i = 0; i < 5; i++)
+            if (strcmp(end, units[i]) == 0 || (i == 0 && !*end)) u = i;
+        if (errno || end == v || u < 0 || x < 0) {
+            fprintf(stderr, "strata serve: --retention-size: expected bytes with an optional unit (512MB, 10GB), got \"%s\"\n", v);
+            return -1;
+        }
+        for (int i = 0; i < u; i++) x *= 1024;
+        o->retention_bytes = (uint64_t)x;
+        return 0;
+    }
     case OPT_BLOCK_RANGE:
         if (parse_dur_flag("block-range", v, &o->block_range_ms)) return -1;
         if (o->block_range_ms < 1000) {
@@ -340,6 +368,8 @@ static int cmd_serve(int argc, char **argv)
     opts.fsync_interval_ms = (uint32_t)o.fsync_interval_ms;
     opts.names = o.names;
     opts.chunk_range_ms = o.block_range_ms; /* head chunks never straddle a block */
+    opts.retention_ms = o.retention_ms;
+    opts.retention_bytes = o.retention_bytes;
     if (o.lim[0] >= 0) opts.max_labels_per_series = (uint32_t)o.lim[0];
     if (o.lim[1] >= 0) opts.max_label_name_bytes = (uint32_t)o.lim[1];
     if (o.lim[2] >= 0) opts.max_label_value_bytes = (uint32_t)o.lim[2];
@@ -458,12 +488,77 @@ static int cmd_query(int argc, char **argv)
     return rc ? 1 : 0;
 }
 
+/* strata inspect: the blocks of a data directory (opened read-only), optionally verified. */
+static int cmd_inspect(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"data-dir", required_argument, NULL, 'd'},
+        {"verify", no_argument, NULL, 'v'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *dir = "./data";
+    bool verify = false;
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'd': dir = optarg; break;
+        case 'v': verify = true; break;
+        case 'h':
+            printf("usage: strata inspect [--data-dir DIR] [--verify]\n\nLists the blocks of DIR "
+                   "(opened read-only) and the head; --verify reads every series and chunk of every "
+                   "block and checks every checksum.\n");
+            return 0;
+        default: return 2;
+        }
+    }
+    strata_options opts;
+    strata_options_init(&opts);
+    opts.read_only = 1;
+    strata_db *db;
+    char err[STRATA_ERRMSG_SIZE] = "";
+    if (strata_open(dir, &opts, &db, err)) {
+        fprintf(stderr, "strata inspect: cannot open %s: %s\n", dir, err);
+        return 1;
+    }
+    block_info *bi;
+    size_t n;
+    if (db_blocks_list(db, &bi, &n)) {
+        strata_close(db);
+        return 1;
+    }
+    printf("%-26s  %-13s  %-13s  %9s  %11s  %8s  %9s  %5s  %11s\n", "BLOCK ULID", "MIN TIME",
+           "MAX TIME", "DURATION", "SAMPLES", "SERIES", "CHUNKS", "LEVEL", "BYTES");
+    for (size_t i = 0; i < n; i++)
+        printf("%-26s  %-13lld  %-13lld  %8.2fh  %11llu  %8llu  %9llu  %5u  %11llu\n", bi[i].ulid,
+               (long long)bi[i].mint, (long long)bi[i].maxt,
+               (double)(bi[i].maxt - bi[i].mint) / 3.6e6, (unsigned long long)bi[i].num_samples,
+               (unsigned long long)bi[i].num_series, (unsigned long long)bi[i].num_chunks,
+               bi[i].level, (unsigned long long)bi[i].bytes);
+    free(bi);
+    db_stats st;
+    db_get_stats(db, &st);
+    printf("head: %llu series, %llu samples replayed from the WAL, %llu WAL segments (%llu bytes)\n",
+           (unsigned long long)st.series, (unsigned long long)st.samples_appended,
+           (unsigned long long)st.wal_segments, (unsigned long long)st.wal_bytes);
+    int rc = 0;
+    if (verify) {
+        rc = db_blocks_verify(db, err);
+        if (rc) fprintf(stderr, "strata inspect: %s\n", err);
+        else printf("verified: every checksum of %zu blocks holds\n", n);
+    }
+    strata_close(db);
+    return rc ? 1 : 0;
+}
+
 static void usage(FILE *f)
 {
     fprintf(f, "usage: strata <command> [flags]\n\n"
                "commands:\n"
                "  serve          run the server (strata serve --help)\n"
                "  query          evaluate PromQL on a data directory (strata query --help)\n"
+               "  inspect        list (and --verify) the blocks of a data directory\n"
                "  bench ingest   remote-write load generator (strata bench ingest --help)\n"
                "  version        print the version\n");
 }
@@ -476,6 +571,7 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[1], "serve") == 0) return cmd_serve(argc - 1, argv + 1);
     if (strcmp(argv[1], "query") == 0) return cmd_query(argc - 1, argv + 1);
+    if (strcmp(argv[1], "inspect") == 0) return cmd_inspect(argc - 1, argv + 1);
     if (strcmp(argv[1], "bench") == 0) {
         if (argc >= 3 && strcmp(argv[2], "ingest") == 0) return cli_bench_ingest(argc - 2, argv + 2);
         fprintf(stderr, "usage: strata bench ingest [flags]\n");

@@ -808,7 +808,21 @@ static enum MHD_Result handle_tsdb_status(server *s, struct MHD_Connection *c, r
     json_cards(&data, "labelValueCountByLabelName", st.values_by_label, st.n_values_by_label);
     json_cards(&data, "memoryInBytesByLabelName", st.bytes_by_label, st.n_bytes_by_label);
     json_cards(&data, "seriesCountByLabelValuePair", st.series_by_pair, st.n_series_by_pair);
-    buf_putc(&data, '}');
+    /* Strata's addition: the persistent blocks, oldest first. */
+    block_info *bi = NULL;
+    size_t nb = 0;
+    db_blocks_list(s->db, &bi, &nb);
+    buf_printf(&data, ",\"blocks\":[");
+    for (size_t i = 0; i < nb; i++)
+        buf_printf(&data,
+                   "%s{\"ulid\":\"%s\",\"minTime\":%lld,\"maxTime\":%lld,\"numSamples\":%llu,"
+                   "\"numSeries\":%llu,\"numChunks\":%llu,\"level\":%u,\"bytes\":%llu}",
+                   i ? "," : "", bi[i].ulid, (long long)bi[i].mint, (long long)bi[i].maxt,
+                   (unsigned long long)bi[i].num_samples, (unsigned long long)bi[i].num_series,
+                   (unsigned long long)bi[i].num_chunks, bi[i].level,
+                   (unsigned long long)bi[i].bytes);
+    free(bi);
+    buf_printf(&data, "]}");
     db_tsdb_status_free(&st);
     return api_success(s, c, H_OTHER, &data);
 }

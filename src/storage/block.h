@@ -18,6 +18,7 @@
 #define STRATA_BLOCK_H
 
 #include "core/core.h"
+#include "storage/storage.h"
 
 #include <pthread.h>
 #include <roaring/roaring.h>
@@ -88,15 +89,7 @@ typedef struct block_chunk_meta {
     uint64_t ref; /* segment index << 32 | offset of the chunk in that segment */
 } block_chunk_meta;
 
-typedef struct block_info {
-    char ulid[BLOCK_ULID_LEN + 1];
-    int64_t mint, maxt; /* maxt exclusive */
-    uint64_t num_series, num_samples, num_chunks;
-    uint32_t level;
-    uint32_t wal_segment;  /* 0 when the block did not come from Strata's head */
-    uint32_t flush_blocks; /* blocks written by the same flush */
-    uint64_t bytes;        /* index + chunks + meta + tombstones on disk */
-} block_info;
+/* block_info (ULID, range, statistics, size) is declared in storage.h for the server and CLI. */
 
 /*
  * Opens the block in dir: reads meta.json, maps index and chunk segments, checks the index TOC,
@@ -187,7 +180,5 @@ struct series *db_blocks_alias_get(struct strata_db *db, uint32_t ref);
 /* The stable copy of a label set (interned strings): takes ownership of ls (malloc'd) and
  * returns it, or frees it and returns the equal array already held. NULL on ENOMEM. */
 const label *db_labelset_intern(struct strata_db *db, label *ls, uint32_t n);
-/* A copy of every open block's info, sorted by mint; *out is malloc'd (the caller frees it). */
-int db_blocks_list(struct strata_db *db, block_info **out, size_t *n);
 
 #endif

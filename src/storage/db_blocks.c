@@ -188,8 +188,8 @@ int db_blocks_open(strata_db *db, char *err)
     if (!rc && !db->opts.read_only) storage_fsync_dir(db->path);
     if (rc) return rc;
     if (bs->n)
-        strata_log(LOG_INFO, "opened %zu blocks; WAL samples before segment %u are in them", bs->n,
-                   bs->samples_from_segment);
+        strata_log(LOG_INFO, "opened %zu blocks%s", bs->n,
+                   bs->samples_from_segment ? "; the WAL replays what they do not hold" : "");
     return 0;
 }
 
@@ -453,6 +453,8 @@ static int checkpoint_wal(strata_db *db, uint32_t wal_segment, char *err)
     return rc;
 }
 
+static size_t apply_retention(strata_db *db);
+
 int db_flush_head(strata_db *db, char *err)
 {
     if (!db->wal || db->opts.read_only)
@@ -514,11 +516,66 @@ int db_flush_head(strata_db *db, char *err)
     rc = checkpoint_wal(db, wal_segment, err);
     if (!rc) storage_crash_point("flush-wal-checkpointed");
     atomic_fetch_add(&bs->flushes, 1);
+    apply_retention(db);
     strata_log(LOG_INFO, "flushed the head into %zu block(s) (first %s) in %.2fs", n_ulids,
                n_ulids ? ulids[0] : "-", (double)(clock_mono_ns() - t0) / 1e9);
     free(ulids);
     pthread_mutex_unlock(&bs->flush_mu);
     return rc;
+}
+
+/* ---- retention --------------------------------------------------------------------------------- */
+
+/* Deletes blocks past --retention (all of the block older than the newest sample minus it) and
+ * the oldest ones while blocks take more than --retention-size. A block leaves the list under the
+ * exclusive lock (no reader holds it then), is renamed to <ulid>.tmp (which an open removes, were
+ * we to crash) and removed. Returns the number deleted. */
+static size_t apply_retention(strata_db *db)
+{
+    db_blocks *bs = db->blocks;
+    int64_t keep_ms = db->opts.retention_ms;
+    uint64_t keep_bytes = db->opts.retention_bytes;
+    if ((!keep_ms && !keep_bytes) || db->opts.read_only) return 0;
+    pthread_rwlock_wrlock(&bs->mu);
+    int64_t newest = atomic_load(&db->head.max_t);
+    uint64_t total = 0;
+    for (size_t i = 0; i < bs->n; i++) {
+        const block_info *bi = block_get_info(bs->v[i]);
+        if (bi->maxt - 1 > newest) newest = bi->maxt - 1;
+        total += bi->bytes;
+    }
+    block **gone = malloc((bs->n ? bs->n : 1) * sizeof *gone);
+    size_t n_gone = 0, k = 0;
+    for (size_t i = 0; gone && i < bs->n; i++) { /* oldest first: the list is sorted by mint */
+        const block_info *bi = block_get_info(bs->v[i]);
+        bool too_old = keep_ms && bi->maxt <= newest - keep_ms;
+        bool too_big = keep_bytes && total > keep_bytes;
+        if (too_old || too_big) {
+            gone[n_gone++] = bs->v[i];
+            total -= bi->bytes;
+        } else {
+            bs->v[k++] = bs->v[i];
+        }
+    }
+    if (gone) bs->n = k;
+    pthread_rwlock_unlock(&bs->mu);
+    for (size_t i = 0; i < n_gone; i++) {
+        const block_info *bi = block_get_info(gone[i]);
+        char from[4096], to[4200];
+        snprintf(from, sizeof from, "%s", block_dir(gone[i]));
+        snprintf(to, sizeof to, "%s/%s.tmp", db->path, bi->ulid);
+        strata_log(LOG_INFO, "retention: deleting block %s (%lld..%lld, %llu bytes)", bi->ulid,
+                   (long long)bi->mint, (long long)bi->maxt, (unsigned long long)bi->bytes);
+        block_close(gone[i]);
+        if (rename(from, to) == 0) {
+            storage_fsync_dir(db->path);
+            remove_tree(to);
+        } else {
+            strata_log(LOG_ERROR, "retention: cannot rename %s: %s", from, strerror(errno));
+        }
+    }
+    free(gone);
+    return n_gone;
 }
 
 /* ---- the background flusher ---------------------------------------------------------------------
@@ -550,6 +607,9 @@ static void *flusher_main(void *arg)
             if (db_flush_head(db, err))
                 strata_log(LOG_ERROR, "automatic head flush failed: %s", err);
         }
+        pthread_mutex_lock(&bs->flush_mu);
+        apply_retention(db);
+        pthread_mutex_unlock(&bs->flush_mu);
         pthread_mutex_lock(&bs->wake_mu);
     }
     pthread_mutex_unlock(&bs->wake_mu);
@@ -560,11 +620,10 @@ int db_blocks_start(strata_db *db, char *err)
 {
     db_blocks *bs = db->blocks;
     if (db->opts.read_only) return 0;
+    bs->wake = true; /* a first round at once: retention, and a head replayed from a long outage */
     if (pthread_create(&bs->flusher, NULL, flusher_main, db))
         return strata_errf(err, STRATA_ENOMEM, "cannot start the block flusher thread");
     bs->flusher_running = true;
-    /* A WAL replayed from a long outage may already span more than the threshold. */
-    db_blocks_after_write(db);
     return 0;
 }
 
@@ -625,4 +684,14 @@ int db_blocks_list(strata_db *db, block_info **out, size_t *n)
     *out = v;
     *n = k;
     return 0;
+}
+
+int db_blocks_verify(strata_db *db, char *err)
+{
+    db_blocks *bs = db->blocks;
+    int rc = 0;
+    pthread_rwlock_rdlock(&bs->mu);
+    for (size_t i = 0; i < bs->n && !rc; i++) rc = block_verify(bs->v[i], err);
+    pthread_rwlock_unlock(&bs->mu);
+    return rc;
 }

@@ -49,6 +49,23 @@ int db_write(strata_db *db, write_series *series, size_t n, bool require_sorted,
  */
 int db_flush_head(strata_db *db, char *err);
 
+/* A block's identity, range and statistics (from its meta.json) and size on disk. */
+typedef struct block_info {
+    char ulid[27];
+    int64_t mint, maxt; /* maxt exclusive */
+    uint64_t num_series, num_samples, num_chunks;
+    uint32_t level;
+    uint32_t wal_segment;  /* 0 when the block did not come from Strata's head */
+    uint32_t flush_blocks; /* blocks written by the same flush */
+    uint64_t bytes;        /* index + chunks + tombstones on disk */
+} block_info;
+
+/* A copy of every open block's info, sorted by mint; *out is malloc'd (the caller frees it). */
+int db_blocks_list(strata_db *db, block_info **out, size_t *n);
+/* Reads every series and chunk of every block and checks every checksum: for `strata inspect`.
+ * 0, or the first error (STRATA_ECORRUPT with the block, file and offset) in err. */
+int db_blocks_verify(strata_db *db, char *err);
+
 /* ---- reading ------------------------------------------------------------------------------ */
 
 /* A set of series, each with its samples in the requested range, in label order. The set owns
