@@ -446,7 +446,7 @@ int block_series(block *b, uint32_t id, label **labels, uint32_t *n_labels,
         return CORRUPT(err, b, "series id out of range", off);
     const uint8_t *q = b->index.p + off, *end = b->index.p + b->series_end;
     uint64_t len;
-    if (varint_get_u64(&q, end, &len) || len + 4 > (uint64_t)(end - q))
+    if (varint_get_u64(&q, end, &len) || (uint64_t)(end - q) < 4 || len > (uint64_t)(end - q) - 4)
         return CORRUPT(err, b, "series entry runs past its section", off);
     const uint8_t *body = q, *bend = q + len;
     if (crc32c(0, body, len) != be32_get(bend))
@@ -480,8 +480,8 @@ int block_series(block *b, uint32_t id, label **labels, uint32_t *n_labels,
     int64_t prev_maxt = 0;
     uint64_t prev_ref = 0;
     for (uint64_t i = 0; i < nc; i++) {
-        int64_t mint, dref;
-        uint64_t dmint, span, ref;
+        int64_t mint = 0, dref = 0;
+        uint64_t dmint = 0, span = 0, ref = 0;
         int bad;
         if (i == 0) {
             bad = varint_get_i64(&q, bend, &mint) || varint_get_u64(&q, bend, &span) ||
@@ -489,7 +489,8 @@ int block_series(block *b, uint32_t id, label **labels, uint32_t *n_labels,
         } else {
             bad = varint_get_u64(&q, bend, &dmint) || varint_get_u64(&q, bend, &span) ||
                   varint_get_i64(&q, bend, &dref);
-            mint = prev_maxt + (int64_t)dmint;
+            /* Wrapping arithmetic: damaged deltas must not be undefined behaviour. */
+            mint = (int64_t)((uint64_t)prev_maxt + dmint);
             ref = prev_ref + (uint64_t)dref;
         }
         if (bad) {
@@ -497,7 +498,7 @@ int block_series(block *b, uint32_t id, label **labels, uint32_t *n_labels,
             free(cs);
             return CORRUPT(err, b, "malformed chunk meta", off);
         }
-        cs[i] = (block_chunk_meta){.mint = mint, .maxt = mint + (int64_t)span, .ref = ref};
+        cs[i] = (block_chunk_meta){.mint = mint, .maxt = (int64_t)((uint64_t)mint + span), .ref = ref};
         prev_maxt = cs[i].maxt;
         prev_ref = ref;
     }
@@ -518,7 +519,7 @@ int block_chunk(block *b, uint64_t ref, uint8_t *encoding, const uint8_t **data,
                            (unsigned long long)ref);
     const uint8_t *q = b->segs[seg].p + off, *end = b->segs[seg].p + b->segs[seg].len;
     uint64_t l;
-    if (varint_get_u64(&q, end, &l) || l + 5 > (uint64_t)(end - q))
+    if (varint_get_u64(&q, end, &l) || (uint64_t)(end - q) < 5 || l > (uint64_t)(end - q) - 5)
         return strata_errf(err, STRATA_ECORRUPT,
                            "block %s: chunks/%06llu offset %llu: chunk runs past the file",
                            b->info.ulid, (unsigned long long)seg + 1, (unsigned long long)off);
