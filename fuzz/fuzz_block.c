@@ -54,7 +54,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         matcher *m;
         if (matcher_new(STRATA_MATCH_REGEX, "job", 3, "a.*", 3, &m, err) == 0) {
             roaring_bitmap_t *ids;
-            if (block_select(b, (const matcher *const *)&m, 1, &ids, err) == 0) roaring_bitmap_free(ids);
+            if (block_select(b, (const matcher *const *)&m, 1, &ids, err) == 0)
+                roaring_bitmap_free(ids);
             matcher_free(m);
         }
         const sym **v;

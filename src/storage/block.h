@@ -55,6 +55,8 @@ typedef struct block_write_opts {
     uint32_t level;     /* compaction level: 1 for blocks cut from the head */
     const char (*sources)[BLOCK_ULID_LEN + 1]; /* NULL: the block is its own source */
     size_t n_sources;
+    const char (*parents)[BLOCK_ULID_LEN + 1]; /* blocks this one was compacted from */
+    size_t n_parents;
     /* Strata's extension, for blocks cut from the head: every block of one flush carries the
      * WAL segment N that flush cut (samples below N are in blocks) and the number of blocks the
      * flush wrote, so an open can tell a complete flush from one a crash interrupted. */
@@ -101,6 +103,8 @@ int block_open(const char *dir, sym_table *syms, block **out, char *err);
 void block_close(block *b);
 const block_info *block_get_info(const block *b);
 const char *block_dir(const block *b);
+/* The ULIDs of the blocks this one was compacted from (meta.json compaction.parents). */
+const char (*block_parents(const block *b, size_t *n))[BLOCK_ULID_LEN + 1];
 
 /* Series ids (index offsets / 16, ascending = label order) matching every matcher; n == 0 selects
  * all series. *out is owned by the caller (roaring_bitmap_free). */
@@ -177,6 +181,15 @@ void db_blocks_after_write(struct strata_db *db);
 /* WAL replay of a series record whose labels already belong to another ref. */
 int db_blocks_alias_add(struct strata_db *db, uint32_t ref, struct series *s);
 struct series *db_blocks_alias_get(struct strata_db *db, uint32_t ref);
+/* Publishes b (caller holds mu exclusively). */
+int db_blocks_add(struct strata_db *db, block *b);
+/* Closes b (no longer in the list) and deletes its directory crash-safely: renamed to
+ * <ulid>.tmp, which an open removes, then removed. */
+void db_blocks_delete(struct strata_db *db, block *b);
+/* Merges overlapping blocks, then blocks of closed 3x and 12x block-range windows, until nothing
+ * is left to merge (compact.c). Caller holds flush_mu. Returns the merges done, or an error. */
+int db_compact(struct strata_db *db, char *err);
+
 /* The stable copy of a label set (interned strings): takes ownership of ls (malloc'd) and
  * returns it, or frees it and returns the equal array already held. NULL on ENOMEM. */
 const label *db_labelset_intern(struct strata_db *db, label *ls, uint32_t n);

@@ -43,6 +43,8 @@ struct block {
     postings_entry *pt; /* sorted by name, then value; pt[0] is the all-series list */
     size_t n_pt;
     uint64_t series_start, series_end;
+    char (*parents)[BLOCK_ULID_LEN + 1];
+    size_t n_parents;
 };
 
 static int map_file(const char *path, mapped *m, char *err)
@@ -86,6 +88,7 @@ void block_close(block *b)
     free(b->segs);
     free(b->syms);
     free(b->pt);
+    free(b->parents);
     free(b->dir);
     free(b);
 }
@@ -98,6 +101,12 @@ const block_info *block_get_info(const block *b)
 const char *block_dir(const block *b)
 {
     return b->dir;
+}
+
+const char (*block_parents(const block *b, size_t *n))[BLOCK_ULID_LEN + 1]
+{
+    *n = b->n_parents;
+    return (const char(*)[BLOCK_ULID_LEN + 1]) b->parents;
 }
 
 #define CORRUPT(err, b, what, off)                                                                 \
@@ -154,9 +163,25 @@ static int read_meta(block *b, char *err)
         if (json_object_object_get_ex(s, "numChunks", &v))
             b->info.num_chunks = (uint64_t)json_object_get_int64(v);
     }
-    if (!rc && json_object_object_get_ex(j, "compaction", &s) &&
-        json_object_object_get_ex(s, "level", &v))
-        b->info.level = (uint32_t)json_object_get_int(v);
+    if (!rc && json_object_object_get_ex(j, "compaction", &s)) {
+        if (json_object_object_get_ex(s, "level", &v))
+            b->info.level = (uint32_t)json_object_get_int(v);
+        json_object *ps;
+        if (json_object_object_get_ex(s, "parents", &ps) &&
+            json_object_is_type(ps, json_type_array)) {
+            size_t n = json_object_array_length(ps);
+            b->parents = calloc(n ? n : 1, sizeof *b->parents);
+            for (size_t i = 0; b->parents && i < n; i++) {
+                json_object *u;
+                const char *id =
+                    json_object_object_get_ex(json_object_array_get_idx(ps, i), "ulid", &u)
+                        ? json_object_get_string(u)
+                        : NULL;
+                if (id && strlen(id) == BLOCK_ULID_LEN)
+                    memcpy(b->parents[b->n_parents++], id, BLOCK_ULID_LEN + 1);
+            }
+        }
+    }
     if (!rc && json_object_object_get_ex(j, "strata", &s)) {
         if (json_object_object_get_ex(s, "walSegment", &v))
             b->info.wal_segment = (uint32_t)json_object_get_int64(v);
@@ -498,7 +523,8 @@ int block_series(block *b, uint32_t id, label **labels, uint32_t *n_labels,
             free(cs);
             return CORRUPT(err, b, "malformed chunk meta", off);
         }
-        cs[i] = (block_chunk_meta){.mint = mint, .maxt = (int64_t)((uint64_t)mint + span), .ref = ref};
+        cs[i] =
+            (block_chunk_meta){.mint = mint, .maxt = (int64_t)((uint64_t)mint + span), .ref = ref};
         prev_maxt = cs[i].maxt;
         prev_ref = ref;
     }

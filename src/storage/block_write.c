@@ -413,7 +413,14 @@ static int write_meta(const char *path, const char *ulid, const block_write_opts
     if (!o->n_sources) rc |= buf_printf(&b, "\n\t\t\t\"%s\"", ulid);
     for (size_t i = 0; i < o->n_sources; i++)
         rc |= buf_printf(&b, "%s\n\t\t\t\"%s\"", i ? "," : "", o->sources[i]);
-    rc |= buf_printf(&b, "\n\t\t]\n\t},\n\t\"version\": 1");
+    rc |= buf_printf(&b, "\n\t\t]");
+    if (o->n_parents) {
+        rc |= buf_printf(&b, ",\n\t\t\"parents\": [");
+        for (size_t i = 0; i < o->n_parents; i++)
+            rc |= buf_printf(&b, "%s\n\t\t\t{\"ulid\": \"%s\"}", i ? "," : "", o->parents[i]);
+        rc |= buf_printf(&b, "\n\t\t]");
+    }
+    rc |= buf_printf(&b, "\n\t},\n\t\"version\": 1");
     if (o->wal_segment)
         rc |= buf_printf(
             &b, ",\n\t\"strata\": {\n\t\t\"walSegment\": %u,\n\t\t\"flushBlocks\": %u\n\t}",

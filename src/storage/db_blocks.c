@@ -102,8 +102,9 @@ static void remove_tree(const char *dir)
     }
 }
 
-static int add_block(db_blocks *bs, block *b)
+int db_blocks_add(strata_db *db, block *b)
 {
+    db_blocks *bs = db->blocks;
     block **v = realloc(bs->v, (bs->n + 1) * sizeof *v);
     if (!v) return STRATA_ENOMEM;
     bs->v = v;
@@ -119,13 +120,21 @@ static int add_block(db_blocks *bs, block *b)
 static void drop_unfinished_flushes(strata_db *db)
 {
     db_blocks *bs = db->blocks;
+    char wal_dir[4200];
+    snprintf(wal_dir, sizeof wal_dir, "%s/wal", db->path);
+    /* Checkpoint N is written when flush N is complete; compaction may later merge some of its
+     * blocks away, which must not make it look unfinished. */
+    uint32_t checkpoint = wal_newest_checkpoint(wal_dir);
     size_t k = 0;
     for (size_t i = 0; i < bs->n; i++) {
         const block_info *bi = block_get_info(bs->v[i]);
         uint32_t present = 0;
         for (size_t j = 0; j < bs->n; j++)
-            if (block_get_info(bs->v[j])->wal_segment == bi->wal_segment) present++;
-        if (!bi->wal_segment || present >= bi->flush_blocks || db->opts.read_only) {
+            if (block_get_info(bs->v[j])->wal_segment == bi->wal_segment &&
+                block_get_info(bs->v[j])->flush_blocks)
+                present++;
+        if (!bi->wal_segment || !bi->flush_blocks || present >= bi->flush_blocks ||
+            bi->wal_segment <= checkpoint || db->opts.read_only) {
             bs->v[k++] = bs->v[i];
             continue;
         }
@@ -142,6 +151,8 @@ static void drop_unfinished_flushes(strata_db *db)
         if (block_get_info(bs->v[i])->wal_segment > bs->samples_from_segment)
             bs->samples_from_segment = block_get_info(bs->v[i])->wal_segment;
 }
+
+static void drop_compacted_parents(strata_db *db);
 
 int db_blocks_open(strata_db *db, char *err)
 {
@@ -181,16 +192,43 @@ int db_blocks_open(strata_db *db, char *err)
         if (!is_ulid(e->d_name, len)) continue;
         block *b;
         rc = block_open(path, db->head.syms, &b, err);
-        if (!rc && (rc = add_block(bs, b))) block_close(b);
+        if (!rc && (rc = db_blocks_add(db, b))) block_close(b);
     }
     closedir(d);
     if (!rc) drop_unfinished_flushes(db);
+    if (!rc) drop_compacted_parents(db);
     if (!rc && !db->opts.read_only) storage_fsync_dir(db->path);
     if (rc) return rc;
     if (bs->n)
         strata_log(LOG_INFO, "opened %zu blocks%s", bs->n,
                    bs->samples_from_segment ? "; the WAL replays what they do not hold" : "");
     return 0;
+}
+
+/* A compaction that a crash interrupted after writing its block but before deleting the
+ * parents: the new block holds all their samples, so the parents go. */
+static void drop_compacted_parents(strata_db *db)
+{
+    db_blocks *bs = db->blocks;
+    if (db->opts.read_only) return;
+    size_t k = 0;
+    for (size_t i = 0; i < bs->n; i++) {
+        bool superseded = false;
+        for (size_t j = 0; j < bs->n && !superseded; j++) {
+            size_t np;
+            const char(*ps)[BLOCK_ULID_LEN + 1] = block_parents(bs->v[j], &np);
+            for (size_t p = 0; p < np && !superseded; p++)
+                superseded = strcmp(ps[p], block_get_info(bs->v[i])->ulid) == 0;
+        }
+        if (!superseded) {
+            bs->v[k++] = bs->v[i];
+            continue;
+        }
+        strata_log(LOG_WARN, "removing block %s: a compacted block replaces it",
+                   block_get_info(bs->v[i])->ulid);
+        db_blocks_delete(db, bs->v[i]);
+    }
+    bs->n = k;
 }
 
 int db_blocks_alias_add(strata_db *db, uint32_t ref, series *s)
@@ -501,7 +539,7 @@ int db_flush_head(strata_db *db, char *err)
     storage_crash_point("flush-blocks-durable");
     pthread_rwlock_wrlock(&bs->mu);
     for (size_t i = 0; i < n_ulids && !rc; i++)
-        if ((rc = add_block(bs, opened[i]))) block_close(opened[i]);
+        if ((rc = db_blocks_add(db, opened[i]))) block_close(opened[i]);
     if (!rc) truncate_head(db, f, n);
     pthread_rwlock_unlock(&bs->mu);
     free(opened);
@@ -517,6 +555,9 @@ int db_flush_head(strata_db *db, char *err)
     if (!rc) storage_crash_point("flush-wal-checkpointed");
     atomic_fetch_add(&bs->flushes, 1);
     apply_retention(db);
+    char cerr[STRATA_ERRMSG_SIZE] = "";
+    if (db_compact(db, cerr) < 0) atomic_fetch_add(&bs->flush_failures, 1);
+    apply_retention(db);
     strata_log(LOG_INFO, "flushed the head into %zu block(s) (first %s) in %.2fs", n_ulids,
                n_ulids ? ulids[0] : "-", (double)(clock_mono_ns() - t0) / 1e9);
     free(ulids);
@@ -524,7 +565,22 @@ int db_flush_head(strata_db *db, char *err)
     return rc;
 }
 
-/* ---- retention --------------------------------------------------------------------------------- */
+void db_blocks_delete(strata_db *db, block *b)
+{
+    char from[4096], to[4200];
+    snprintf(from, sizeof from, "%s", block_dir(b));
+    snprintf(to, sizeof to, "%s/%s.tmp", db->path, block_get_info(b)->ulid);
+    block_close(b);
+    if (rename(from, to) == 0) {
+        storage_fsync_dir(db->path);
+        remove_tree(to);
+    } else {
+        strata_log(LOG_ERROR, "cannot delete block %s: %s", from, strerror(errno));
+    }
+}
+
+/* ---- retention ---------------------------------------------------------------------------------
+ */
 
 /* Deletes blocks past --retention (all of the block older than the newest sample minus it) and
  * the oldest ones while blocks take more than --retention-size. A block leaves the list under the
@@ -561,18 +617,9 @@ static size_t apply_retention(strata_db *db)
     pthread_rwlock_unlock(&bs->mu);
     for (size_t i = 0; i < n_gone; i++) {
         const block_info *bi = block_get_info(gone[i]);
-        char from[4096], to[4200];
-        snprintf(from, sizeof from, "%s", block_dir(gone[i]));
-        snprintf(to, sizeof to, "%s/%s.tmp", db->path, bi->ulid);
         strata_log(LOG_INFO, "retention: deleting block %s (%lld..%lld, %llu bytes)", bi->ulid,
                    (long long)bi->mint, (long long)bi->maxt, (unsigned long long)bi->bytes);
-        block_close(gone[i]);
-        if (rename(from, to) == 0) {
-            storage_fsync_dir(db->path);
-            remove_tree(to);
-        } else {
-            strata_log(LOG_ERROR, "retention: cannot rename %s: %s", from, strerror(errno));
-        }
+        db_blocks_delete(db, gone[i]);
     }
     free(gone);
     return n_gone;
@@ -608,6 +655,8 @@ static void *flusher_main(void *arg)
                 strata_log(LOG_ERROR, "automatic head flush failed: %s", err);
         }
         pthread_mutex_lock(&bs->flush_mu);
+        char err[STRATA_ERRMSG_SIZE] = "";
+        db_compact(db, err); /* logs its own failures */
         apply_retention(db);
         pthread_mutex_unlock(&bs->flush_mu);
         pthread_mutex_lock(&bs->wake_mu);
@@ -691,7 +740,8 @@ int db_blocks_verify(strata_db *db, char *err)
     db_blocks *bs = db->blocks;
     int rc = 0;
     pthread_rwlock_rdlock(&bs->mu);
-    for (size_t i = 0; i < bs->n && !rc; i++) rc = block_verify(bs->v[i], err);
+    for (size_t i = 0; i < bs->n && !rc; i++)
+        rc = block_verify(bs->v[i], err);
     pthread_rwlock_unlock(&bs->mu);
     return rc;
 }

@@ -193,6 +193,8 @@ int wal_cut(wal *w, uint32_t *next_segment, char *err);
  * then removes the segments below segment and older checkpoints: replay starts from the newest
  * checkpoint and ignores segments below its number. */
 int wal_checkpoint(wal *w, uint32_t segment, const uint8_t *records, size_t len, char *err);
+/* The number of the newest complete checkpoint in the WAL directory dir; 0 if none. */
+uint32_t wal_newest_checkpoint(const char *dir);
 
 /* A SERIES record's payload for s (db.c), for the WAL and its checkpoints. */
 int encode_series_record(buf *b, const series *s);

@@ -308,6 +308,11 @@ static uint32_t newest_checkpoint(const char *dir, bool read_only)
     return best;
 }
 
+uint32_t wal_newest_checkpoint(const char *dir)
+{
+    return newest_checkpoint(dir, true);
+}
+
 static int replay_checkpoint(wal *w, const wal_replay_handlers *h, bool read_only, uint32_t *num,
                              char *err)
 {

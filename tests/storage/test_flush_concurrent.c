@@ -34,7 +34,8 @@ static void *writer(void *arg)
     shared *sh = arg;
     char err[STRATA_ERRMSG_SIZE];
     char names[SERIES][16];
-    for (int s = 0; s < SERIES; s++) snprintf(names[s], sizeof names[s], "s%02d", s);
+    for (int s = 0; s < SERIES; s++)
+        snprintf(names[s], sizeof names[s], "s%02d", s);
     for (int step = 0; step < STEPS; step++) {
         strata_label ls[SERIES][2];
         strata_sample smp[SERIES];
@@ -123,10 +124,12 @@ static void test_flush_while_writing_and_reading(void **state)
     pthread_t w, f, r[READERS];
     assert_int_equal(pthread_create(&w, NULL, writer, &sh), 0);
     assert_int_equal(pthread_create(&f, NULL, flusher, &sh), 0);
-    for (int i = 0; i < READERS; i++) assert_int_equal(pthread_create(&r[i], NULL, reader, &sh), 0);
+    for (int i = 0; i < READERS; i++)
+        assert_int_equal(pthread_create(&r[i], NULL, reader, &sh), 0);
     pthread_join(w, NULL);
     pthread_join(f, NULL);
-    for (int i = 0; i < READERS; i++) pthread_join(r[i], NULL);
+    for (int i = 0; i < READERS; i++)
+        pthread_join(r[i], NULL);
     assert_true(atomic_load(&sh.flushes) > 0);
     check_prefix(sh.db, true);
     char err[STRATA_ERRMSG_SIZE];
@@ -138,7 +141,8 @@ static void test_flush_while_writing_and_reading(void **state)
     size_t nb;
     assert_int_equal(db_blocks_list(sh.db, &bi, &nb), 0);
     uint64_t stored = 0;
-    for (size_t i = 0; i < nb; i++) stored += bi[i].num_samples;
+    for (size_t i = 0; i < nb; i++)
+        stored += bi[i].num_samples;
     free(bi);
     assert_int_equal(stored, (uint64_t)SERIES * STEPS);
     db_stats st;
@@ -177,7 +181,8 @@ static void test_reopen_after_partial_flush(void **state)
     strata_db *db = open_db(dir);
     assert_int_equal(strata_read(db, ls, 2, 0, INT64_MAX / 2, &out, &n, err), 0);
     assert_int_equal(n, STEPS);
-    for (size_t i = 0; i < n; i++) assert_true(out[i].v == value_of(0, (int)i));
+    for (size_t i = 0; i < n; i++)
+        assert_true(out[i].v == value_of(0, (int)i));
     free(out);
     /* A series that only blocks hold is still found, and one that never existed is not. */
     assert_int_equal(db_flush_head(db, err), 0);
