@@ -124,6 +124,22 @@ int block_chunk(block *b, uint64_t ref, uint8_t *encoding, const uint8_t **data,
 int block_label_names(block *b, const sym ***out, size_t *n);
 int block_label_values(block *b, const char *name, const sym ***out, size_t *n);
 
+/* Deleted time ranges (inclusive) of one series: the block's tombstones. */
+typedef struct block_tombstone {
+    uint32_t id;
+    int64_t mint, maxt;
+} block_tombstone;
+
+/* The tombstones of series id, sorted by mint (pointer into the block, valid until the block's
+ * tombstones change); *n = 0 when none. */
+const block_tombstone *block_tombstones(const block *b, uint32_t id, size_t *n);
+size_t block_tombstone_count(const block *b);
+/* Whether t is deleted by one of the n tombstones. */
+bool block_tombstoned(const block_tombstone *t, size_t n, int64_t ts);
+/* Writes the block's tombstones plus add (tombstones.tmp, fsync, rename, fsync) and loads them;
+ * readers must be excluded while this runs (db_blocks.mu exclusively). */
+int block_add_tombstones(block *b, const block_tombstone *add, size_t n, char *err);
+
 /* Reads every series and chunk and checks every checksum: for `strata inspect` and tests. */
 int block_verify(block *b, char *err);
 

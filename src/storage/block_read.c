@@ -45,6 +45,8 @@ struct block {
     uint64_t series_start, series_end;
     char (*parents)[BLOCK_ULID_LEN + 1];
     size_t n_parents;
+    block_tombstone *tombs; /* sorted by id, then mint */
+    size_t n_tombs;
 };
 
 static int map_file(const char *path, mapped *m, char *err)
@@ -89,6 +91,7 @@ void block_close(block *b)
     free(b->syms);
     free(b->pt);
     free(b->parents);
+    free(b->tombs);
     free(b->dir);
     free(b);
 }
@@ -307,6 +310,128 @@ static int read_index_tables(block *b, sym_table *syms, char *err)
     return 0;
 }
 
+static int cmp_tomb(const void *a, const void *b)
+{
+    const block_tombstone *x = a, *y = b;
+    if (x->id != y->id) return x->id < y->id ? -1 : 1;
+    return x->mint < y->mint ? -1 : x->mint > y->mint;
+}
+
+/* tombstones: magic | version 1 | (uvarint id, varint mint, varint maxt)* | crc. A missing file
+ * means none (Prometheus writes one always; tolerate its absence). */
+static int read_tombstones(block *b, char *err)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/tombstones", b->dir);
+    mapped t;
+    if (map_file(path, &t, NULL)) return 0;
+    int rc = 0;
+    if (t.len && (t.len < 9 || be32_get(t.p) != BLOCK_TOMBSTONES_MAGIC || t.p[4] != 1 ||
+                  crc32c(0, t.p + 5, t.len - 9) != be32_get(t.p + t.len - 4)))
+        rc = strata_errf(err, STRATA_ECORRUPT,
+                         "block %s: tombstones: bad magic, version or checksum", b->info.ulid);
+    const uint8_t *q = t.len >= 9 ? t.p + 5 : NULL, *end = t.len >= 9 ? t.p + t.len - 4 : NULL;
+    size_t cap = 0;
+    while (!rc && q && q < end) {
+        uint64_t id;
+        int64_t mint, maxt;
+        if (varint_get_u64(&q, end, &id) || varint_get_i64(&q, end, &mint) ||
+            varint_get_i64(&q, end, &maxt) || id > UINT32_MAX) {
+            rc = strata_errf(err, STRATA_ECORRUPT, "block %s: tombstones: malformed entry",
+                             b->info.ulid);
+            break;
+        }
+        if (b->n_tombs == cap) {
+            cap = cap ? cap * 2 : 16;
+            block_tombstone *v = realloc(b->tombs, cap * sizeof *v);
+            if (!v) {
+                rc = STRATA_ENOMEM;
+                break;
+            }
+            b->tombs = v;
+        }
+        b->tombs[b->n_tombs++] = (block_tombstone){(uint32_t)id, mint, maxt};
+    }
+    b->info.bytes += t.len;
+    unmap(&t);
+    if (!rc && b->n_tombs > 1) qsort(b->tombs, b->n_tombs, sizeof *b->tombs, cmp_tomb);
+    return rc;
+}
+
+const block_tombstone *block_tombstones(const block *b, uint32_t id, size_t *n)
+{
+    size_t lo = 0, hi = b->n_tombs;
+    while (lo < hi) {
+        size_t m = lo + (hi - lo) / 2;
+        if (b->tombs[m].id < id)
+            lo = m + 1;
+        else
+            hi = m;
+    }
+    size_t e = lo;
+    while (e < b->n_tombs && b->tombs[e].id == id)
+        e++;
+    *n = e - lo;
+    return e > lo ? &b->tombs[lo] : NULL;
+}
+
+size_t block_tombstone_count(const block *b)
+{
+    return b->n_tombs;
+}
+
+bool block_tombstoned(const block_tombstone *t, size_t n, int64_t ts)
+{
+    for (size_t i = 0; i < n; i++)
+        if (ts >= t[i].mint && ts <= t[i].maxt) return true;
+    return false;
+}
+
+int block_add_tombstones(block *b, const block_tombstone *add, size_t n, char *err)
+{
+    size_t total = b->n_tombs + n;
+    block_tombstone *v = malloc((total ? total : 1) * sizeof *v);
+    if (!v) return strata_errf(err, STRATA_ENOMEM, "out of memory");
+    if (b->n_tombs) memcpy(v, b->tombs, b->n_tombs * sizeof *v);
+    if (n) memcpy(v + b->n_tombs, add, n * sizeof *v);
+    qsort(v, total, sizeof *v, cmp_tomb);
+    uint8_t *file = malloc(9 + total * (5 + 2 * VARINT_MAX_LEN));
+    if (!file) {
+        free(v);
+        return strata_errf(err, STRATA_ENOMEM, "out of memory");
+    }
+    be32_put(file, BLOCK_TOMBSTONES_MAGIC);
+    file[4] = 1;
+    size_t len = 5;
+    for (size_t i = 0; i < total; i++) {
+        len += varint_put_u64(file + len, v[i].id);
+        len += varint_put_i64(file + len, v[i].mint);
+        len += varint_put_i64(file + len, v[i].maxt);
+    }
+    be32_put(file + len, crc32c(0, file + 5, len - 5));
+    len += 4;
+    char tmp[4200], path[4200];
+    snprintf(tmp, sizeof tmp, "%s/tombstones.tmp", b->dir);
+    snprintf(path, sizeof path, "%s/tombstones", b->dir);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int rc = fd < 0 ? STRATA_EIO : 0;
+    if (!rc && (write(fd, file, len) != (ssize_t)len || fsync(fd))) rc = STRATA_EIO;
+    if (fd >= 0 && close(fd)) rc = STRATA_EIO;
+    if (!rc && rename(tmp, path)) rc = STRATA_EIO;
+    if (!rc) rc = storage_fsync_dir(b->dir);
+    free(file);
+    if (rc) {
+        unlink(tmp);
+        free(v);
+        return strata_errf(err, rc, "block %s: cannot write tombstones: %s", b->info.ulid,
+                           strerror(errno));
+    }
+    free(b->tombs);
+    b->tombs = v;
+    b->n_tombs = total;
+    return 0;
+}
+
 int block_open(const char *dir, sym_table *syms, block **out, char *err)
 {
     *out = NULL;
@@ -324,24 +449,7 @@ int block_open(const char *dir, sym_table *syms, block **out, char *err)
     }
     if (!rc) rc = read_index_tables(b, syms, err);
     if (!rc) rc = map_segments(b, err);
-    if (!rc) {
-        /* The tombstones file must at least be well-formed; deletions are not applied yet. */
-        snprintf(path, sizeof path, "%s/tombstones", dir);
-        mapped t;
-        if (map_file(path, &t, NULL) == 0) {
-            if (t.len && (t.len < 9 || be32_get(t.p) != BLOCK_TOMBSTONES_MAGIC ||
-                          crc32c(0, t.p + 5, t.len - 9) != be32_get(t.p + t.len - 4)))
-                rc = strata_errf(err, STRATA_ECORRUPT,
-                                 "block %s: tombstones: bad magic or checksum", b->info.ulid);
-            else if (t.len > 9)
-                rc = strata_errf(
-                    err, STRATA_EUNSUPPORTED,
-                    "block %s: has tombstones (deletions), which this version cannot apply yet",
-                    b->info.ulid);
-            b->info.bytes += t.len;
-            unmap(&t);
-        }
-    }
+    if (!rc) rc = read_tombstones(b, err);
     if (rc == STRATA_ENOMEM) strata_errf(err, rc, "out of memory opening block %s", dir);
     if (rc) {
         block_close(b);

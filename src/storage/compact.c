@@ -26,6 +26,7 @@
 typedef struct cursor {
     block *b;
     roaring_uint32_iterator_t *it;
+    uint32_t id;   /* of the current series */
     label *labels; /* of the current series; NULL at the end */
     uint32_t n_labels;
     block_chunk_meta *chunks;
@@ -39,14 +40,15 @@ static int cursor_load(cursor *c, char *err)
     c->labels = NULL;
     c->chunks = NULL;
     if (!c->it->has_value) return 0;
-    int rc = block_series(c->b, c->it->current_value, &c->labels, &c->n_labels, &c->chunks,
-                          &c->n_chunks, err);
+    c->id = c->it->current_value;
+    int rc = block_series(c->b, c->id, &c->labels, &c->n_labels, &c->chunks, &c->n_chunks, err);
     roaring_advance_uint32_iterator(c->it);
     return rc;
 }
 
 typedef struct src_chunk {
     block *b;
+    uint32_t id;
     block_chunk_meta m;
 } src_chunk;
 
@@ -128,7 +130,26 @@ static int encode_samples(merge_out *o, const strata_sample *v, size_t n)
 static int merge_series(merge_out *o, src_chunk *sc, size_t n, char *err)
 {
     qsort(sc, n, sizeof *sc, cmp_src_chunk);
-    bool overlap = false;
+    /* Deleted ranges are applied here: a chunk wholly deleted is dropped, one partly deleted is
+     * rewritten (so the merge carries no tombstones). */
+    bool rewrite = false;
+    size_t kept_chunks = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t nt;
+        const block_tombstone *t = block_tombstones(sc[i].b, sc[i].id, &nt);
+        bool whole = false, part = false;
+        for (size_t j = 0; j < nt; j++) {
+            if (t[j].mint <= sc[i].m.mint && t[j].maxt >= sc[i].m.maxt)
+                whole = true;
+            else if (t[j].maxt >= sc[i].m.mint && t[j].mint <= sc[i].m.maxt)
+                part = true;
+        }
+        if (whole) continue;
+        rewrite |= part;
+        sc[kept_chunks++] = sc[i];
+    }
+    n = kept_chunks;
+    bool overlap = rewrite;
     for (size_t i = 1; i < n && !overlap; i++)
         overlap = sc[i].m.mint <= sc[i - 1].m.maxt;
     if (!overlap) {
@@ -167,13 +188,17 @@ static int merge_series(merge_out *o, src_chunk *sc, size_t n, char *err)
         if (!rc) rc = grow((void **)&v, &cap, nv + count, sizeof *v);
         size_t got = 0;
         if (!rc) rc = codec->decode(d, len, v + nv, count, &got, err);
+        size_t nt = 0;
+        const block_tombstone *t = rc ? NULL : block_tombstones(sc[i].b, sc[i].id, &nt);
+        for (size_t j = 0; t && j < got; j++)
+            if (block_tombstoned(t, nt, v[nv + j].t)) v[nv + j].t = INT64_MIN; /* dropped below */
         nv += got;
     }
     if (!rc) {
         qsort(v, nv, sizeof *v, cmp_sample);
         size_t k = 0;
         for (size_t i = 0; i < nv; i++)
-            if (!k || v[k - 1].t != v[i].t) v[k++] = v[i];
+            if (v[i].t != INT64_MIN && (!k || v[k - 1].t != v[i].t)) v[k++] = v[i];
         rc = encode_samples(o, v, k);
     }
     free(v);
@@ -232,7 +257,7 @@ static int compact_blocks(strata_db *db, block **parents, size_t np, char *ulid,
             if (!cs[i].labels || !labels_equal(cs[i].labels, cs[i].n_labels, labels, nl)) continue;
             rc = grow((void **)&sc, &cap_sc, n_sc + cs[i].n_chunks, sizeof *sc);
             for (size_t c = 0; c < cs[i].n_chunks && !rc; c++)
-                sc[n_sc++] = (src_chunk){cs[i].b, cs[i].chunks[c]};
+                sc[n_sc++] = (src_chunk){cs[i].b, cs[i].id, cs[i].chunks[c]};
         }
         if (rc) break;
         size_t first = o.n_chunks;
@@ -260,7 +285,9 @@ static int compact_blocks(strata_db *db, block **parents, size_t np, char *ulid,
             if (&cs[i] == min ||
                 (cs[i].labels && labels_equal(cs[i].labels, cs[i].n_labels, labels, nl)))
                 rc = cursor_load(&cs[i], err);
+        if (o.series[o.n - 1].n_chunks == 0) free(o.labels[--o.n]); /* all of it deleted */
     }
+    if (!rc && o.n == 0) rc = 1; /* nothing left: no block to write */
     if (!rc) {
         for (size_t i = 0; i < o.n; i++)
             o.series[i].chunks = o.chunks + o.first_chunk[i];
@@ -333,6 +360,50 @@ static size_t plan(const db_blocks *bs, size_t *group)
     return 0;
 }
 
+/* Merges parents into one new block and swaps it in; a merge with nothing left (everything
+ * deleted) just removes the parents. 0 or an error. */
+static int replace_blocks(strata_db *db, block **parents, size_t k, char *err)
+{
+    db_blocks *bs = db->blocks;
+    char ulid[BLOCK_ULID_LEN + 1] = "";
+    int rc = compact_blocks(db, parents, k, ulid, err);
+    bool empty = rc == 1;
+    block *nb = NULL;
+    if (!rc) {
+        char path[4200];
+        snprintf(path, sizeof path, "%s/%s", db->path, ulid);
+        rc = block_open(path, db->head.syms, &nb, err);
+    }
+    if (rc && !empty) {
+        strata_log(LOG_ERROR, "compaction failed: %s", err);
+        return rc;
+    }
+    rc = 0;
+    storage_crash_point("compact-written");
+    pthread_rwlock_wrlock(&bs->mu);
+    size_t keep = 0;
+    for (size_t i = 0; i < bs->n; i++) {
+        bool gone = false;
+        for (size_t p = 0; p < k && !gone; p++)
+            gone = bs->v[i] == parents[p];
+        if (!gone) bs->v[keep++] = bs->v[i];
+    }
+    bs->n = keep;
+    if (nb) rc = db_blocks_add(db, nb);
+    pthread_rwlock_unlock(&bs->mu);
+    if (rc) block_close(nb);
+    if (nb && !rc)
+        strata_log(LOG_INFO, "compacted %zu block(s) into %s (level %u)", k, ulid,
+                   block_get_info(nb)->level);
+    else if (empty)
+        strata_log(LOG_INFO, "removed %zu block(s) whose every sample was deleted", k);
+    /* The parents are gone from the list either way: the new block (if any) holds their data,
+     * and an error here only means it is not listed until the next open. */
+    for (size_t p = 0; p < k; p++)
+        db_blocks_delete(db, parents[p]);
+    return rc ? strata_errf(err, rc, "out of memory publishing a compacted block") : 0;
+}
+
 int db_compact(strata_db *db, char *err)
 {
     db_blocks *bs = db->blocks;
@@ -348,39 +419,29 @@ int db_compact(strata_db *db, char *err)
         pthread_rwlock_unlock(&bs->mu);
         free(group);
         if (!parents) return rounds;
-        /* Parents stay open: only this thread (holding flush_mu) removes blocks. */
-        char ulid[BLOCK_ULID_LEN + 1];
-        int rc = compact_blocks(db, parents, k, ulid, err);
-        block *nb = NULL;
-        char path[4200];
-        if (!rc) {
-            snprintf(path, sizeof path, "%s/%s", db->path, ulid);
-            rc = block_open(path, db->head.syms, &nb, err);
-        }
-        if (rc) {
-            free(parents);
-            strata_log(LOG_ERROR, "compaction failed: %s", err);
-            return rc;
-        }
-        storage_crash_point("compact-written");
-        pthread_rwlock_wrlock(&bs->mu);
-        size_t keep = 0;
-        for (size_t i = 0; i < bs->n; i++) {
-            bool gone = false;
-            for (size_t p = 0; p < k && !gone; p++)
-                gone = bs->v[i] == parents[p];
-            if (!gone) bs->v[keep++] = bs->v[i];
-        }
-        bs->n = keep;
-        rc = db_blocks_add(db, nb);
-        pthread_rwlock_unlock(&bs->mu);
-        if (rc) block_close(nb);
-        strata_log(LOG_INFO, "compacted %zu blocks into %s (level %u)", k, ulid,
-                   nb && !rc ? block_get_info(nb)->level : 0);
-        for (size_t p = 0; p < k; p++)
-            db_blocks_delete(db, parents[p]);
+        /* Parents stay open: only the holder of flush_mu removes blocks. */
+        int rc = replace_blocks(db, parents, k, err);
         free(parents);
+        if (rc) return rc;
         rounds++;
-        if (rc) return strata_errf(err, rc, "out of memory publishing a compacted block");
     }
+}
+
+int db_clean_tombstones(strata_db *db, char *err)
+{
+    db_blocks *bs = db->blocks;
+    if (db->opts.read_only) return strata_errf(err, STRATA_ECLOSED, "database is open read-only");
+    pthread_mutex_lock(&bs->flush_mu);
+    int rc = 0;
+    while (!rc) {
+        block *b = NULL;
+        pthread_rwlock_rdlock(&bs->mu);
+        for (size_t i = 0; i < bs->n && !b; i++)
+            if (block_tombstone_count(bs->v[i])) b = bs->v[i];
+        pthread_rwlock_unlock(&bs->mu);
+        if (!b) break;
+        rc = replace_blocks(db, &b, 1, err);
+    }
+    pthread_mutex_unlock(&bs->flush_mu);
+    return rc;
 }

@@ -745,3 +745,40 @@ int db_blocks_verify(strata_db *db, char *err)
     pthread_rwlock_unlock(&bs->mu);
     return rc;
 }
+
+/* ---- deletion ------------------------------------------------------------------------------ */
+
+int db_delete_series(strata_db *db, const matcher *const *ms, size_t n, int64_t mint, int64_t maxt,
+                     char *err)
+{
+    db_blocks *bs = db->blocks;
+    if (n == 0) return strata_errf(err, STRATA_EINVAL, "at least one matcher is required");
+    /* Everything in the head goes into blocks first: deletions are tombstones on blocks only. */
+    int rc = db_flush_head(db, err);
+    if (rc) return rc;
+    pthread_mutex_lock(&bs->flush_mu);
+    pthread_rwlock_wrlock(&bs->mu);
+    for (size_t i = 0; i < bs->n && !rc; i++) {
+        block *b = bs->v[i];
+        const block_info *bi = block_get_info(b);
+        if (bi->mint > maxt || bi->maxt <= mint) continue;
+        roaring_bitmap_t *ids;
+        rc = block_select(b, ms, n, &ids, err);
+        if (rc) break;
+        uint64_t k = roaring_bitmap_get_cardinality(ids);
+        block_tombstone *t = k ? malloc(k * sizeof *t) : NULL;
+        if (k && !t) rc = strata_errf(err, STRATA_ENOMEM, "out of memory");
+        size_t nt = 0;
+        roaring_uint32_iterator_t *it = t ? roaring_create_iterator(ids) : NULL;
+        for (; it && it->has_value; roaring_advance_uint32_iterator(it))
+            t[nt++] = (block_tombstone){it->current_value, mint > bi->mint ? mint : bi->mint,
+                                        maxt < bi->maxt - 1 ? maxt : bi->maxt - 1};
+        if (it) roaring_free_uint32_iterator(it);
+        roaring_bitmap_free(ids);
+        if (!rc && nt) rc = block_add_tombstones(b, t, nt, err);
+        free(t);
+    }
+    pthread_rwlock_unlock(&bs->mu);
+    pthread_mutex_unlock(&bs->flush_mu);
+    return rc;
+}

@@ -115,6 +115,14 @@ static bool block_overlaps(const block *b, int64_t mint, int64_t maxt)
     return bi->mint <= maxt && bi->maxt > mint; /* maxt of a block is exclusive */
 }
 
+/* Whether one tombstone covers the whole chunk. */
+static bool chunk_deleted(const block_tombstone *t, size_t n, const block_chunk_meta *c)
+{
+    for (size_t i = 0; i < n; i++)
+        if (t[i].mint <= c->mint && t[i].maxt >= c->maxt) return true;
+    return false;
+}
+
 /* Adds the series of block b matching ms with chunks in [mint, maxt]. */
 static int collect_block(series_set *set, raw_list *l, block *b, const matcher *const *ms, size_t n,
                          char *err)
@@ -131,9 +139,12 @@ static int collect_block(series_set *set, raw_list *l, block *b, const matcher *
         size_t nc;
         rc = block_series(b, it->current_value, &ls, &nl, &cs, &nc, err);
         if (rc) break;
+        size_t nt;
+        const block_tombstone *tomb = block_tombstones(b, it->current_value, &nt);
         bool in_range = false;
         for (size_t i = 0; i < nc && !in_range; i++)
-            in_range = cs[i].maxt >= set->mint && cs[i].mint <= set->maxt;
+            in_range = cs[i].maxt >= set->mint && cs[i].mint <= set->maxt &&
+                       !chunk_deleted(tomb, nt, &cs[i]);
         free(cs);
         if (!in_range) {
             free(ls);
@@ -289,8 +300,10 @@ static int decode_block(const set_src *src, int64_t mint, int64_t maxt, strata_s
         return rc;
     }
     free(ls);
+    size_t nt;
+    const block_tombstone *tomb = block_tombstones(src->b, src->id, &nt);
     for (size_t c = 0; c < nc && !rc; c++) {
-        if (cs[c].maxt < mint || cs[c].mint > maxt) continue;
+        if (cs[c].maxt < mint || cs[c].mint > maxt || chunk_deleted(tomb, nt, &cs[c])) continue;
         uint8_t enc;
         const uint8_t *data;
         uint32_t len;
@@ -323,7 +336,8 @@ static int decode_block(const set_src *src, int64_t mint, int64_t maxt, strata_s
         size_t keep = 0;
         for (size_t i = 0; i < got; i++) {
             strata_sample x = (*out)[*count + i];
-            if (x.t >= mint && x.t <= maxt) (*out)[*count + keep++] = x;
+            if (x.t >= mint && x.t <= maxt && !(nt && block_tombstoned(tomb, nt, x.t)))
+                (*out)[*count + keep++] = x;
         }
         *count += keep;
     }

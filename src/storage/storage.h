@@ -66,6 +66,14 @@ int db_blocks_list(strata_db *db, block_info **out, size_t *n);
  * 0, or the first error (STRATA_ECORRUPT with the block, file and offset) in err. */
 int db_blocks_verify(strata_db *db, char *err);
 
+/* Deletes the samples in [mint, maxt] of the series matching every matcher (at least one), as
+ * Prometheus' delete_series does: the head is flushed into blocks, then the blocks get
+ * tombstones, which reads apply at once and compaction (or db_clean_tombstones) makes final. */
+int db_delete_series(strata_db *db, const matcher *const *ms, size_t n, int64_t mint, int64_t maxt,
+                     char *err);
+/* Rewrites every block that has tombstones without the deleted samples. */
+int db_clean_tombstones(strata_db *db, char *err);
+
 /* ---- reading ------------------------------------------------------------------------------ */
 
 /* A set of series, each with its samples in the requested range, in label order. The set owns

@@ -279,6 +279,71 @@ static void test_unsorted_rejected(void **state)
     assert_int_equal(entries, 1);
 }
 
+static void test_tombstones(void **state)
+{
+    fixture *f = *state;
+    sym_table *syms = sym_table_new();
+    block *b = open_block(f, syms, 0);
+    char err[STRATA_ERRMSG_SIZE];
+    roaring_bitmap_t *all;
+    assert_int_equal(block_select(b, NULL, 0, &all, err), 0);
+    uint32_t a = roaring_bitmap_minimum(all), z = roaring_bitmap_maximum(all);
+    roaring_bitmap_free(all);
+    block_tombstone add[] = {{z, 100, 200}, {a, 5000, 6000}, {a, 0, 10}};
+    assert_int_equal(block_add_tombstones(b, add, 3, err), 0);
+    block_close(b);
+
+    b = open_block(f, syms, 0);
+    assert_int_equal(block_tombstone_count(b), 3);
+    size_t n;
+    const block_tombstone *t = block_tombstones(b, a, &n);
+    assert_int_equal(n, 2);
+    assert_int_equal(t[0].mint, 0); /* sorted by mint */
+    assert_true(block_tombstoned(t, n, 5500));
+    assert_false(block_tombstoned(t, n, 4999));
+    t = block_tombstones(b, z, &n);
+    assert_int_equal(n, 1);
+    assert_null(block_tombstones(b, a + 1, &n));
+    assert_int_equal(n, 0);
+    block_close(b);
+
+    /* A damaged tombstones file refuses the block. */
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s/tombstones", f->dir, f->ulid);
+    flip_byte(path, 6);
+    open_block(f, syms, STRATA_ECORRUPT);
+    sym_table_free(syms);
+}
+
+/* A series entry whose length varint claims nearly 2^64 bytes: refused, not wrapped around. */
+static void test_huge_series_length(void **state)
+{
+    fixture *f = *state;
+    sym_table *syms = sym_table_new();
+    block *b = open_block(f, syms, 0);
+    char err[STRATA_ERRMSG_SIZE];
+    roaring_bitmap_t *all;
+    assert_int_equal(block_select(b, NULL, 0, &all, err), 0);
+    uint32_t id = roaring_bitmap_minimum(all);
+    roaring_bitmap_free(all);
+    block_close(b);
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s/index", f->dir, f->ulid);
+    int fd = open(path, O_RDWR);
+    uint8_t huge[10] = {0xfd, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01};
+    assert_int_equal(pwrite(fd, huge, sizeof huge, (off_t)id * 16), (ssize_t)sizeof huge);
+    close(fd);
+    b = open_block(f, syms, 0);
+    label *ls;
+    uint32_t nl;
+    block_chunk_meta *cs;
+    size_t nc;
+    assert_int_equal(block_series(b, id, &ls, &nl, &cs, &nc, err), STRATA_ECORRUPT);
+    assert_non_null(strstr(err, "runs past"));
+    block_close(b);
+    sym_table_free(syms);
+}
+
 static void test_ulid(void **state)
 {
     (void)state;
@@ -296,6 +361,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_roundtrip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_damage_detected, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unsorted_rejected, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tombstones, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_huge_series_length, setup, teardown),
         cmocka_unit_test(test_ulid),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
