@@ -125,7 +125,12 @@ static void drop_unfinished_flushes(strata_db *db)
     /* Checkpoint N is written when flush N is complete; compaction may later merge some of its
      * blocks away, which must not make it look unfinished. */
     uint32_t checkpoint = wal_newest_checkpoint(wal_dir);
-    size_t k = 0;
+    /* Decide for every block first, then drop: the counts must see the list unchanged. */
+    bool *drop = calloc(bs->n ? bs->n : 1, sizeof *drop);
+    if (!drop) { /* keep them all, but replay every sample the checkpoint does not cover */
+        bs->samples_from_segment = checkpoint;
+        return;
+    }
     for (size_t i = 0; i < bs->n; i++) {
         const block_info *bi = block_get_info(bs->v[i]);
         uint32_t present = 0;
@@ -133,18 +138,25 @@ static void drop_unfinished_flushes(strata_db *db)
             if (block_get_info(bs->v[j])->wal_segment == bi->wal_segment &&
                 block_get_info(bs->v[j])->flush_blocks)
                 present++;
-        if (!bi->wal_segment || !bi->flush_blocks || present >= bi->flush_blocks ||
-            bi->wal_segment <= checkpoint || db->opts.read_only) {
+        drop[i] = bi->wal_segment && bi->flush_blocks && present < bi->flush_blocks &&
+                  bi->wal_segment > checkpoint && !db->opts.read_only;
+        if (drop[i])
+            strata_log(LOG_WARN,
+                       "removing block %s of an unfinished flush (%u of %u blocks written)",
+                       bi->ulid, present, bi->flush_blocks);
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < bs->n; i++) {
+        if (!drop[i]) {
             bs->v[k++] = bs->v[i];
             continue;
         }
-        strata_log(LOG_WARN, "removing block %s of an unfinished flush (%u of %u blocks written)",
-                   bi->ulid, present, bi->flush_blocks);
         char path[4200];
         snprintf(path, sizeof path, "%s", block_dir(bs->v[i]));
         block_close(bs->v[i]);
         remove_tree(path);
     }
+    free(drop);
     bs->n = k;
     bs->samples_from_segment = 0;
     for (size_t i = 0; i < bs->n; i++)
@@ -210,17 +222,19 @@ int db_blocks_open(strata_db *db, char *err)
 static void drop_compacted_parents(strata_db *db)
 {
     db_blocks *bs = db->blocks;
-    if (db->opts.read_only) return;
-    size_t k = 0;
-    for (size_t i = 0; i < bs->n; i++) {
-        bool superseded = false;
-        for (size_t j = 0; j < bs->n && !superseded; j++) {
+    if (db->opts.read_only || bs->n < 2) return;
+    bool *superseded = calloc(bs->n, sizeof *superseded);
+    if (!superseded) return; /* kept: reads deduplicate, and the next compaction merges them */
+    for (size_t i = 0; i < bs->n; i++)
+        for (size_t j = 0; j < bs->n && !superseded[i]; j++) {
             size_t np;
             const char(*ps)[BLOCK_ULID_LEN + 1] = block_parents(bs->v[j], &np);
-            for (size_t p = 0; p < np && !superseded; p++)
-                superseded = strcmp(ps[p], block_get_info(bs->v[i])->ulid) == 0;
+            for (size_t p = 0; p < np && !superseded[i]; p++)
+                superseded[i] = strcmp(ps[p], block_get_info(bs->v[i])->ulid) == 0;
         }
-        if (!superseded) {
+    size_t k = 0;
+    for (size_t i = 0; i < bs->n; i++) {
+        if (!superseded[i]) {
             bs->v[k++] = bs->v[i];
             continue;
         }
@@ -229,6 +243,7 @@ static void drop_compacted_parents(strata_db *db)
         db_blocks_delete(db, bs->v[i]);
     }
     bs->n = k;
+    free(superseded);
 }
 
 int db_blocks_alias_add(strata_db *db, uint32_t ref, series *s)
