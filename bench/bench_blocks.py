@@ -33,8 +33,18 @@ def dir_bytes(path, pred=lambda name: True):
     return total
 
 
-def time_queries(srv, end_s, runs):
+def time_queries(srv, end_s, runs, hours):
     out = {}
+    ts = []
+    q = "sum by (mode) (rate(node_cpu_seconds_total[5m]))"
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        body = srv.get("/api/v1/query_range", query=q, start="%.3f" % (end_s - hours * 3600),
+                       end="%.3f" % end_s, step="600").json()
+        ts.append(time.perf_counter() - t0)
+        assert body["status"] == "success", body
+    out["range %gh step 10m: %s" % (hours, q)] = {"median_ms": round(statistics.median(ts) * 1000, 2),
+                                                   "series": len(body["data"]["result"])}
     for q in QUERIES:
         ts = []
         for _ in range(runs):
@@ -53,19 +63,21 @@ def main():
     ap.add_argument("--series", type=int, default=2000)
     ap.add_argument("--hours", type=float, default=4)
     ap.add_argument("--runs", type=int, default=15)
+    ap.add_argument("--block-range", default="24h",
+                    help="longer than --hours keeps everything in the head until the flush")
     a = ap.parse_args()
     srv = Strata(extra_args=["--self-scrape-interval", "0", "--wal-fsync", "none",
-                             "--block-range", "24h"])
+                             "--block-range", a.block_range])
     srv.start()
     try:
-        end_ms = (int(time.time()) // 86400) * 86400 * 1000 + 12 * 3600 * 1000
+        end_ms = (int(time.time()) // 86400) * 86400 * 1000 - 1
         subprocess.run([STRATA_BIN, "bench", "ingest", "--url", srv.url + "/api/v1/write",
                         "--series", str(a.series), "--hours", str(a.hours), "--end-ms", str(end_ms),
                         "--json"], check=True, capture_output=True)
         status = srv.get("/api/v1/status/tsdb").json()["data"]["headStats"]
         samples = int(round(a.hours * 3600 / 15)) * a.series
         wal = dir_bytes(os.path.join(srv.data_dir, "wal"))
-        head_q = time_queries(srv, end_ms / 1000, a.runs)
+        head_q = time_queries(srv, end_ms / 1000, a.runs, a.hours)
         t0 = time.perf_counter()
         r = srv.session.post(srv.url + "/api/v1/admin/tsdb/flush", timeout=600)
         flush_s = time.perf_counter() - t0
@@ -78,11 +90,16 @@ def main():
         block_bytes = sum(dir_bytes(os.path.join(srv.data_dir, b)) for b in blocks)
         chunk_bytes = sum(dir_bytes(os.path.join(srv.data_dir, b, "chunks")) for b in blocks)
         index_bytes = sum(os.path.getsize(os.path.join(srv.data_dir, b, "index")) for b in blocks)
-        block_q = time_queries(srv, end_ms / 1000, a.runs)
+        block_q = time_queries(srv, end_ms / 1000, a.runs, a.hours)
+        levels = []
+        for b in blocks:
+            with open(os.path.join(srv.data_dir, b, "meta.json")) as f:
+                levels.append(json.load(f)["compaction"]["level"])
         print(json.dumps({
             "series": a.series, "hours": a.hours, "samples": stored, "head_series": status["numSeries"],
             "wal_bytes": wal, "wal_bytes_per_sample": round(wal / stored, 3),
-            "blocks": len(blocks), "block_bytes": block_bytes,
+            "block_range": a.block_range, "blocks": len(blocks), "block_levels": sorted(levels),
+            "block_bytes": block_bytes,
             "block_bytes_per_sample": round(block_bytes / stored, 3),
             "chunk_bytes_per_sample": round(chunk_bytes / stored, 3),
             "index_bytes": index_bytes, "flush_seconds": round(flush_s, 2),
