@@ -85,6 +85,7 @@ static int replay_series(void *ctx, uint32_t ref, label *labels, size_t n, char 
     /* The labels came back under another ref after the head dropped them at a flush. */
     if (s->ref != ref && db_blocks_alias_add(db, ref, s))
         return strata_errf(err, STRATA_ENOMEM, "out of memory replaying the WAL");
+    if (ref >= db->head.next_ref) db->head.next_ref = ref + 1; /* replay is single-threaded */
     s->wal_logged = true;
     return 0;
 }
