@@ -62,6 +62,7 @@ typedef struct block_write_opts {
      * flush wrote, so an open can tell a complete flush from one a crash interrupted. */
     uint32_t wal_segment;
     uint32_t flush_blocks;
+    int64_t cut_time; /* the flush took every sample before this (INT64_MAX: all of the head) */
 } block_write_opts;
 
 /*
@@ -161,8 +162,10 @@ typedef struct db_blocks {
     pthread_mutex_t flush_mu;
     block **v; /* sorted by mint */
     size_t n;
-    int64_t range_ms;              /* block range (= the head's chunk range) */
-    uint32_t samples_from_segment; /* WAL samples below this segment are in blocks */
+    int64_t range_ms;           /* block range (= the head's chunk range) */
+    bool replay_all;            /* blocks could not be sorted out at open: skip nothing */
+    int64_t replay_skip_before; /* samples of the segment being replayed older than this are in
+                                   blocks (set by db_blocks_replay_segment) */
     /* WAL replay: refs of series records whose labels were already taken by another ref. */
     struct replay_alias *alias;
     size_t n_alias, cap_alias;
@@ -187,8 +190,11 @@ typedef struct db_blocks {
 
 /* Opens every block in the data directory before the WAL is replayed, removing leftover
  * <ulid>.tmp directories and the blocks of a flush that did not finish (their samples are still
- * in the WAL); db->blocks->samples_from_segment tells replay what to skip. */
+ * in the WAL). */
 int db_blocks_open(struct strata_db *db, char *err);
+/* WAL replay's segment hook (ctx: the db): before segment seq (or checkpoint seq) is replayed,
+ * sets replay_skip_before to the newest cut of the flushes that came after it. */
+void db_blocks_replay_segment(void *ctx, uint32_t seq);
 /* Starts the background flusher (after replay; not for read-only opens). */
 int db_blocks_start(struct strata_db *db, char *err);
 void db_blocks_close(struct strata_db *db);

@@ -190,6 +190,9 @@ static int read_meta(block *b, char *err)
             b->info.wal_segment = (uint32_t)json_object_get_int64(v);
         if (json_object_object_get_ex(s, "flushBlocks", &v))
             b->info.flush_blocks = (uint32_t)json_object_get_int64(v);
+        b->info.cut_time = INT64_MAX; /* blocks of a whole-head flush carry no cutTime */
+        if (json_object_object_get_ex(s, "cutTime", &v))
+            b->info.cut_time = json_object_get_int64(v);
     }
     json_object_put(j);
     if (rc == STRATA_EUNSUPPORTED)

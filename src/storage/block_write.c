@@ -422,9 +422,10 @@ static int write_meta(const char *path, const char *ulid, const block_write_opts
     }
     rc |= buf_printf(&b, "\n\t},\n\t\"version\": 1");
     if (o->wal_segment)
-        rc |= buf_printf(
-            &b, ",\n\t\"strata\": {\n\t\t\"walSegment\": %u,\n\t\t\"flushBlocks\": %u\n\t}",
-            o->wal_segment, o->flush_blocks);
+        rc |= buf_printf(&b,
+                         ",\n\t\"strata\": {\n\t\t\"walSegment\": %u,\n\t\t\"flushBlocks\": %u,"
+                         "\n\t\t\"cutTime\": %lld\n\t}",
+                         o->wal_segment, o->flush_blocks, (long long)o->cut_time);
     rc |= buf_printf(&b, "\n}\n");
     if (rc) {
         buf_free(&b);

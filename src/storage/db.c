@@ -96,6 +96,7 @@ static int replay_sample(void *ctx, uint32_t ref, int64_t t, double v, char *err
     series *s = head_series_by_ref(&db->head, ref);
     if (!s) s = db_blocks_alias_get(db, ref);
     if (!s) return strata_errf(err, STRATA_ECORRUPT, "sample for unknown series %u", ref);
+    if (t < db->blocks->replay_skip_before) return 0; /* a flush put it into a block */
     int rc = head_append(&db->head, s, t, v, NULL);
     if (rc == STRATA_ENOMEM) return strata_errf(err, rc, "out of memory replaying the WAL");
     return 0; /* the WAL only holds accepted samples; anything else cannot happen twice */
@@ -142,7 +143,7 @@ int strata_open(const char *path, const strata_options *opts, strata_db **out, c
     }
     snprintf(p, sizeof p, "%s/wal", path);
     wal_replay_handlers h = {.ctx = db, .series = replay_series, .sample = replay_sample,
-                             .samples_from_segment = db->blocks->samples_from_segment};
+                             .segment = db_blocks_replay_segment};
     uint64_t t0 = clock_mono_ns();
     rc = wal_open(p, &db->opts, &h, &db->wal, err);
     if (rc) {

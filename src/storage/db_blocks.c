@@ -110,8 +110,6 @@ int db_blocks_add(strata_db *db, block *b)
     bs->v = v;
     bs->v[bs->n++] = b;
     qsort(bs->v, bs->n, sizeof *bs->v, cmp_block_mint);
-    if (block_get_info(b)->wal_segment > bs->samples_from_segment)
-        bs->samples_from_segment = block_get_info(b)->wal_segment;
     return 0;
 }
 
@@ -127,8 +125,8 @@ static void drop_unfinished_flushes(strata_db *db)
     uint32_t checkpoint = wal_newest_checkpoint(wal_dir);
     /* Decide for every block first, then drop: the counts must see the list unchanged. */
     bool *drop = calloc(bs->n ? bs->n : 1, sizeof *drop);
-    if (!drop) { /* keep them all, but replay every sample the checkpoint does not cover */
-        bs->samples_from_segment = checkpoint;
+    if (!drop) { /* keep them all, but replay every sample the WAL has */
+        bs->replay_all = true;
         return;
     }
     for (size_t i = 0; i < bs->n; i++) {
@@ -158,10 +156,6 @@ static void drop_unfinished_flushes(strata_db *db)
     }
     free(drop);
     bs->n = k;
-    bs->samples_from_segment = 0;
-    for (size_t i = 0; i < bs->n; i++)
-        if (block_get_info(bs->v[i])->wal_segment > bs->samples_from_segment)
-            bs->samples_from_segment = block_get_info(bs->v[i])->wal_segment;
 }
 
 static void drop_compacted_parents(strata_db *db);
@@ -211,9 +205,7 @@ int db_blocks_open(strata_db *db, char *err)
     if (!rc) drop_compacted_parents(db);
     if (!rc && !db->opts.read_only) storage_fsync_dir(db->path);
     if (rc) return rc;
-    if (bs->n)
-        strata_log(LOG_INFO, "opened %zu blocks%s", bs->n,
-                   bs->samples_from_segment ? "; the WAL replays what they do not hold" : "");
+    if (bs->n) strata_log(LOG_INFO, "opened %zu blocks", bs->n);
     return 0;
 }
 
@@ -246,6 +238,21 @@ static void drop_compacted_parents(strata_db *db)
     free(superseded);
 }
 
+void db_blocks_replay_segment(void *ctx, uint32_t seq)
+{
+    strata_db *db = ctx;
+    db_blocks *bs = db->blocks;
+    /* A flush N took every sample before its cut that was in the WAL below segment N; only flush
+     * members count (compacted blocks come after their flushes' checkpoints, which replay starts
+     * from anyway). */
+    int64_t skip = INT64_MIN;
+    for (size_t i = 0; i < bs->n && !bs->replay_all; i++) {
+        const block_info *bi = block_get_info(bs->v[i]);
+        if (bi->flush_blocks && bi->wal_segment > seq && bi->cut_time > skip) skip = bi->cut_time;
+    }
+    bs->replay_skip_before = skip;
+}
+
 int db_blocks_alias_add(strata_db *db, uint32_t ref, series *s)
 {
     db_blocks *bs = db->blocks;
@@ -272,9 +279,10 @@ series *db_blocks_alias_get(strata_db *db, uint32_t ref)
  */
 
 typedef struct flushed {
-    series *s;
+    series *s;          /* NULL once truncation dropped it */
     uint32_t n_chunks;  /* chunks [0, n_chunks) go into blocks */
     head_chunk *chunks; /* copies of their descriptors (writers may move s->chunks) */
+    uint32_t remaining; /* samples that stay in the head from before the snapshot */
 } flushed;
 
 static int cmp_flushed(const void *a, const void *b)
@@ -301,12 +309,16 @@ static void flushed_free(flushed *f, size_t n)
     free(f);
 }
 
-/* Step 1: freezes the head's chunks and cuts the WAL. */
-static int snapshot_head(strata_db *db, flushed **out, size_t *n, uint32_t *wal_segment, char *err)
+/* Step 1: freezes the head's chunks before cut and cuts the WAL. Every series with samples gets
+ * an entry (the checkpoint needs the samples that stay); *n_flush counts those with chunks to
+ * flush. */
+static int snapshot_head(strata_db *db, int64_t cut, flushed **out, size_t *n, size_t *n_flush,
+                         uint32_t *wal_segment, char *err)
 {
     head *h = &db->head;
     *out = NULL;
     *n = 0;
+    *n_flush = 0;
     pthread_mutex_lock(&db->commit_mu);
     pthread_mutex_lock(&h->create_mu);
     uint32_t end = h->next_ref;
@@ -318,19 +330,26 @@ static int snapshot_head(strata_db *db, flushed **out, size_t *n, uint32_t *wal_
         series *s = head_series_by_ref(h, ref);
         if (!s) continue;
         head_stripe_lock(h, s->stripe);
-        rc = head_cut_open_locked(h, s);
-        if (!rc && s->n_chunks) {
-            head_chunk *c = malloc(s->n_chunks * sizeof *c);
-            if (c) {
-                memcpy(c, s->chunks, s->n_chunks * sizeof *c);
-                v[k++] = (flushed){s, s->n_chunks, c};
-            } else {
-                rc = STRATA_ENOMEM;
-            }
+        /* An open chunk ending before the cut is complete: chunks never straddle a block
+         * boundary, and the cut is one. */
+        if (s->open_count && (cut == INT64_MAX || s->last_t < cut)) rc = head_cut_open_locked(h, s);
+        uint32_t nf = 0, remaining = s->open_count;
+        while (nf < s->n_chunks && s->chunks[nf].maxt < cut)
+            nf++;
+        for (uint32_t c = nf; c < s->n_chunks; c++)
+            remaining += s->chunks[c].count;
+        head_chunk *c = nf ? malloc(nf * sizeof *c) : NULL;
+        if (nf && !c) rc = STRATA_ENOMEM;
+        if (!rc && (nf || remaining)) {
+            if (nf) memcpy(c, s->chunks, nf * sizeof *c);
+            v[k++] = (flushed){s, nf, c, remaining};
+            if (nf) (*n_flush)++;
+        } else {
+            free(c);
         }
         head_stripe_unlock(h, s->stripe);
     }
-    if (!rc && k) rc = wal_cut(db->wal, wal_segment, err);
+    if (!rc && *n_flush) rc = wal_cut(db->wal, wal_segment, err);
     pthread_mutex_unlock(&db->commit_mu);
     if (rc) {
         flushed_free(v, k);
@@ -343,7 +362,7 @@ static int snapshot_head(strata_db *db, flushed **out, size_t *n, uint32_t *wal_
 
 /* Step 2: one block per window; returns the new blocks' names in *ulids. Chunk bytes of the
  * snapshot are immutable and stay allocated until step 3, so no lock is needed here. */
-static int write_blocks(strata_db *db, flushed *f, size_t n, uint32_t wal_segment,
+static int write_blocks(strata_db *db, flushed *f, size_t n, uint32_t wal_segment, int64_t cut,
                         char (**ulids)[BLOCK_ULID_LEN + 1], size_t *n_ulids, char *err)
 {
     int64_t range = db->blocks->range_ms;
@@ -394,7 +413,8 @@ static int write_blocks(strata_db *db, flushed *f, size_t n, uint32_t wal_segmen
                               .maxt = maxt + 1,
                               .level = 1,
                               .wal_segment = wal_segment,
-                              .flush_blocks = (uint32_t)distinct};
+                              .flush_blocks = (uint32_t)distinct,
+                              .cut_time = cut};
         rc = block_write(db->path, in, ns, &o, (*ulids)[w], err);
         if (!rc) (*n_ulids)++;
     }
@@ -432,6 +452,7 @@ static void truncate_head(strata_db *db, flushed *f, size_t n)
     uint64_t chunks = 0, bytes = 0, samples = 0, dropped = 0;
     for (size_t i = 0; i < n; i++) {
         series *s = f[i].s;
+        if (!f[i].n_chunks) continue;
         for (uint32_t c = 0; c < f[i].n_chunks; c++) {
             bytes += s->chunks[c].len; /* the same chunks as f[i].chunks: only appends moved them */
             samples += s->chunks[c].count;
@@ -456,6 +477,7 @@ static void truncate_head(strata_db *db, flushed *f, size_t n)
         }
         s->labels = NULL;
         head_series_free(s);
+        f[i].s = NULL;
         dropped++;
     }
     atomic_fetch_sub(&h->n_chunks, chunks);
@@ -475,8 +497,47 @@ static void truncate_head(strata_db *db, flushed *f, size_t n)
     atomic_store(&h->max_t, hi);
 }
 
-/* Step 4: the SERIES records of every series still in the head, as checkpoint N. */
-static int checkpoint_wal(strata_db *db, uint32_t wal_segment, char *err)
+/* The first `keep` samples of s in the head (those from before the snapshot: appends only ever
+ * add newer ones) as one SAMPLES payload in the WAL's encoding: absolute ref and time first, then
+ * deltas. */
+static int encode_kept_samples(strata_db *db, series *s, uint32_t keep, buf *out)
+{
+    chunk_ref *chunks;
+    size_t nc;
+    uint8_t *open_copy;
+    int rc = head_series_chunks(&db->head, s, INT64_MIN, INT64_MAX, &chunks, &nc, &open_copy);
+    if (rc) return rc;
+    int64_t prev_t = 0;
+    uint32_t done = 0;
+    for (size_t c = 0; c < nc && done < keep && !rc; c++) {
+        xor_iter it;
+        rc = xor_iter_init(&it, chunks[c].data, chunks[c].len);
+        int more = rc ? 0 : xor_iter_next(&it);
+        for (; more == 1 && done < keep && !rc; more = xor_iter_next(&it)) {
+            int64_t t;
+            double v;
+            xor_iter_at(&it, &t, &v);
+            rc = buf_reserve(out, 2 * VARINT_MAX_LEN + 8);
+            if (rc) break;
+            uint8_t *p = out->data + out->len;
+            p += varint_put_i64(p, done ? 0 : (int64_t)s->ref);
+            p += varint_put_i64(p, done ? t - prev_t : t);
+            memcpy(p, &v, 8);
+            out->len = (size_t)(p + 8 - out->data);
+            prev_t = t;
+            done++;
+        }
+        if (more < 0) rc = more;
+    }
+    free(chunks);
+    free(open_copy);
+    return rc;
+}
+
+/* Step 4: checkpoint N: the SERIES records of every series still in the head, then the samples
+ * that stayed in the head from before the snapshot (their WAL segments are about to go). */
+static int checkpoint_wal(strata_db *db, uint32_t wal_segment, const flushed *f, size_t n,
+                          char *err)
 {
     head *h = &db->head;
     buf payload = {0}, records = {0};
@@ -494,21 +555,31 @@ static int checkpoint_wal(strata_db *db, uint32_t wal_segment, char *err)
             payload.len = 0;
         }
     }
-    pthread_rwlock_unlock(&db->blocks->mu);
     if (!rc && payload.len) rc = wal_frame(&records, WAL_REC_SERIES, payload.data, payload.len);
+    for (size_t i = 0; i < n && !rc; i++) {
+        if (!f[i].s || !f[i].remaining) continue;
+        payload.len = 0;
+        rc = encode_kept_samples(db, f[i].s, f[i].remaining, &payload);
+        if (!rc && payload.len)
+            rc = wal_frame(&records, WAL_REC_SAMPLES, payload.data, payload.len);
+    }
+    pthread_rwlock_unlock(&db->blocks->mu);
     buf_free(&payload);
     if (!rc)
         rc = wal_checkpoint(db->wal, wal_segment, records.data ? records.data : (const uint8_t *)"",
                             records.len, err);
-    else
+    else if (rc == STRATA_ENOMEM)
         strata_errf(err, rc, "out of memory writing the WAL checkpoint");
+    else
+        strata_errf(err, rc, "cannot read the head's chunks for the WAL checkpoint");
     buf_free(&records);
     return rc;
 }
 
 static size_t apply_retention(strata_db *db);
 
-int db_flush_head(strata_db *db, char *err)
+/* Flushes every head chunk whose samples all lie before cut (INT64_MAX: everything). */
+static int flush_before(strata_db *db, int64_t cut, char *err)
 {
     if (!db->wal || db->opts.read_only)
         return strata_errf(err, STRATA_ECLOSED, "database is open read-only");
@@ -516,10 +587,10 @@ int db_flush_head(strata_db *db, char *err)
     pthread_mutex_lock(&bs->flush_mu);
     uint64_t t0 = clock_mono_ns();
     flushed *f;
-    size_t n;
+    size_t n, n_flush;
     uint32_t wal_segment = 0;
-    int rc = snapshot_head(db, &f, &n, &wal_segment, err);
-    if (rc || !n) {
+    int rc = snapshot_head(db, cut, &f, &n, &n_flush, &wal_segment, err);
+    if (rc || !n_flush) {
         flushed_free(f, n);
         pthread_mutex_unlock(&bs->flush_mu);
         return rc;
@@ -527,7 +598,7 @@ int db_flush_head(strata_db *db, char *err)
     storage_crash_point("flush-snapshot");
     char(*ulids)[BLOCK_ULID_LEN + 1] = NULL;
     size_t n_ulids = 0;
-    rc = write_blocks(db, f, n, wal_segment, &ulids, &n_ulids, err);
+    rc = write_blocks(db, f, n, wal_segment, cut, &ulids, &n_ulids, err);
     block **opened = calloc(n_ulids ? n_ulids : 1, sizeof *opened);
     if (!rc && !opened) rc = strata_errf(err, STRATA_ENOMEM, "out of memory");
     for (size_t i = 0; i < n_ulids && !rc; i++) {
@@ -558,15 +629,16 @@ int db_flush_head(strata_db *db, char *err)
     if (!rc) truncate_head(db, f, n);
     pthread_rwlock_unlock(&bs->mu);
     free(opened);
-    flushed_free(f, n);
     if (rc) {
+        flushed_free(f, n);
         free(ulids);
         atomic_fetch_add(&bs->flush_failures, 1);
         pthread_mutex_unlock(&bs->flush_mu);
         return strata_errf(err, rc, "out of memory publishing blocks");
     }
     storage_crash_point("flush-head-truncated");
-    rc = checkpoint_wal(db, wal_segment, err);
+    rc = checkpoint_wal(db, wal_segment, f, n, err);
+    flushed_free(f, n);
     if (!rc) storage_crash_point("flush-wal-checkpointed");
     atomic_fetch_add(&bs->flushes, 1);
     apply_retention(db);
@@ -643,6 +715,11 @@ static size_t apply_retention(strata_db *db)
 /* ---- the background flusher ---------------------------------------------------------------------
  */
 
+int db_flush_head(strata_db *db, char *err)
+{
+    return flush_before(db, INT64_MAX, err);
+}
+
 static bool head_too_long(strata_db *db)
 {
     int64_t lo = atomic_load(&db->head.min_t), hi = atomic_load(&db->head.max_t);
@@ -665,8 +742,12 @@ static void *flusher_main(void *arg)
         bs->wake = false;
         pthread_mutex_unlock(&bs->wake_mu);
         if (head_too_long(db)) {
+            /* As Prometheus does: blocks for the closed windows, keeping at least half a range
+             * of the newest data in the head. */
+            int64_t range = bs->range_ms, newest = atomic_load(&db->head.max_t);
+            int64_t cut = (newest - range / 2) / range * range;
             char err[STRATA_ERRMSG_SIZE] = "";
-            if (db_flush_head(db, err))
+            if (flush_before(db, cut, err))
                 strata_log(LOG_ERROR, "automatic head flush failed: %s", err);
         }
         pthread_mutex_lock(&bs->flush_mu);

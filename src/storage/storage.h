@@ -57,6 +57,7 @@ typedef struct block_info {
     uint32_t level;
     uint32_t wal_segment;  /* 0 when the block did not come from Strata's head */
     uint32_t flush_blocks; /* blocks written by the same flush */
+    int64_t cut_time;      /* that flush took every head sample before this */
     uint64_t bytes;        /* index + chunks + tombstones on disk */
 } block_info;
 

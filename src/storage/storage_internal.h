@@ -169,9 +169,9 @@ typedef struct wal_replay_handlers {
     void *ctx;
     int (*series)(void *ctx, uint32_t ref, label *labels, size_t n, char *err);
     int (*sample)(void *ctx, uint32_t ref, int64_t t, double v, char *err);
-    /* Samples in segments below this one are already in blocks: replay skips them (series
-     * records are still replayed). 0 replays everything. */
-    uint32_t samples_from_segment;
+    /* Called before the records of each segment are replayed (seq 0: the checkpoint), so the
+     * handlers can skip what blocks already hold. May be NULL. */
+    void (*segment)(void *ctx, uint32_t seq);
 } wal_replay_handlers;
 
 /* Opens the WAL in dir (created if missing), replays every record into h, truncating a torn
@@ -189,8 +189,9 @@ int wal_sync_all(wal *w, char *err);
 /* Ends the current segment (made durable first) and starts the next: every record written
  * before the call lies in segments below *next_segment. Caller holds the commit lock. */
 int wal_cut(wal *w, uint32_t *next_segment, char *err);
-/* Writes records (SERIES records framed with wal_frame) as checkpoint.<segment>, atomically,
- * then removes the segments below segment and older checkpoints: replay starts from the newest
+/* Writes records (framed with wal_frame: the SERIES records of the head's series and the
+ * SAMPLES still in the head from before the segment) as checkpoint.<segment>, atomically, then
+ * removes the segments below segment and older checkpoints: replay starts from the newest
  * checkpoint and ignores segments below its number. */
 int wal_checkpoint(wal *w, uint32_t segment, const uint8_t *records, size_t len, char *err);
 /* The number of the newest complete checkpoint in the WAL directory dir; 0 if none. */

@@ -280,11 +280,6 @@ static int write_all(int fd, const uint8_t *p, size_t n);
 
 /* ---- checkpoints: the series records still needed once older segments are in blocks ---- */
 
-static int skip_sample(void *ctx, uint32_t ref, int64_t t, double v, char *err)
-{
-    return 0;
-}
-
 /* The newest complete checkpoint's number (0 if none); leftover .tmp files are removed. */
 static uint32_t newest_checkpoint(const char *dir, bool read_only)
 {
@@ -322,6 +317,7 @@ static int replay_checkpoint(wal *w, const wal_replay_handlers *h, bool read_onl
     snprintf(path, sizeof path, "%s/checkpoint.%08u", w->dir, *num);
     off_t end;
     bool torn;
+    if (h->segment) h->segment(h->ctx, *num);
     int rc = replay_segment(w, path, h, &end, &torn, err);
     /* A checkpoint is renamed into place only when complete: damage is not a torn tail. */
     if (!rc && torn)
@@ -452,16 +448,14 @@ int wal_open(const char *dir, const strata_options *opts, const wal_replay_handl
     uint32_t last = 0, checkpoint = 0;
     rc = replay_checkpoint(w, h, opts->read_only, &checkpoint, err);
     if (checkpoint) last = checkpoint - 1;
-    wal_replay_handlers in_blocks = *h;
-    in_blocks.sample = skip_sample;
     for (size_t i = 0; i < nseg && !rc; i++) {
         if (segs[i] < checkpoint) continue; /* superseded by the checkpoint and blocks */
         char path[4096];
         segment_path(w, segs[i], path, sizeof path);
         off_t end;
         bool torn;
-        rc = replay_segment(w, path, segs[i] < h->samples_from_segment ? &in_blocks : h, &end,
-                            &torn, err);
+        if (h->segment) h->segment(h->ctx, segs[i]);
+        rc = replay_segment(w, path, h, &end, &torn, err);
         if (!rc && torn) {
             /* Bytes after the last whole record were never acknowledged: drop them so the
              * segment reads cleanly next time. */
