@@ -1,6 +1,7 @@
 /*
- * fuzz_block.c: arbitrary bytes as a block's index and chunk segment. Input layout: a 4-byte
- * big-endian length L, L bytes of index, the rest as chunks/000001 (meta.json is fixed). The
+ * fuzz_block.c: arbitrary bytes as a block's index, tombstones and chunk segment. Input layout:
+ * 4-byte big-endian lengths L and T, L bytes of index, T bytes of tombstones, the rest as
+ * chunks/000001 (meta.json is fixed). The
  * reader must refuse damage with an error (never crash or read outside the mapped files), and
  * whatever it accepts must be walkable: every series, chunk and postings list it hands out.
  */
@@ -40,17 +41,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                    "\"maxTime\":1,\"version\":1}";
         put("meta.json", (const uint8_t *)meta, sizeof meta - 1);
     }
-    if (size < 4) return 0;
-    size_t ilen = be32_get(data);
-    if (ilen > size - 4) ilen = size - 4;
-    put("index", data + 4, ilen);
-    put("chunks/000001", data + 4 + ilen, size - 4 - ilen);
+    if (size < 8) return 0;
+    size_t rest = size - 8;
+    size_t ilen = be32_get(data), tlen = be32_get(data + 4);
+    if (ilen > rest) ilen = rest;
+    if (tlen > rest - ilen) tlen = rest - ilen;
+    put("index", data + 8, ilen);
+    put("tombstones", data + 8 + ilen, tlen);
+    put("chunks/000001", data + 8 + ilen + tlen, rest - ilen - tlen);
 
     sym_table *syms = sym_table_new();
     block *b = NULL;
     char err[STRATA_ERRMSG_SIZE];
     if (block_open(dir, syms, &b, err) == 0) {
         block_verify(b, err);
+        size_t nt;
+        const block_tombstone *t = block_tombstones(b, 1, &nt);
+        if (nt) block_tombstoned(t, nt, 0);
         matcher *m;
         if (matcher_new(STRATA_MATCH_REGEX, "job", 3, "a.*", 3, &m, err) == 0) {
             roaring_bitmap_t *ids;
