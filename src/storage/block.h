@@ -178,6 +178,9 @@ typedef struct db_blocks {
     bool wake;
     _Atomic uint64_t flushes;
     _Atomic uint64_t flush_failures;
+    _Atomic uint64_t compactions;
+    _Atomic uint64_t compaction_failures;
+    _Atomic uint64_t retention_deleted;
     /* Label sets read from blocks or dropped from the head: query results hold label pointers
      * past their series set, so these arrays live until the database closes (one per distinct
      * label set, like the symbol table's strings). */

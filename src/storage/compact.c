@@ -422,7 +422,11 @@ int db_compact(strata_db *db, char *err)
         /* Parents stay open: only the holder of flush_mu removes blocks. */
         int rc = replace_blocks(db, parents, k, err);
         free(parents);
-        if (rc) return rc;
+        if (rc) {
+            atomic_fetch_add(&bs->compaction_failures, 1);
+            return rc;
+        }
+        atomic_fetch_add(&bs->compactions, 1);
         rounds++;
     }
 }

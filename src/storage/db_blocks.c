@@ -643,7 +643,7 @@ static int flush_before(strata_db *db, int64_t cut, char *err)
     atomic_fetch_add(&bs->flushes, 1);
     apply_retention(db);
     char cerr[STRATA_ERRMSG_SIZE] = "";
-    if (db_compact(db, cerr) < 0) atomic_fetch_add(&bs->flush_failures, 1);
+    db_compact(db, cerr); /* counts and logs its own failures */
     apply_retention(db);
     strata_log(LOG_INFO, "flushed the head into %zu block(s) (first %s) in %.2fs", n_ulids,
                n_ulids ? ulids[0] : "-", (double)(clock_mono_ns() - t0) / 1e9);
@@ -709,6 +709,7 @@ static size_t apply_retention(strata_db *db)
         db_blocks_delete(db, gone[i]);
     }
     free(gone);
+    atomic_fetch_add(&bs->retention_deleted, n_gone);
     return n_gone;
 }
 
@@ -877,4 +878,28 @@ int db_delete_series(strata_db *db, const matcher *const *ms, size_t n, int64_t 
     pthread_rwlock_unlock(&bs->mu);
     pthread_mutex_unlock(&bs->flush_mu);
     return rc;
+}
+
+void db_blocks_stats(strata_db *db, db_block_stats *st)
+{
+    db_blocks *bs = db->blocks;
+    memset(st, 0, sizeof *st);
+    st->min_time = INT64_MAX;
+    st->max_time = INT64_MIN;
+    if (!bs) return;
+    pthread_rwlock_rdlock(&bs->mu);
+    for (size_t i = 0; i < bs->n; i++) {
+        const block_info *bi = block_get_info(bs->v[i]);
+        st->blocks++;
+        st->bytes += bi->bytes;
+        st->samples += bi->num_samples;
+        if (bi->mint < st->min_time) st->min_time = bi->mint;
+        if (bi->maxt > st->max_time) st->max_time = bi->maxt;
+    }
+    pthread_rwlock_unlock(&bs->mu);
+    st->flushes = atomic_load(&bs->flushes);
+    st->flush_failures = atomic_load(&bs->flush_failures);
+    st->compactions = atomic_load(&bs->compactions);
+    st->compaction_failures = atomic_load(&bs->compaction_failures);
+    st->retention_deleted = atomic_load(&bs->retention_deleted);
 }

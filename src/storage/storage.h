@@ -63,6 +63,16 @@ typedef struct block_info {
 
 /* A copy of every open block's info, sorted by mint; *out is malloc'd (the caller frees it). */
 int db_blocks_list(strata_db *db, block_info **out, size_t *n);
+/* Totals over the open blocks and the counters of the block machinery, for /metrics. */
+typedef struct db_block_stats {
+    uint64_t blocks, bytes, samples;
+    int64_t min_time, max_time; /* INT64_MAX / INT64_MIN without blocks; max exclusive */
+    uint64_t flushes, flush_failures;
+    uint64_t compactions, compaction_failures;
+    uint64_t retention_deleted;
+} db_block_stats;
+void db_blocks_stats(strata_db *db, db_block_stats *st);
+
 /* Reads every series and chunk of every block and checks every checksum: for `strata inspect`.
  * 0, or the first error (STRATA_ECORRUPT with the block, file and offset) in err. */
 int db_blocks_verify(strata_db *db, char *err);

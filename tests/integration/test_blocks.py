@@ -351,6 +351,13 @@ class BlocksTest(unittest.TestCase):
         self.assertEqual(total, sum(len(s[1]) for s in series))
         self.assertGreaterEqual(max(levels), 2, levels)  # 3-hour windows merged
         self.assertIn("compacted", srv.log())
+        metrics = {l.split(" ")[0]: float(l.split(" ")[1]) for l in srv.get("/metrics").text.splitlines()
+                   if l and not l.startswith("#")}
+        self.assertEqual(metrics["strata_blocks"], len(block_dirs(srv.data_dir)))
+        self.assertEqual(metrics["strata_block_samples"], total)
+        self.assertGreater(metrics["strata_compactions_total"], 0)
+        self.assertGreater(metrics["strata_head_flushes_total"], 0)
+        self.assertEqual(metrics["strata_head_flush_failures_total"], 0)
         end = BASE + 10 * HOUR
         want = expected_map(series, end, 11 * HOUR)
         self.assert_same(fetch_all(srv, series, end, 11 * HOUR), want)
