@@ -11,6 +11,7 @@
 #include "strata.h"
 
 #include <errno.h>
+#include <math.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -488,6 +489,118 @@ static int cmd_query(int argc, char **argv)
     return rc ? 1 : 0;
 }
 
+/* OpenMetrics text: a label value with \\, \" and \n escaped. */
+static void om_escape(FILE *f, const char *s, uint32_t len)
+{
+    for (uint32_t i = 0; i < len; i++) {
+        if (s[i] == '\\') fputs("\\\\", f);
+        else if (s[i] == '"') fputs("\\\"", f);
+        else if (s[i] == '\n') fputs("\\n", f);
+        else fputc(s[i], f);
+    }
+}
+
+static void om_value(FILE *f, double v)
+{
+    if (isnan(v)) fputs("NaN", f);
+    else if (isinf(v)) fputs(v > 0 ? "+Inf" : "-Inf", f);
+    else fprintf(f, "%.17g", v);
+}
+
+/* strata export: the samples of a time range as OpenMetrics text (stale markers left out), which
+ * `promtool tsdb create-blocks-from openmetrics` (or Prometheus' backfill) reads back. */
+static int cmd_export(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"data-dir", required_argument, NULL, 'd'}, {"start", required_argument, NULL, 's'},
+        {"end", required_argument, NULL, 'e'},      {"match", required_argument, NULL, 'm'},
+        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
+    };
+    const char *dir = "./data", *start = NULL, *endp = NULL, *match = "{__name__=~\".+\"}";
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'd': dir = optarg; break;
+        case 's': start = optarg; break;
+        case 'e': endp = optarg; break;
+        case 'm': match = optarg; break;
+        case 'h':
+            printf("usage: strata export [--data-dir DIR] [--start T] [--end T] [--match SELECTOR]\n\n"
+                   "Writes the samples of DIR (opened read-only) between T and T (default: all) of\n"
+                   "the series matching SELECTOR (default: every series) as OpenMetrics text.\n");
+            return 0;
+        default: return 2;
+        }
+    }
+    char err[STRATA_ERRMSG_SIZE] = "";
+    int64_t s_ms = INT64_MIN / 4, e_ms = INT64_MAX / 4;
+    if ((start && api_time_parse(start, &s_ms, err)) || (endp && api_time_parse(endp, &e_ms, err))) {
+        fprintf(stderr, "strata export: %s\n", err);
+        return 2;
+    }
+    matcher **ms;
+    size_t nm;
+    if (promql_parse_selector(match, &ms, &nm, err)) {
+        fprintf(stderr, "strata export: --match: %s\n", err);
+        return 2;
+    }
+    strata_options opts;
+    strata_options_init(&opts);
+    opts.read_only = 1;
+    strata_db *db;
+    int rc = strata_open(dir, &opts, &db, err);
+    series_set *set = NULL;
+    if (!rc) rc = db_select(db, (const matcher *const *)ms, nm, s_ms, e_ms, &set, err);
+    for (size_t i = 0; i < nm; i++) matcher_free(ms[i]);
+    free(ms);
+    if (rc) {
+        fprintf(stderr, "strata export: %s\n", err);
+        if (db) strata_close(db);
+        return 1;
+    }
+    const label *ls;
+    size_t nl, n;
+    const strata_sample *smp;
+    char family[1024] = "";
+    while ((rc = series_set_next(set, &ls, &nl, &smp, &n)) == 1) {
+        uint32_t name_len = 0;
+        const char *name = labels_get(ls, nl, LABEL_METRIC_NAME, &name_len);
+        if (!name) continue;
+        if (strlen(family) != name_len || memcmp(family, name, name_len) != 0) {
+            snprintf(family, sizeof family, "%.*s", (int)name_len, name);
+            printf("# TYPE %s unknown\n", family);
+        }
+        for (size_t i = 0; i < n; i++) {
+            uint64_t bits;
+            memcpy(&bits, &smp[i].v, 8);
+            if (bits == 0x7ff0000000000002ull) continue; /* staleness marker: not data */
+            fwrite(name, 1, name_len, stdout);
+            int k = 0;
+            for (size_t j = 0; j < nl; j++) {
+                if (ls[j].name_len == 8 && memcmp(ls[j].name, LABEL_METRIC_NAME, 8) == 0) continue;
+                printf("%s%.*s=\"", k++ ? "," : "{", (int)ls[j].name_len, ls[j].name);
+                om_escape(stdout, ls[j].value, ls[j].value_len);
+                putchar('"');
+            }
+            if (k) putchar('}');
+            putchar(' ');
+            om_value(stdout, smp[i].v);
+            int64_t t = smp[i].t;
+            printf(" %s%lld.%03lld\n", t < 0 && t > -1000 ? "-" : "", (long long)(t / 1000),
+                   (long long)llabs(t % 1000));
+        }
+    }
+    printf("# EOF\n");
+    series_set_free(set);
+    strata_close(db);
+    if (rc < 0) {
+        fprintf(stderr, "strata export: reading the data failed (%s)\n", strata_strerror(rc));
+        return 1;
+    }
+    return 0;
+}
+
 /* strata inspect: the blocks of a data directory (opened read-only), optionally verified. */
 static int cmd_inspect(int argc, char **argv)
 {
@@ -559,6 +672,7 @@ static void usage(FILE *f)
                "  serve          run the server (strata serve --help)\n"
                "  query          evaluate PromQL on a data directory (strata query --help)\n"
                "  inspect        list (and --verify) the blocks of a data directory\n"
+               "  export         write a time range as OpenMetrics text (strata export --help)\n"
                "  bench ingest   remote-write load generator (strata bench ingest --help)\n"
                "  version        print the version\n");
 }
@@ -572,6 +686,7 @@ int main(int argc, char **argv)
     if (strcmp(argv[1], "serve") == 0) return cmd_serve(argc - 1, argv + 1);
     if (strcmp(argv[1], "query") == 0) return cmd_query(argc - 1, argv + 1);
     if (strcmp(argv[1], "inspect") == 0) return cmd_inspect(argc - 1, argv + 1);
+    if (strcmp(argv[1], "export") == 0) return cmd_export(argc - 1, argv + 1);
     if (strcmp(argv[1], "bench") == 0) {
         if (argc >= 3 && strcmp(argv[2], "ingest") == 0) return cli_bench_ingest(argc - 2, argv + 2);
         fprintf(stderr, "usage: strata bench ingest [flags]\n");
