@@ -5,6 +5,7 @@
  */
 #include "cli/bench_ingest.h"
 #include "core/core.h"
+#include "ingest/ingest.h"
 #include "query/query.h"
 #include "server/server.h"
 #include "storage/storage.h"
@@ -601,6 +602,159 @@ static int cmd_export(int argc, char **argv)
     return 0;
 }
 
+/* strata import: OpenMetrics text into blocks. Samples go through the normal write path (label
+ * validation, order rules) into the head, a series' consecutive samples in one write, and the
+ * head is flushed into blocks every few million samples and at the end; compaction merges the
+ * blocks that overlap. */
+typedef struct import_state {
+    strata_db *db;
+    label *labels; /* the pending series' labels, copied into names */
+    size_t n_labels;
+    buf names;
+    strata_sample *samples;
+    size_t n, cap;
+    uint64_t read, stored, rejected, since_flush;
+} import_state;
+
+static int import_commit(import_state *st, char *err)
+{
+    if (!st->n) return 0;
+    /* Point the labels at the copied bytes now (the buffer may have moved while growing). */
+    const char *base = (const char *)st->names.data;
+    for (size_t i = 0; i < st->n_labels; i++) {
+        st->labels[i].name = base + (size_t)(uintptr_t)st->labels[i].name;
+        st->labels[i].value = base + (size_t)(uintptr_t)st->labels[i].value;
+    }
+    write_series ws = {st->labels, st->n_labels, st->samples, st->n};
+    strata_write_result res;
+    int rc = db_write(st->db, &ws, 1, false, &res, NULL, err);
+    st->stored += res.samples_written + res.samples_duplicate;
+    st->rejected += st->n - res.samples_written - res.samples_duplicate;
+    st->since_flush += res.samples_written;
+    st->n = 0;
+    st->n_labels = 0;
+    if (rc == STRATA_EOUTOFORDER || rc == STRATA_EDUPLICATE) rc = 0; /* counted, reported at the end */
+    if (!rc && st->since_flush >= 5000000) {
+        rc = db_flush_head(st->db, err);
+        st->since_flush = 0;
+    }
+    return rc;
+}
+
+static int import_sample(void *ctx, label *ls, size_t n, int64_t t, double v, char *err)
+{
+    import_state *st = ctx;
+    st->read++;
+    bool same = st->n && n == st->n_labels;
+    for (size_t i = 0; same && i < n; i++) {
+        const char *base = (const char *)st->names.data;
+        const label *p = &st->labels[i];
+        same = p->name_len == ls[i].name_len && p->value_len == ls[i].value_len &&
+               memcmp(base + (uintptr_t)p->name, ls[i].name, ls[i].name_len) == 0 &&
+               memcmp(base + (uintptr_t)p->value, ls[i].value, ls[i].value_len) == 0;
+    }
+    if (!same) {
+        int rc = import_commit(st, err);
+        if (rc) return rc;
+        label *nl = realloc(st->labels, (n ? n : 1) * sizeof *nl);
+        if (!nl) return STRATA_ENOMEM;
+        st->labels = nl;
+        st->names.len = 0;
+        /* Offsets for now (as pointers), resolved against the buffer at commit. */
+        for (size_t i = 0; i < n; i++) {
+            nl[i] = (label){.name = (const char *)(uintptr_t)st->names.len, .name_len = ls[i].name_len};
+            if (buf_append(&st->names, ls[i].name, ls[i].name_len)) return STRATA_ENOMEM;
+            nl[i].value = (const char *)(uintptr_t)st->names.len;
+            nl[i].value_len = ls[i].value_len;
+            if (buf_append(&st->names, ls[i].value, ls[i].value_len)) return STRATA_ENOMEM;
+        }
+        st->n_labels = n;
+    }
+    if (st->n == st->cap) {
+        size_t nc = st->cap ? st->cap * 2 : 1024;
+        strata_sample *ns = realloc(st->samples, nc * sizeof *ns);
+        if (!ns) return STRATA_ENOMEM;
+        st->samples = ns;
+        st->cap = nc;
+    }
+    st->samples[st->n++] = (strata_sample){t, v};
+    return 0;
+}
+
+static int cmd_import(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"data-dir", required_argument, NULL, 'd'},
+        {"block-range", required_argument, NULL, 'r'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *dir = "./data";
+    int64_t range = 2 * 3600 * 1000;
+    char err[STRATA_ERRMSG_SIZE] = "";
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'd': dir = optarg; break;
+        case 'r':
+            if (duration_parse(optarg, strlen(optarg), &range, err) || range < 1000) {
+                fprintf(stderr, "strata import: --block-range: %s\n", err[0] ? err : "at least 1s");
+                return 2;
+            }
+            break;
+        case 'h':
+            printf("usage: strata import [--data-dir DIR] [--block-range DUR] FILE\n\nWrites the "
+                   "samples of FILE (OpenMetrics text, every sample with a timestamp; - for stdin)\n"
+                   "into blocks of DIR, which no server may have open. Samples older than their "
+                   "series'\nnewest one in the same file are rejected and counted.\n");
+            return 0;
+        default: return 2;
+        }
+    }
+    if (optind != argc - 1) {
+        fprintf(stderr, "strata import: expected one file (strata import --help)\n");
+        return 2;
+    }
+    const char *path = argv[optind];
+    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "strata import: cannot open %s: %s\n", path, strerror(errno));
+        return 1;
+    }
+    buf text = {0};
+    char chunk[65536];
+    size_t got;
+    while ((got = fread(chunk, 1, sizeof chunk, f)) > 0)
+        if (buf_append(&text, chunk, got)) {
+            fprintf(stderr, "strata import: out of memory reading %s\n", path);
+            return 1;
+        }
+    if (f != stdin) fclose(f);
+    strata_options opts;
+    strata_options_init(&opts);
+    opts.fsync = STRATA_FSYNC_NONE; /* the blocks are made durable by the flush */
+    opts.chunk_range_ms = range;
+    import_state st = {0};
+    int rc = strata_open(dir, &opts, &st.db, err);
+    if (!rc) rc = om_parse(text.data ? (const char *)text.data : "", text.len, import_sample, &st, err);
+    if (!rc) rc = import_commit(&st, err);
+    if (!rc) rc = db_flush_head(st.db, err);
+    buf_free(&text);
+    buf_free(&st.names);
+    free(st.labels);
+    free(st.samples);
+    if (st.db) strata_close(st.db);
+    if (rc) {
+        fprintf(stderr, "strata import: %s\n", err);
+        return 1;
+    }
+    printf("imported %llu of %llu samples into %s (%llu rejected: out of order or conflicting)\n",
+           (unsigned long long)st.stored, (unsigned long long)st.read, dir,
+           (unsigned long long)st.rejected);
+    return st.rejected ? 1 : 0;
+}
+
 /* strata inspect: the blocks of a data directory (opened read-only), optionally verified. */
 static int cmd_inspect(int argc, char **argv)
 {
@@ -673,6 +827,7 @@ static void usage(FILE *f)
                "  query          evaluate PromQL on a data directory (strata query --help)\n"
                "  inspect        list (and --verify) the blocks of a data directory\n"
                "  export         write a time range as OpenMetrics text (strata export --help)\n"
+               "  import         OpenMetrics text into blocks (strata import --help)\n"
                "  bench ingest   remote-write load generator (strata bench ingest --help)\n"
                "  version        print the version\n");
 }
@@ -687,6 +842,7 @@ int main(int argc, char **argv)
     if (strcmp(argv[1], "query") == 0) return cmd_query(argc - 1, argv + 1);
     if (strcmp(argv[1], "inspect") == 0) return cmd_inspect(argc - 1, argv + 1);
     if (strcmp(argv[1], "export") == 0) return cmd_export(argc - 1, argv + 1);
+    if (strcmp(argv[1], "import") == 0) return cmd_import(argc - 1, argv + 1);
     if (strcmp(argv[1], "bench") == 0) {
         if (argc >= 3 && strcmp(argv[2], "ingest") == 0) return cli_bench_ingest(argc - 2, argv + 2);
         fprintf(stderr, "usage: strata bench ingest [flags]\n");

@@ -545,6 +545,25 @@ class BlocksTest(unittest.TestCase):
         again = self.server(data_dir=data).start()
         end = BASE + 7 * HOUR
         self.assert_same(fetch_all(again, both, end, 8 * HOUR), expected_map(both, end, 8 * HOUR))
+        # strata import reads it back into blocks too.
+        imported = self.tmpdir("strata-import")
+        r = subprocess.run([os.environ.get("STRATA_BIN", "build/strata"), "import", "--data-dir",
+                            imported, om], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("imported %d of %d samples" % ((sum(len(x[1]) for x in both),) * 2), r.stdout)
+        self.assertTrue(block_dirs(imported))
+        self.assertFalse(os.path.exists(os.path.join(imported, "wal", "00000001")))  # all in blocks
+        third = self.server(data_dir=imported).start()
+        self.assert_same(fetch_all(third, both, end, 8 * HOUR), expected_map(both, end, 8 * HOUR))
+        third.stop()
+        # A malformed line is refused with its number.
+        bad = os.path.join(self.tmpdir("bad"), "bad.om")
+        with open(bad, "w") as f:
+            f.write('# TYPE x gauge\nx{a="b"} 1 1700000000\nx{a="b" 2 1700000001\n# EOF\n')
+        r = subprocess.run([os.environ.get("STRATA_BIN", "build/strata"), "import", "--data-dir",
+                            self.tmpdir("bad-import"), bad], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("line 3", r.stderr)
         # A time range and a selector narrow the export.
         part = subprocess.run([os.environ.get("STRATA_BIN", "build/strata"), "export", "--data-dir",
                                srv.data_dir, "--match", 'blk_metric_1{job="blocks"}', "--start",
