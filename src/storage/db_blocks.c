@@ -178,6 +178,20 @@ int db_blocks_open(strata_db *db, char *err)
     bs->range_ms = db->opts.chunk_range_ms > 0 ? db->opts.chunk_range_ms : 2 * 3600 * 1000;
     db->blocks = bs;
 
+    /* A Prometheus data directory: its blocks are ours to read, but its WAL is in another format
+     * that replay would take for damage and truncate. Refuse rather than touch it. */
+    char probe[4200];
+    struct stat pst;
+    snprintf(probe, sizeof probe, "%s/chunks_head", db->path);
+    bool prom = stat(probe, &pst) == 0;
+    snprintf(probe, sizeof probe, "%s/wal/00000000", db->path);
+    prom = prom || stat(probe, &pst) == 0;
+    if (prom)
+        return strata_errf(err, STRATA_EUNSUPPORTED,
+                           "%s holds a Prometheus head (chunks_head/ or wal/00000000), whose WAL "
+                           "Strata cannot read: copy its block directories into a new data "
+                           "directory, or with Prometheus stopped remove wal/ and chunks_head/",
+                           db->path);
     DIR *d = opendir(db->path);
     if (!d) return strata_errf(err, STRATA_EIO, "cannot list %s: %s", db->path, strerror(errno));
     struct dirent *e;

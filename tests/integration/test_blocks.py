@@ -171,6 +171,20 @@ class BlocksTest(unittest.TestCase):
         self.assertEqual(r["data"], ["__name__", "instance", "job"])
         # A range with no block and no head data selects nothing.
         self.assertEqual(fetch_all(srv, series, BASE - HOUR, HOUR), {})
+        srv.stop()
+        # A live Prometheus directory (its own head and WAL) is refused, its files untouched.
+        prom = self.tmpdir("prometheus-dir")
+        for b in block_dirs(data):
+            shutil.copytree(b, os.path.join(prom, os.path.basename(b)))
+        os.makedirs(os.path.join(prom, "chunks_head"))
+        os.makedirs(os.path.join(prom, "wal"))
+        with open(os.path.join(prom, "wal", "00000000"), "wb") as f:
+            f.write(b"\x01\x00\x05abcdefghi")
+        r = subprocess.run([os.environ.get("STRATA_BIN", "build/strata"), "inspect", "--data-dir", prom],
+                           capture_output=True, text=True)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("Prometheus head", r.stderr)
+        self.assertEqual(os.path.getsize(os.path.join(prom, "wal", "00000000")), 12)
 
     # ---- Strata -> promtool ------------------------------------------------------------------
 
