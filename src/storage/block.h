@@ -159,6 +159,12 @@ struct series;
  * and is taken before everything else. */
 typedef struct db_blocks {
     pthread_rwlock_t mu;
+    /* The gate: while an exclusive holder waits, a write waits (up to 20 ms) before taking mu,
+     * so a steady stream of overlapping writes cannot starve a flush (readers may nest, so
+     * they pass; long queries delay a flush, never writes by more than that). */
+    pthread_mutex_t gate_mu;
+    pthread_cond_t gate_cv;
+    int exclusive_waiting;
     pthread_mutex_t flush_mu;
     block **v; /* sorted by mint */
     size_t n;
@@ -198,6 +204,10 @@ int db_blocks_open(struct strata_db *db, char *err);
 /* WAL replay's segment hook (ctx: the db): before segment seq (or checkpoint seq) is replayed,
  * sets replay_skip_before to the newest cut of the flushes that came after it. */
 void db_blocks_replay_segment(void *ctx, uint32_t seq);
+/* mu taken exclusively (through the gate), and shared by a writer (waiting at the gate). */
+void db_blocks_lock_exclusive(db_blocks *bs);
+void db_blocks_lock_for_write(db_blocks *bs);
+
 /* Starts the background flusher (after replay; not for read-only opens). */
 int db_blocks_start(struct strata_db *db, char *err);
 void db_blocks_close(struct strata_db *db);

@@ -380,7 +380,7 @@ static int replace_blocks(strata_db *db, block **parents, size_t k, char *err)
     }
     rc = 0;
     storage_crash_point("compact-written");
-    pthread_rwlock_wrlock(&bs->mu);
+    db_blocks_lock_exclusive(bs);
     size_t keep = 0;
     for (size_t i = 0; i < bs->n; i++) {
         bool gone = false;

@@ -356,7 +356,7 @@ int db_write(strata_db *db, write_series *ws, size_t n, bool require_sorted,
     }
     const char *limit_reason = NULL;
     /* Shared for the whole write: a flush must not drop a series this write is holding. */
-    pthread_rwlock_rdlock(&db->blocks->mu);
+    db_blocks_lock_for_write(db->blocks);
     locked = true;
     rc = resolve_series(db, ws, n, require_sorted, rs, order, bounds, stripes, &groups,
                         &limit_reason, err);

@@ -172,6 +172,8 @@ int db_blocks_open(strata_db *db, char *err)
     pthread_rwlock_init(&bs->mu, &attr);
     pthread_rwlockattr_destroy(&attr);
     pthread_mutex_init(&bs->flush_mu, NULL);
+    pthread_mutex_init(&bs->gate_mu, NULL);
+    pthread_cond_init(&bs->gate_cv, NULL);
     pthread_mutex_init(&bs->labelsets_mu, NULL);
     pthread_mutex_init(&bs->wake_mu, NULL);
     pthread_cond_init(&bs->wake_cv, NULL);
@@ -265,6 +267,38 @@ void db_blocks_replay_segment(void *ctx, uint32_t seq)
         if (bi->flush_blocks && bi->wal_segment > seq && bi->cut_time > skip) skip = bi->cut_time;
     }
     bs->replay_skip_before = skip;
+}
+
+void db_blocks_lock_exclusive(db_blocks *bs)
+{
+    pthread_mutex_lock(&bs->gate_mu);
+    bs->exclusive_waiting++;
+    pthread_mutex_unlock(&bs->gate_mu);
+    pthread_rwlock_wrlock(&bs->mu);
+    pthread_mutex_lock(&bs->gate_mu);
+    bs->exclusive_waiting--;
+    pthread_cond_broadcast(&bs->gate_cv);
+    pthread_mutex_unlock(&bs->gate_mu);
+}
+
+void db_blocks_lock_for_write(db_blocks *bs)
+{
+    /* Bounded: a flush may be waiting on a long query, and writes must not stall behind it for
+     * long; a pause of a few milliseconds is enough for the writes in flight to drain. */
+    pthread_mutex_lock(&bs->gate_mu);
+    if (bs->exclusive_waiting) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 20 * 1000 * 1000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        while (bs->exclusive_waiting)
+            if (pthread_cond_timedwait(&bs->gate_cv, &bs->gate_mu, &ts)) break;
+    }
+    pthread_mutex_unlock(&bs->gate_mu);
+    pthread_rwlock_rdlock(&bs->mu);
 }
 
 int db_blocks_alias_add(strata_db *db, uint32_t ref, series *s)
@@ -637,7 +671,7 @@ static int flush_before(strata_db *db, int64_t cut, char *err)
         return rc;
     }
     storage_crash_point("flush-blocks-durable");
-    pthread_rwlock_wrlock(&bs->mu);
+    db_blocks_lock_exclusive(bs);
     for (size_t i = 0; i < n_ulids && !rc; i++)
         if ((rc = db_blocks_add(db, opened[i]))) block_close(opened[i]);
     if (!rc) truncate_head(db, f, n);
@@ -693,7 +727,7 @@ static size_t apply_retention(strata_db *db)
     int64_t keep_ms = db->opts.retention_ms;
     uint64_t keep_bytes = db->opts.retention_bytes;
     if ((!keep_ms && !keep_bytes) || db->opts.read_only) return 0;
-    pthread_rwlock_wrlock(&bs->mu);
+    db_blocks_lock_exclusive(bs);
     int64_t newest = atomic_load(&db->head.max_t);
     uint64_t total = 0;
     for (size_t i = 0; i < bs->n; i++) {
@@ -821,6 +855,8 @@ void db_blocks_close(strata_db *db)
     pthread_mutex_destroy(&bs->labelsets_mu);
     pthread_rwlock_destroy(&bs->mu);
     pthread_mutex_destroy(&bs->flush_mu);
+    pthread_mutex_destroy(&bs->gate_mu);
+    pthread_cond_destroy(&bs->gate_cv);
     pthread_mutex_destroy(&bs->wake_mu);
     pthread_cond_destroy(&bs->wake_cv);
     free(bs);
@@ -868,7 +904,7 @@ int db_delete_series(strata_db *db, const matcher *const *ms, size_t n, int64_t 
     int rc = db_flush_head(db, err);
     if (rc) return rc;
     pthread_mutex_lock(&bs->flush_mu);
-    pthread_rwlock_wrlock(&bs->mu);
+    db_blocks_lock_exclusive(bs);
     for (size_t i = 0; i < bs->n && !rc; i++) {
         block *b = bs->v[i];
         const block_info *bi = block_get_info(b);
