@@ -117,6 +117,11 @@ typedef struct strata_options {
     uint32_t max_exemplars;            /* exemplars kept in memory (a circular buffer); default
                                         * 100000, 0 turns exemplar storage off */
     int read_only;                     /* open without a WAL writer (tools) */
+    /* Retention of blocks: a block is deleted once all of it is older than the newest sample
+     * minus retention_ms, and the oldest blocks go while blocks take more than retention_bytes.
+     * 0 turns either off (the default). chunk_range_ms above is also the block range. */
+    int64_t retention_ms;
+    uint64_t retention_bytes;
 } strata_options;
 
 /* Fills opts with the defaults above. */

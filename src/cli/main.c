@@ -5,11 +5,14 @@
  */
 #include "cli/bench_ingest.h"
 #include "core/core.h"
+#include "ingest/ingest.h"
 #include "query/query.h"
 #include "server/server.h"
+#include "storage/storage.h"
 #include "strata.h"
 
 #include <errno.h>
+#include <math.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -36,6 +39,9 @@ typedef struct serve_opts {
     uint64_t grpc_max_msg;
     int64_t max_exemplars; /* -1: the default */
     bool delayed_name_removal; /* --enable-feature promql-delayed-name-removal */
+    int64_t block_range_ms;
+    int64_t retention_ms;
+    uint64_t retention_bytes;
 } serve_opts;
 
 enum {
@@ -64,6 +70,9 @@ enum {
     OPT_GRPC_KEY,
     OPT_MAX_EXEMPLARS,
     OPT_ENABLE_FEATURE,
+    OPT_BLOCK_RANGE,
+    OPT_RETENTION,
+    OPT_RETENTION_SIZE,
     OPT_HELP,
 };
 
@@ -93,6 +102,9 @@ static const struct option serve_longopts[] = {
     {"grpc-tls-key", required_argument, NULL, OPT_GRPC_KEY},
     {"max-exemplars", required_argument, NULL, OPT_MAX_EXEMPLARS},
     {"enable-feature", required_argument, NULL, OPT_ENABLE_FEATURE},
+    {"block-range", required_argument, NULL, OPT_BLOCK_RANGE},
+    {"retention", required_argument, NULL, OPT_RETENTION},
+    {"retention-size", required_argument, NULL, OPT_RETENTION_SIZE},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -140,6 +152,14 @@ static void serve_usage(FILE *f)
             "  --ingest-max-sample-future DUR reject samples later than now plus DUR (default 0 = off)\n"
             "  --max-exemplars N              exemplars kept in memory (a circular buffer, the\n"
             "                                 oldest dropped first; default 100000, 0 = off)\n"
+            "  --block-range DUR              time range of a block cut from the head; the head is\n"
+            "                                 flushed into blocks when it spans 1.5 of them, and by\n"
+            "                                 POST /api/v1/admin/tsdb/flush (default 2h)\n"
+            "  --retention DUR                delete blocks older than the newest sample minus DUR\n"
+            "                                 (default 0: keep everything)\n"
+            "  --retention-size SIZE          delete the oldest blocks while blocks take more than\n"
+            "                                 SIZE bytes (suffixes KB, MB, GB, TB: powers of 1024;\n"
+            "                                 default 0: no limit)\n"
             "  --help                         this text\n");
 }
 
@@ -205,6 +225,29 @@ static int apply_opt(serve_opts *o, int id, const char *v)
         return 0;
     case OPT_GRPC_CERT: snprintf(o->grpc_cert, sizeof o->grpc_cert, "%s", v); return 0;
     case OPT_GRPC_KEY: snprintf(o->grpc_key, sizeof o->grpc_key, "%s", v); return 0;
+    case OPT_RETENTION: return parse_dur_flag("retention", v, &o->retention_ms);
+    case OPT_RETENTION_SIZE: {
+        errno = 0;
+        double x = strtod(v, &end);
+        static const char *const units[] = {"B", "KB", "MB", "GB", "TB"};
+        int u = -1;
+        for (int i = 0; i < 5; i++)
+            if (strcmp(end, units[i]) == 0 || (i == 0 && !*end)) u = i;
+        if (errno || end == v || u < 0 || x < 0) {
+            fprintf(stderr, "strata serve: --retention-size: expected bytes with an optional unit (512MB, 10GB), got \"%s\"\n", v);
+            return -1;
+        }
+        for (int i = 0; i < u; i++) x *= 1024;
+        o->retention_bytes = (uint64_t)x;
+        return 0;
+    }
+    case OPT_BLOCK_RANGE:
+        if (parse_dur_flag("block-range", v, &o->block_range_ms)) return -1;
+        if (o->block_range_ms < 1000) {
+            fprintf(stderr, "strata serve: --block-range: must be at least 1s, got \"%s\"\n", v);
+            return -1;
+        }
+        return 0;
     case OPT_GRPC_MAX_MSG:
         errno = 0;
         o->grpc_max_msg = strtoull(v, &end, 10);
@@ -320,6 +363,7 @@ static int cmd_serve(int argc, char **argv)
     o.query_timeout_ms = 120000;
     o.lookback_ms = 300000;
     o.query_max_samples = 50000000;
+    o.block_range_ms = 2 * 3600 * 1000;
     for (int i = 0; i < 7; i++) o.lim[i] = -1;
     o.max_exemplars = -1;
     snprintf(o.grpc_listen, sizeof o.grpc_listen, "127.0.0.1:4317");
@@ -358,6 +402,9 @@ static int cmd_serve(int argc, char **argv)
     opts.fsync = o.fsync;
     opts.fsync_interval_ms = (uint32_t)o.fsync_interval_ms;
     opts.names = o.names;
+    opts.chunk_range_ms = o.block_range_ms; /* head chunks never straddle a block */
+    opts.retention_ms = o.retention_ms;
+    opts.retention_bytes = o.retention_bytes;
     if (o.lim[0] >= 0) opts.max_labels_per_series = (uint32_t)o.lim[0];
     if (o.lim[1] >= 0) opts.max_label_name_bytes = (uint32_t)o.lim[1];
     if (o.lim[2] >= 0) opts.max_label_value_bytes = (uint32_t)o.lim[2];
@@ -478,12 +525,344 @@ static int cmd_query(int argc, char **argv)
     return rc ? 1 : 0;
 }
 
+/* OpenMetrics text: a label value with \\, \" and \n escaped. */
+static void om_escape(FILE *f, const char *s, uint32_t len)
+{
+    for (uint32_t i = 0; i < len; i++) {
+        if (s[i] == '\\') fputs("\\\\", f);
+        else if (s[i] == '"') fputs("\\\"", f);
+        else if (s[i] == '\n') fputs("\\n", f);
+        else fputc(s[i], f);
+    }
+}
+
+static void om_value(FILE *f, double v)
+{
+    if (isnan(v)) fputs("NaN", f);
+    else if (isinf(v)) fputs(v > 0 ? "+Inf" : "-Inf", f);
+    else fprintf(f, "%.17g", v);
+}
+
+/* strata export: the samples of a time range as OpenMetrics text (stale markers left out), which
+ * `promtool tsdb create-blocks-from openmetrics` (or Prometheus' backfill) reads back. */
+static int cmd_export(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"data-dir", required_argument, NULL, 'd'}, {"start", required_argument, NULL, 's'},
+        {"end", required_argument, NULL, 'e'},      {"match", required_argument, NULL, 'm'},
+        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
+    };
+    const char *dir = "./data", *start = NULL, *endp = NULL, *match = "{__name__=~\".+\"}";
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'd': dir = optarg; break;
+        case 's': start = optarg; break;
+        case 'e': endp = optarg; break;
+        case 'm': match = optarg; break;
+        case 'h':
+            printf("usage: strata export [--data-dir DIR] [--start T] [--end T] [--match SELECTOR]\n\n"
+                   "Writes the samples of DIR (opened read-only) between T and T (default: all) of\n"
+                   "the series matching SELECTOR (default: every series) as OpenMetrics text.\n");
+            return 0;
+        default: return 2;
+        }
+    }
+    char err[STRATA_ERRMSG_SIZE] = "";
+    int64_t s_ms = INT64_MIN / 4, e_ms = INT64_MAX / 4;
+    if ((start && api_time_parse(start, &s_ms, err)) || (endp && api_time_parse(endp, &e_ms, err))) {
+        fprintf(stderr, "strata export: %s\n", err);
+        return 2;
+    }
+    matcher **ms;
+    size_t nm;
+    if (promql_parse_selector(match, &ms, &nm, err)) {
+        fprintf(stderr, "strata export: --match: %s\n", err);
+        return 2;
+    }
+    strata_options opts;
+    strata_options_init(&opts);
+    opts.read_only = 1;
+    strata_db *db;
+    int rc = strata_open(dir, &opts, &db, err);
+    series_set *set = NULL;
+    if (!rc) rc = db_select(db, (const matcher *const *)ms, nm, s_ms, e_ms, &set, err);
+    for (size_t i = 0; i < nm; i++) matcher_free(ms[i]);
+    free(ms);
+    if (rc) {
+        fprintf(stderr, "strata export: %s\n", err);
+        if (db) strata_close(db);
+        return 1;
+    }
+    const label *ls;
+    size_t nl, n;
+    const strata_sample *smp;
+    char family[1024] = "";
+    while ((rc = series_set_next(set, &ls, &nl, &smp, &n)) == 1) {
+        uint32_t name_len = 0;
+        const char *name = labels_get(ls, nl, LABEL_METRIC_NAME, &name_len);
+        if (!name) continue;
+        if (strlen(family) != name_len || memcmp(family, name, name_len) != 0) {
+            snprintf(family, sizeof family, "%.*s", (int)name_len, name);
+            printf("# TYPE %s unknown\n", family);
+        }
+        for (size_t i = 0; i < n; i++) {
+            uint64_t bits;
+            memcpy(&bits, &smp[i].v, 8);
+            if (bits == 0x7ff0000000000002ull) continue; /* staleness marker: not data */
+            fwrite(name, 1, name_len, stdout);
+            int k = 0;
+            for (size_t j = 0; j < nl; j++) {
+                if (ls[j].name_len == 8 && memcmp(ls[j].name, LABEL_METRIC_NAME, 8) == 0) continue;
+                printf("%s%.*s=\"", k++ ? "," : "{", (int)ls[j].name_len, ls[j].name);
+                om_escape(stdout, ls[j].value, ls[j].value_len);
+                putchar('"');
+            }
+            if (k) putchar('}');
+            putchar(' ');
+            om_value(stdout, smp[i].v);
+            int64_t t = smp[i].t;
+            printf(" %s%lld.%03lld\n", t < 0 && t > -1000 ? "-" : "", (long long)(t / 1000),
+                   (long long)llabs(t % 1000));
+        }
+    }
+    printf("# EOF\n");
+    series_set_free(set);
+    strata_close(db);
+    if (rc < 0) {
+        fprintf(stderr, "strata export: reading the data failed (%s)\n", strata_strerror(rc));
+        return 1;
+    }
+    return 0;
+}
+
+/* strata import: OpenMetrics text into blocks. Samples go through the normal write path (label
+ * validation, order rules) into the head, a series' consecutive samples in one write, and the
+ * head is flushed into blocks every few million samples and at the end; compaction merges the
+ * blocks that overlap. */
+typedef struct import_state {
+    strata_db *db;
+    label *labels; /* the pending series' labels, copied into names */
+    size_t n_labels;
+    buf names;
+    strata_sample *samples;
+    size_t n, cap;
+    uint64_t read, stored, rejected, since_flush;
+} import_state;
+
+static int import_commit(import_state *st, char *err)
+{
+    if (!st->n) return 0;
+    /* Point the labels at the copied bytes now (the buffer may have moved while growing). */
+    const char *base = (const char *)st->names.data;
+    for (size_t i = 0; i < st->n_labels; i++) {
+        st->labels[i].name = base + (size_t)(uintptr_t)st->labels[i].name;
+        st->labels[i].value = base + (size_t)(uintptr_t)st->labels[i].value;
+    }
+    write_series ws = {st->labels, st->n_labels, st->samples, st->n};
+    strata_write_result res;
+    int rc = db_write(st->db, &ws, 1, false, &res, NULL, err);
+    st->stored += res.samples_written + res.samples_duplicate;
+    st->rejected += st->n - res.samples_written - res.samples_duplicate;
+    st->since_flush += res.samples_written;
+    st->n = 0;
+    st->n_labels = 0;
+    if (rc == STRATA_EOUTOFORDER || rc == STRATA_EDUPLICATE) rc = 0; /* counted, reported at the end */
+    if (!rc && st->since_flush >= 5000000) {
+        rc = db_flush_head(st->db, err);
+        st->since_flush = 0;
+    }
+    return rc;
+}
+
+static int import_sample(void *ctx, label *ls, size_t n, int64_t t, double v, char *err)
+{
+    import_state *st = ctx;
+    st->read++;
+    bool same = st->n && n == st->n_labels;
+    for (size_t i = 0; same && i < n; i++) {
+        const char *base = (const char *)st->names.data;
+        const label *p = &st->labels[i];
+        same = p->name_len == ls[i].name_len && p->value_len == ls[i].value_len &&
+               memcmp(base + (uintptr_t)p->name, ls[i].name, ls[i].name_len) == 0 &&
+               memcmp(base + (uintptr_t)p->value, ls[i].value, ls[i].value_len) == 0;
+    }
+    if (!same) {
+        int rc = import_commit(st, err);
+        if (rc) return rc;
+        label *nl = realloc(st->labels, (n ? n : 1) * sizeof *nl);
+        if (!nl) return STRATA_ENOMEM;
+        st->labels = nl;
+        st->names.len = 0;
+        /* Offsets for now (as pointers), resolved against the buffer at commit. */
+        for (size_t i = 0; i < n; i++) {
+            nl[i] = (label){.name = (const char *)(uintptr_t)st->names.len, .name_len = ls[i].name_len};
+            if (buf_append(&st->names, ls[i].name, ls[i].name_len)) return STRATA_ENOMEM;
+            nl[i].value = (const char *)(uintptr_t)st->names.len;
+            nl[i].value_len = ls[i].value_len;
+            if (buf_append(&st->names, ls[i].value, ls[i].value_len)) return STRATA_ENOMEM;
+        }
+        st->n_labels = n;
+    }
+    if (st->n == st->cap) {
+        size_t nc = st->cap ? st->cap * 2 : 1024;
+        strata_sample *ns = realloc(st->samples, nc * sizeof *ns);
+        if (!ns) return STRATA_ENOMEM;
+        st->samples = ns;
+        st->cap = nc;
+    }
+    st->samples[st->n++] = (strata_sample){t, v};
+    return 0;
+}
+
+static int cmd_import(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"data-dir", required_argument, NULL, 'd'},
+        {"block-range", required_argument, NULL, 'r'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *dir = "./data";
+    int64_t range = 2 * 3600 * 1000;
+    char err[STRATA_ERRMSG_SIZE] = "";
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'd': dir = optarg; break;
+        case 'r':
+            if (duration_parse(optarg, strlen(optarg), &range, err) || range < 1000) {
+                fprintf(stderr, "strata import: --block-range: %s\n", err[0] ? err : "at least 1s");
+                return 2;
+            }
+            break;
+        case 'h':
+            printf("usage: strata import [--data-dir DIR] [--block-range DUR] FILE\n\nWrites the "
+                   "samples of FILE (OpenMetrics text, every sample with a timestamp; - for stdin)\n"
+                   "into blocks of DIR, which no server may have open. Samples older than their "
+                   "series'\nnewest one in the same file are rejected and counted.\n");
+            return 0;
+        default: return 2;
+        }
+    }
+    if (optind != argc - 1) {
+        fprintf(stderr, "strata import: expected one file (strata import --help)\n");
+        return 2;
+    }
+    const char *path = argv[optind];
+    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "strata import: cannot open %s: %s\n", path, strerror(errno));
+        return 1;
+    }
+    buf text = {0};
+    char chunk[65536];
+    size_t got;
+    while ((got = fread(chunk, 1, sizeof chunk, f)) > 0)
+        if (buf_append(&text, chunk, got)) {
+            fprintf(stderr, "strata import: out of memory reading %s\n", path);
+            return 1;
+        }
+    if (f != stdin) fclose(f);
+    strata_options opts;
+    strata_options_init(&opts);
+    opts.fsync = STRATA_FSYNC_NONE; /* the blocks are made durable by the flush */
+    opts.chunk_range_ms = range;
+    import_state st = {0};
+    int rc = strata_open(dir, &opts, &st.db, err);
+    if (!rc) rc = om_parse(text.data ? (const char *)text.data : "", text.len, import_sample, &st, err);
+    if (!rc) rc = import_commit(&st, err);
+    if (!rc) rc = db_flush_head(st.db, err);
+    buf_free(&text);
+    buf_free(&st.names);
+    free(st.labels);
+    free(st.samples);
+    if (st.db) strata_close(st.db);
+    if (rc) {
+        fprintf(stderr, "strata import: %s\n", err);
+        return 1;
+    }
+    printf("imported %llu of %llu samples into %s (%llu rejected: out of order or conflicting)\n",
+           (unsigned long long)st.stored, (unsigned long long)st.read, dir,
+           (unsigned long long)st.rejected);
+    return st.rejected ? 1 : 0;
+}
+
+/* strata inspect: the blocks of a data directory (opened read-only), optionally verified. */
+static int cmd_inspect(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"data-dir", required_argument, NULL, 'd'},
+        {"verify", no_argument, NULL, 'v'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *dir = "./data";
+    bool verify = false;
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'd': dir = optarg; break;
+        case 'v': verify = true; break;
+        case 'h':
+            printf("usage: strata inspect [--data-dir DIR] [--verify]\n\nLists the blocks of DIR "
+                   "(opened read-only) and the head; --verify reads every series and chunk of every "
+                   "block and checks every checksum.\n");
+            return 0;
+        default: return 2;
+        }
+    }
+    strata_options opts;
+    strata_options_init(&opts);
+    opts.read_only = 1;
+    strata_db *db;
+    char err[STRATA_ERRMSG_SIZE] = "";
+    if (strata_open(dir, &opts, &db, err)) {
+        fprintf(stderr, "strata inspect: cannot open %s: %s\n", dir, err);
+        return 1;
+    }
+    block_info *bi;
+    size_t n;
+    if (db_blocks_list(db, &bi, &n)) {
+        strata_close(db);
+        return 1;
+    }
+    printf("%-26s  %-13s  %-13s  %9s  %11s  %8s  %9s  %5s  %11s\n", "BLOCK ULID", "MIN TIME",
+           "MAX TIME", "DURATION", "SAMPLES", "SERIES", "CHUNKS", "LEVEL", "BYTES");
+    for (size_t i = 0; i < n; i++)
+        printf("%-26s  %-13lld  %-13lld  %8.2fh  %11llu  %8llu  %9llu  %5u  %11llu\n", bi[i].ulid,
+               (long long)bi[i].mint, (long long)bi[i].maxt,
+               (double)(bi[i].maxt - bi[i].mint) / 3.6e6, (unsigned long long)bi[i].num_samples,
+               (unsigned long long)bi[i].num_series, (unsigned long long)bi[i].num_chunks,
+               bi[i].level, (unsigned long long)bi[i].bytes);
+    free(bi);
+    db_stats st;
+    db_get_stats(db, &st);
+    printf("head: %llu series, %llu samples replayed from the WAL, %llu WAL segments (%llu bytes)\n",
+           (unsigned long long)st.series, (unsigned long long)st.samples_appended,
+           (unsigned long long)st.wal_segments, (unsigned long long)st.wal_bytes);
+    int rc = 0;
+    if (verify) {
+        rc = db_blocks_verify(db, err);
+        if (rc) fprintf(stderr, "strata inspect: %s\n", err);
+        else printf("verified: every checksum of %zu blocks holds\n", n);
+    }
+    strata_close(db);
+    return rc ? 1 : 0;
+}
+
 static void usage(FILE *f)
 {
     fprintf(f, "usage: strata <command> [flags]\n\n"
                "commands:\n"
                "  serve          run the server (strata serve --help)\n"
                "  query          evaluate PromQL on a data directory (strata query --help)\n"
+               "  inspect        list (and --verify) the blocks of a data directory\n"
+               "  export         write a time range as OpenMetrics text (strata export --help)\n"
+               "  import         OpenMetrics text into blocks (strata import --help)\n"
                "  bench ingest   remote-write load generator (strata bench ingest --help)\n"
                "  version        print the version\n");
 }
@@ -496,6 +875,9 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[1], "serve") == 0) return cmd_serve(argc - 1, argv + 1);
     if (strcmp(argv[1], "query") == 0) return cmd_query(argc - 1, argv + 1);
+    if (strcmp(argv[1], "inspect") == 0) return cmd_inspect(argc - 1, argv + 1);
+    if (strcmp(argv[1], "export") == 0) return cmd_export(argc - 1, argv + 1);
+    if (strcmp(argv[1], "import") == 0) return cmd_import(argc - 1, argv + 1);
     if (strcmp(argv[1], "bench") == 0) {
         if (argc >= 3 && strcmp(argv[2], "ingest") == 0) return cli_bench_ingest(argc - 2, argv + 2);
         fprintf(stderr, "usage: strata bench ingest [flags]\n");

@@ -331,4 +331,16 @@ int otlp_http_metrics_opts(strata_db *db, const uint8_t *body, size_t len,
 int otlp_http_response(const otlp_result *res, const char *content_type, uint8_t **body,
                        size_t *len, const char **resp_content_type);
 
+/* ---- OpenMetrics text (backfill) ------------------------------------------------------------ */
+
+/* Called for each sample line: labels[0] is __name__, the rest as written (not validated or
+ * sorted; the strings are NUL-terminated and valid only during the call). A non-zero return
+ * stops the parse and is returned. */
+typedef int (*om_sample_fn)(void *ctx, label *labels, size_t n, int64_t t_ms, double v, char *err);
+
+/* Parses OpenMetrics text (openmetrics.c): every sample needs a timestamp (seconds, at most
+ * millisecond precision); comments are skipped and `# EOF` ends the input. STRATA_EPARSE with
+ * the line number for anything malformed. */
+int om_parse(const char *text, size_t len, om_sample_fn fn, void *ctx, char *err);
+
 #endif

@@ -836,9 +836,75 @@ static enum MHD_Result handle_tsdb_status(server *s, struct MHD_Connection *c, r
     json_cards(&data, "labelValueCountByLabelName", st.values_by_label, st.n_values_by_label);
     json_cards(&data, "memoryInBytesByLabelName", st.bytes_by_label, st.n_bytes_by_label);
     json_cards(&data, "seriesCountByLabelValuePair", st.series_by_pair, st.n_series_by_pair);
-    buf_putc(&data, '}');
+    /* Strata's addition: the persistent blocks, oldest first. */
+    block_info *bi = NULL;
+    size_t nb = 0;
+    db_blocks_list(s->db, &bi, &nb);
+    buf_printf(&data, ",\"blocks\":[");
+    for (size_t i = 0; i < nb; i++)
+        buf_printf(&data,
+                   "%s{\"ulid\":\"%s\",\"minTime\":%lld,\"maxTime\":%lld,\"numSamples\":%llu,"
+                   "\"numSeries\":%llu,\"numChunks\":%llu,\"level\":%u,\"bytes\":%llu}",
+                   i ? "," : "", bi[i].ulid, (long long)bi[i].mint, (long long)bi[i].maxt,
+                   (unsigned long long)bi[i].num_samples, (unsigned long long)bi[i].num_series,
+                   (unsigned long long)bi[i].num_chunks, bi[i].level,
+                   (unsigned long long)bi[i].bytes);
+    free(bi);
+    buf_printf(&data, "]}");
     db_tsdb_status_free(&st);
     return api_success(s, c, H_OTHER, &data);
+}
+
+/* POST /api/v1/admin/tsdb/flush: the head into durable blocks; answers once they are on disk. */
+static enum MHD_Result handle_flush(server *s, struct MHD_Connection *c, const char *method)
+{
+    if (strcmp(method, "POST") != 0 && strcmp(method, "PUT") != 0)
+        return api_error(s, c, H_OTHER, STRATA_EINVAL, "method not allowed: use POST");
+    char err[STRATA_ERRMSG_SIZE] = "";
+    int rc = db_flush_head(s->db, err);
+    if (rc) return api_error(s, c, H_OTHER, rc, err);
+    buf data = {0};
+    buf_printf(&data, "{}");
+    return api_success(s, c, H_OTHER, &data);
+}
+
+/* POST /api/v1/admin/tsdb/delete_series (match[] required, start and end optional) and
+ * clean_tombstones: 204 on success, as Prometheus answers. */
+static enum MHD_Result no_content(server *s, struct MHD_Connection *c)
+{
+    buf empty = {0};
+    server_count_request(s, H_OTHER, 204);
+    return respond(c, 204, NULL, &empty);
+}
+
+static enum MHD_Result handle_delete_series(server *s, struct MHD_Connection *c, request *r,
+                                            const char *method)
+{
+    if (strcmp(method, "POST") != 0)
+        return api_error(s, c, H_OTHER, STRATA_EINVAL, "method not allowed: use POST");
+    char err[STRATA_ERRMSG_SIZE] = "";
+    int64_t start, end;
+    if (param_time(r, "start", MIN_TIME, &start, err) || param_time(r, "end", MAX_TIME, &end, err))
+        return api_error(s, c, H_OTHER, STRATA_EINVAL, err);
+    selector_list sel;
+    if (parse_selectors(r, &sel, err)) return api_error(s, c, H_OTHER, STRATA_EINVAL, err);
+    if (sel.n == 0) return api_error(s, c, H_OTHER, STRATA_EINVAL, "no match[] parameter provided");
+    int rc = 0;
+    for (size_t i = 0; i < sel.n && !rc; i++)
+        rc = db_delete_series(s->db, (const matcher *const *)sel.ms[i], sel.counts[i], start, end, err);
+    selectors_free(&sel);
+    if (rc) return api_error(s, c, H_OTHER, rc, err);
+    return no_content(s, c);
+}
+
+static enum MHD_Result handle_clean_tombstones(server *s, struct MHD_Connection *c, const char *method)
+{
+    if (strcmp(method, "POST") != 0)
+        return api_error(s, c, H_OTHER, STRATA_EINVAL, "method not allowed: use POST");
+    char err[STRATA_ERRMSG_SIZE] = "";
+    int rc = db_clean_tombstones(s->db, err);
+    if (rc) return api_error(s, c, H_OTHER, rc, err);
+    return no_content(s, c);
 }
 
 static enum MHD_Result handle_buildinfo(server *s, struct MHD_Connection *c)
@@ -885,6 +951,11 @@ static enum MHD_Result dispatch(server *s, struct MHD_Connection *c, const char 
     }
     if (strncmp(url, "/api/v1/", 8) == 0 && !is_get_or_post(method))
         return api_error(s, c, H_OTHER, STRATA_EINVAL, "method not allowed");
+    if (strcmp(url, "/api/v1/admin/tsdb/flush") == 0) return handle_flush(s, c, method);
+    if (strcmp(url, "/api/v1/admin/tsdb/delete_series") == 0)
+        return handle_delete_series(s, c, r, method);
+    if (strcmp(url, "/api/v1/admin/tsdb/clean_tombstones") == 0)
+        return handle_clean_tombstones(s, c, method);
     if (strcmp(url, "/api/v1/query") == 0) return handle_query(s, c, r);
     if (strcmp(url, "/api/v1/query_range") == 0) return handle_query_range(s, c, r);
     if (strcmp(url, "/api/v1/query_exemplars") == 0) return handle_query_exemplars(s, c, r);

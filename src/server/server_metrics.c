@@ -59,6 +59,27 @@ void server_collect_metrics(server *s, const metrics_sink *k)
         emit_u(k, "strata_head_max_time_seconds", "gauge", "Newest sample time in the head.",
                (double)st.max_time / 1000.0);
     }
+    db_block_stats bst;
+    db_blocks_stats(s->db, &bst);
+    emit_u(k, "strata_blocks", "gauge", "Persistent blocks open.", (double)bst.blocks);
+    emit_u(k, "strata_block_bytes", "gauge", "Bytes of the open blocks on disk.", (double)bst.bytes);
+    emit_u(k, "strata_block_samples", "gauge", "Samples in the open blocks.", (double)bst.samples);
+    if (bst.blocks) {
+        emit_u(k, "strata_blocks_min_time_seconds", "gauge", "Oldest block's start.",
+               (double)bst.min_time / 1000.0);
+        emit_u(k, "strata_blocks_max_time_seconds", "gauge", "Newest block's end (exclusive).",
+               (double)bst.max_time / 1000.0);
+    }
+    emit_u(k, "strata_head_flushes_total", "counter", "Head flushes into blocks.",
+           (double)bst.flushes);
+    emit_u(k, "strata_head_flush_failures_total", "counter", "Head flushes that failed.",
+           (double)bst.flush_failures);
+    emit_u(k, "strata_compactions_total", "counter", "Block merges (compactions) done.",
+           (double)bst.compactions);
+    emit_u(k, "strata_compaction_failures_total", "counter", "Block merges that failed.",
+           (double)bst.compaction_failures);
+    emit_u(k, "strata_retention_blocks_deleted_total", "counter",
+           "Blocks deleted by --retention or --retention-size.", (double)bst.retention_deleted);
     emit_u(k, "strata_wal_segments", "gauge", "WAL segment files.", (double)st.wal_segments);
     emit_u(k, "strata_wal_bytes", "gauge", "Bytes in WAL segment files.", (double)st.wal_bytes);
     emit_u(k, "strata_wal_fsyncs_total", "counter", "WAL fsync calls.", (double)st.wal_fsyncs);

@@ -7,6 +7,7 @@
  * exact order the head accepted them and replay reproduces the head bit for bit. The fsync that
  * makes a write durable happens after the commit lock is released, shared between writers.
  */
+#include "storage/block.h"
 #include "storage/storage_internal.h"
 
 #include <errno.h>
@@ -51,7 +52,7 @@ static inline size_t put_varint(uint8_t *p, int64_t v)
     return put_uvarint(p, ((uint64_t)v << 1) ^ (uint64_t)(v >> 63));
 }
 
-static int encode_series_record(buf *b, const series *s)
+int encode_series_record(buf *b, const series *s)
 {
     size_t need = 20;
     for (uint32_t i = 0; i < s->n_labels; i++)
@@ -82,6 +83,10 @@ static int replay_series(void *ctx, uint32_t ref, label *labels, size_t n, char 
     uint64_t hash = labels_hash(labels, n);
     int rc = head_get_or_create(&db->head, labels, n, hash, ref, &s, &created);
     if (rc) return strata_errf(err, rc, "cannot recreate series %u", ref);
+    /* The labels came back under another ref after the head dropped them at a flush. */
+    if (s->ref != ref && db_blocks_alias_add(db, ref, s))
+        return strata_errf(err, STRATA_ENOMEM, "out of memory replaying the WAL");
+    if (ref >= db->head.next_ref) db->head.next_ref = ref + 1; /* replay is single-threaded */
     s->wal_logged = true;
     return 0;
 }
@@ -90,7 +95,9 @@ static int replay_sample(void *ctx, uint32_t ref, int64_t t, double v, char *err
 {
     strata_db *db = ctx;
     series *s = head_series_by_ref(&db->head, ref);
+    if (!s) s = db_blocks_alias_get(db, ref);
     if (!s) return strata_errf(err, STRATA_ECORRUPT, "sample for unknown series %u", ref);
+    if (t < db->blocks->replay_skip_before) return 0; /* a flush put it into a block */
     int rc = head_append(&db->head, s, t, v, NULL);
     if (rc == STRATA_ENOMEM) return strata_errf(err, rc, "out of memory replaying the WAL");
     return 0; /* the WAL only holds accepted samples; anything else cannot happen twice */
@@ -142,12 +149,18 @@ int strata_open(const char *path, const strata_options *opts, strata_db **out, c
                            "cannot lock data directory %s: %s (is another strata using it?)", path,
                            strerror(e));
     }
+    rc = db_blocks_open(db, err);
+    if (rc) {
+        strata_close(db);
+        return rc;
+    }
     snprintf(p, sizeof p, "%s/wal", path);
     wal_replay_handlers h = {.ctx = db,
                              .series = replay_series,
                              .sample = replay_sample,
                              .histogram = replay_histogram,
-                             .exemplars = exemplars_replay};
+                             .exemplars = exemplars_replay,
+                             .segment = db_blocks_replay_segment};
     uint64_t t0 = clock_mono_ns();
     rc = wal_open(p, &db->opts, &h, &db->wal, err);
     if (rc) {
@@ -162,6 +175,11 @@ int strata_open(const char *path, const strata_options *opts, strata_db **out, c
                    (unsigned long long)atomic_load(&db->head.n_series),
                    (unsigned long long)atomic_load(&db->head.samples_appended),
                    (double)(clock_mono_ns() - t0) / 1e9);
+    rc = db_blocks_start(db, err);
+    if (rc) {
+        strata_close(db);
+        return rc;
+    }
     *out = db;
     return 0;
 }
@@ -169,6 +187,7 @@ int strata_open(const char *path, const strata_options *opts, strata_db **out, c
 void strata_close(strata_db *db)
 {
     if (!db) return;
+    db_blocks_close(db); /* stops the flusher before the WAL it writes to */
     if (db->wal) wal_close(db->wal);
     if (db->head.syms) head_destroy(&db->head);
     exemplar_store_free(db->exemplars);
@@ -430,6 +449,7 @@ int db_write(strata_db *db, write_series *ws, size_t n, bool require_sorted,
     uint32_t *stripes = malloc((n + 1) * sizeof *stripes);
     size_t groups = 0;
     int rc = 0;
+    bool locked = false;
     if (!rs || !order || !bounds || !stripes) {
         rc = strata_errf(err, STRATA_ENOMEM, "out of memory");
         goto out;
@@ -437,6 +457,9 @@ int db_write(strata_db *db, write_series *ws, size_t n, bool require_sorted,
     rc = validate_histograms(ws, n, err);
     if (rc) goto out;
     const char *limit_reason = NULL;
+    /* Shared for the whole write: a flush must not drop a series this write is holding. */
+    db_blocks_lock_for_write(db->blocks);
+    locked = true;
     rc = resolve_series(db, ws, n, require_sorted, rs, order, bounds, stripes, &groups,
                         &limit_reason, err);
     if (rc) goto out;
@@ -596,6 +619,10 @@ int db_write(strata_db *db, write_series *ws, size_t n, bool require_sorted,
                         (unsigned long long)rejected);
     }
 out:
+    if (locked) {
+        pthread_rwlock_unlock(&db->blocks->mu);
+        db_blocks_after_write(db);
+    }
     if (rs != stack) free(rs);
     free(order);
     free(bounds);

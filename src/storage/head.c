@@ -212,8 +212,20 @@ static int cut_open_chunk(head *h, series *s)
     s->open_count = 0;
     atomic_fetch_add_explicit(&h->n_chunks, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&h->chunk_bytes, len, memory_order_relaxed);
-    atomic_fetch_add_explicit(&h->chunk_samples, s->open_count, memory_order_relaxed);
+    /* open_count is already 0 here: the cut chunk's own count is the one to add. */
+    atomic_fetch_add_explicit(&h->chunk_samples, s->chunks[s->n_chunks - 1].count,
+                              memory_order_relaxed);
     return 0;
+}
+
+int head_cut_open_locked(head *h, series *s)
+{
+    return s->open_count ? cut_open_chunk(h, s) : 0;
+}
+
+void head_series_free(series *s)
+{
+    series_free(s);
 }
 
 static void update_bounds(head *h, int64_t t)

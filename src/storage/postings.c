@@ -354,3 +354,15 @@ int postings_walk(postings_index *p, postings_visit visit, void *ctx)
     pthread_rwlock_unlock(&p->mu);
     return rc;
 }
+
+void postings_remove(postings_index *p, uint32_t ref, const label *labels, size_t n)
+{
+    pthread_rwlock_wrlock(&p->mu);
+    roaring_bitmap_remove(p->all, ref);
+    for (size_t i = 0; i < n; i++) {
+        name_entry *ne = find_name(p, labels[i].name);
+        value_entry *ve = ne ? find_value(ne, labels[i].value) : NULL;
+        if (ve) roaring_bitmap_remove(ve->refs, ref);
+    }
+    pthread_rwlock_unlock(&p->mu);
+}

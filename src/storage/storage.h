@@ -70,6 +70,49 @@ int native_histogram_validate(const native_histogram *h, char *err);
 /* Whether two histograms are the same bit for bit: every field, span, bucket and bound (NaN
  * payloads included). For tests and the decoder fuzzers. */
 bool native_histogram_identical(const native_histogram *a, const native_histogram *b);
+/*
+ * Cuts everything in the head into durable blocks (one per block-range window), then drops the
+ * flushed chunks from the head and checkpoints the WAL. Returns when the blocks are on disk.
+ * Writes and queries go on meanwhile, except for a short exclusive step that publishes the
+ * blocks and truncates the head. 0 when the head was empty too.
+ */
+int db_flush_head(strata_db *db, char *err);
+
+/* A block's identity, range and statistics (from its meta.json) and size on disk. */
+typedef struct block_info {
+    char ulid[27];
+    int64_t mint, maxt; /* maxt exclusive */
+    uint64_t num_series, num_samples, num_chunks;
+    uint32_t level;
+    uint32_t wal_segment;  /* 0 when the block did not come from Strata's head */
+    uint32_t flush_blocks; /* blocks written by the same flush */
+    int64_t cut_time;      /* that flush took every head sample before this */
+    uint64_t bytes;        /* index + chunks + tombstones on disk */
+} block_info;
+
+/* A copy of every open block's info, sorted by mint; *out is malloc'd (the caller frees it). */
+int db_blocks_list(strata_db *db, block_info **out, size_t *n);
+/* Totals over the open blocks and the counters of the block machinery, for /metrics. */
+typedef struct db_block_stats {
+    uint64_t blocks, bytes, samples;
+    int64_t min_time, max_time; /* INT64_MAX / INT64_MIN without blocks; max exclusive */
+    uint64_t flushes, flush_failures;
+    uint64_t compactions, compaction_failures;
+    uint64_t retention_deleted;
+} db_block_stats;
+void db_blocks_stats(strata_db *db, db_block_stats *st);
+
+/* Reads every series and chunk of every block and checks every checksum: for `strata inspect`.
+ * 0, or the first error (STRATA_ECORRUPT with the block, file and offset) in err. */
+int db_blocks_verify(strata_db *db, char *err);
+
+/* Deletes the samples in [mint, maxt] of the series matching every matcher (at least one), as
+ * Prometheus' delete_series does: the head is flushed into blocks, then the blocks get
+ * tombstones, which reads apply at once and compaction (or db_clean_tombstones) makes final. */
+int db_delete_series(strata_db *db, const matcher *const *ms, size_t n, int64_t mint, int64_t maxt,
+                     char *err);
+/* Rewrites every block that has tombstones without the deleted samples. */
+int db_clean_tombstones(strata_db *db, char *err);
 
 /* ---- reading ------------------------------------------------------------------------------ */
 

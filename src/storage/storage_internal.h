@@ -155,6 +155,10 @@ int head_series_hist_chunks(head *h, series *s, int64_t mint, int64_t maxt, hist
 /* The series' histogram samples in [mint, maxt], everything allocated from a. */
 int head_hist_read(head *h, series *s, int64_t mint, int64_t maxt, arena *a, hist_sample **out,
                    size_t *n);
+/* Block cutting (head_truncate.c): head_cut_open_locked closes the open chunk (stripe lock
+ * held); head_series_free frees a series no longer reachable from the head. */
+int head_cut_open_locked(head *h, series *s);
+void head_series_free(series *s);
 
 /* ---- postings index ------------------------------------------------------------------------ */
 
@@ -172,6 +176,9 @@ int postings_label_names(postings_index *p, const sym ***out, size_t *n);
 typedef int (*postings_visit)(void *ctx, const char *name, uint32_t nlen, const char *value,
                               uint32_t vlen, uint64_t series);
 int postings_walk(postings_index *p, postings_visit visit, void *ctx);
+
+/* Removes ref from the postings of its labels (interned) and from the all-series list. */
+void postings_remove(postings_index *p, uint32_t ref, const label *labels, size_t n);
 
 /* Series with the label name=value (0 if none): the per-metric series count. */
 uint64_t postings_count(postings_index *p, const char *name, uint32_t nlen, const char *value,
@@ -196,6 +203,9 @@ typedef struct wal_replay_handlers {
     int (*histogram)(void *ctx, uint32_t ref, int64_t t, const native_histogram *h, char *err);
     /* The payload of an exemplar record, whole; NULL skips such records. */
     int (*exemplars)(void *ctx, const uint8_t *payload, size_t len, char *err);
+    /* Called before the records of each segment are replayed (seq 0: the checkpoint), so the
+     * handlers can skip what blocks already hold. May be NULL. */
+    void (*segment)(void *ctx, uint32_t seq);
 } wal_replay_handlers;
 
 /* Opens the WAL in dir (created if missing), replays every record into h, truncating a torn
@@ -215,6 +225,19 @@ int wal_sync_all(wal *w, char *err);
 int hist_record_put(buf *b, int64_t dref, int64_t dt, const native_histogram *h);
 int wal_replay_histograms(const uint8_t *p, const uint8_t *end, const wal_replay_handlers *h,
                           char *err);
+/* Ends the current segment (made durable first) and starts the next: every record written
+ * before the call lies in segments below *next_segment. Caller holds the commit lock. */
+int wal_cut(wal *w, uint32_t *next_segment, char *err);
+/* Writes records (framed with wal_frame: the SERIES records of the head's series and the
+ * SAMPLES still in the head from before the segment) as checkpoint.<segment>, atomically, then
+ * removes the segments below segment and older checkpoints: replay starts from the newest
+ * checkpoint and ignores segments below its number. */
+int wal_checkpoint(wal *w, uint32_t segment, const uint8_t *records, size_t len, char *err);
+/* The number of the newest complete checkpoint in the WAL directory dir; 0 if none. */
+uint32_t wal_newest_checkpoint(const char *dir);
+
+/* A SERIES record's payload for s (db.c), for the WAL and its checkpoints. */
+int encode_series_record(buf *b, const series *s);
 
 /* Framing: appends one record (type, payload) to b with its header and CRC. */
 int wal_frame(buf *b, uint8_t type, const uint8_t *payload, size_t len);
@@ -245,6 +268,7 @@ struct strata_db {
     _Atomic uint64_t rejected_label_limit; /* writes refused for a label limit */
     int lock_fd; /* flock on the data directory: one process per directory */
     struct exemplar_store *exemplars; /* exemplars.c */
+    struct db_blocks *blocks; /* persistent blocks and head truncation (db_blocks.c) */
 };
 
 /* ---- exemplars (exemplars.c) ---------------------------------------------------------------- */

@@ -280,6 +280,126 @@ static int replay_segment(wal *w, const char *path, const wal_replay_handlers *h
     return rc;
 }
 
+static int write_all(int fd, const uint8_t *p, size_t n);
+
+/* ---- checkpoints: the series records still needed once older segments are in blocks ---- */
+
+/* The newest complete checkpoint's number (0 if none); leftover .tmp files are removed. */
+static uint32_t newest_checkpoint(const char *dir, bool read_only)
+{
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    uint32_t best = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        unsigned n;
+        int used = 0;
+        if (sscanf(e->d_name, "checkpoint.%8u%n", &n, &used) != 1 || used != 19) continue;
+        if (e->d_name[used] == 0) {
+            if (n > best) best = n;
+        } else if (!read_only && strcmp(e->d_name + used, ".tmp") == 0) {
+            char p[4200];
+            snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+            unlink(p);
+        }
+    }
+    closedir(d);
+    return best;
+}
+
+uint32_t wal_newest_checkpoint(const char *dir)
+{
+    return newest_checkpoint(dir, true);
+}
+
+static int replay_checkpoint(wal *w, const wal_replay_handlers *h, bool read_only, uint32_t *num,
+                             char *err)
+{
+    *num = newest_checkpoint(w->dir, read_only);
+    if (!*num) return 0;
+    char path[4200];
+    snprintf(path, sizeof path, "%s/checkpoint.%08u", w->dir, *num);
+    off_t end;
+    bool torn;
+    if (h->segment) h->segment(h->ctx, *num);
+    int rc = replay_segment(w, path, h, &end, &torn, err);
+    /* A checkpoint is renamed into place only when complete: damage is not a torn tail. */
+    if (!rc && torn)
+        rc = strata_errf(err, STRATA_ECORRUPT, "wal: checkpoint %s is damaged at offset %lld", path,
+                         (long long)end);
+    return rc;
+}
+
+int wal_cut(wal *w, uint32_t *next_segment, char *err)
+{
+    if (w->fd < 0) return strata_errf(err, STRATA_ECLOSED, "wal: not open for writing");
+    pthread_mutex_lock(&w->sync_mu);
+    int rc = 0;
+    if (w->policy != STRATA_FSYNC_NONE && fdatasync(w->fd)) rc = STRATA_EIO;
+    atomic_fetch_add(&w->fsyncs, 1);
+    if (!rc) {
+        close(w->fd);
+        w->fd = -1;
+        rc = open_segment(w, w->segment + 1, err);
+        if (!rc) w->synced = atomic_load(&w->written);
+        pthread_cond_broadcast(&w->synced_cv);
+    }
+    if (rc) atomic_store(&w->failed, true);
+    pthread_mutex_unlock(&w->sync_mu);
+    if (rc == STRATA_EIO) return strata_errf(err, rc, "wal: fsync failed: %s", strerror(errno));
+    if (rc) return rc;
+    *next_segment = w->segment;
+    return 0;
+}
+
+int wal_checkpoint(wal *w, uint32_t segment, const uint8_t *records, size_t len, char *err)
+{
+    char tmp[4200], path[4096];
+    snprintf(path, sizeof path, "%s/checkpoint.%08u", w->dir, segment);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) return strata_errf(err, STRATA_EIO, "wal: cannot create %s: %s", tmp, strerror(errno));
+    int rc = write_all(fd, records, len) || fsync(fd) ? STRATA_EIO : 0;
+    if (close(fd)) rc = STRATA_EIO;
+    if (!rc && rename(tmp, path)) rc = STRATA_EIO;
+    if (!rc && fsync_dir(w->dir)) rc = STRATA_EIO;
+    if (rc) {
+        int e = errno;
+        unlink(tmp);
+        return strata_errf(err, rc, "wal: cannot write checkpoint %s: %s", path, strerror(e));
+    }
+    /* Everything below the checkpoint is now superseded; a crash in this loop only leaves files
+     * that the next replay ignores and the next checkpoint removes. */
+    uint32_t *segs = NULL;
+    size_t n = 0;
+    if (list_segments(w->dir, &segs, &n) == 0) {
+        for (size_t i = 0; i < n; i++) {
+            if (segs[i] >= segment) continue;
+            char p[4200];
+            segment_path(w, segs[i], p, sizeof p);
+            struct stat st;
+            if (!stat(p, &st)) atomic_fetch_sub(&w->bytes, (uint64_t)st.st_size);
+            if (!unlink(p)) atomic_fetch_sub(&w->segments, 1);
+        }
+        free(segs);
+    }
+    DIR *d = opendir(w->dir);
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        unsigned k;
+        int used = 0;
+        if (sscanf(e->d_name, "checkpoint.%8u%n", &k, &used) == 1 && used == 19 && !e->d_name[used] &&
+            k < segment) {
+            char p[4200];
+            snprintf(p, sizeof p, "%s/%s", w->dir, e->d_name);
+            unlink(p);
+        }
+    }
+    if (d) closedir(d);
+    fsync_dir(w->dir);
+    return 0;
+}
+
 static void *syncer_main(void *arg)
 {
     wal *w = arg;
@@ -329,12 +449,16 @@ int wal_open(const char *dir, const strata_options *opts, const wal_replay_handl
         wal_close(w);
         return strata_errf(err, rc, "wal: cannot list %s", dir);
     }
-    uint32_t last = 0;
+    uint32_t last = 0, checkpoint = 0;
+    rc = replay_checkpoint(w, h, opts->read_only, &checkpoint, err);
+    if (checkpoint) last = checkpoint - 1;
     for (size_t i = 0; i < nseg && !rc; i++) {
+        if (segs[i] < checkpoint) continue; /* superseded by the checkpoint and blocks */
         char path[4096];
         segment_path(w, segs[i], path, sizeof path);
         off_t end;
         bool torn;
+        if (h->segment) h->segment(h->ctx, segs[i]);
         rc = replay_segment(w, path, h, &end, &torn, err);
         if (!rc && torn) {
             /* Bytes after the last whole record were never acknowledged: drop them so the
