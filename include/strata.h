@@ -122,6 +122,14 @@ typedef struct strata_options {
      * 0 turns either off (the default). chunk_range_ms above is also the block range. */
     int64_t retention_ms;
     uint64_t retention_bytes;
+    /* The cold tier: blocks wholly older than the newest sample minus cold_after_ms move to
+     * cold_dir (NULL: no cold tier; borrowed, copied at open), their float chunks re-encoded as
+     * adaptive chunks and their chunk files zstd-compressed. Default cold_after_ms: 7 days. */
+    const char *cold_dir;
+    int64_t cold_after_ms;
+    /* Nonzero: flush and compaction write adaptive chunks (encoding 0x40) in warm blocks instead
+     * of XOR (which Prometheus' tools read); default 0. */
+    int warm_codec_adaptive;
 } strata_options;
 
 /* Fills opts with the defaults above. */

@@ -42,6 +42,9 @@ typedef struct serve_opts {
     int64_t block_range_ms;
     int64_t retention_ms;
     uint64_t retention_bytes;
+    const char *cold_dir;
+    int64_t cold_after_ms; /* -1: the default */
+    bool warm_adaptive;
 } serve_opts;
 
 enum {
@@ -73,6 +76,9 @@ enum {
     OPT_BLOCK_RANGE,
     OPT_RETENTION,
     OPT_RETENTION_SIZE,
+    OPT_COLD_DIR,
+    OPT_COLD_AFTER,
+    OPT_WARM_CODEC,
     OPT_HELP,
 };
 
@@ -105,6 +111,9 @@ static const struct option serve_longopts[] = {
     {"block-range", required_argument, NULL, OPT_BLOCK_RANGE},
     {"retention", required_argument, NULL, OPT_RETENTION},
     {"retention-size", required_argument, NULL, OPT_RETENTION_SIZE},
+    {"cold-dir", required_argument, NULL, OPT_COLD_DIR},
+    {"cold-after", required_argument, NULL, OPT_COLD_AFTER},
+    {"warm-codec", required_argument, NULL, OPT_WARM_CODEC},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -160,6 +169,12 @@ static void serve_usage(FILE *f)
             "  --retention-size SIZE          delete the oldest blocks while blocks take more than\n"
             "                                 SIZE bytes (suffixes KB, MB, GB, TB: powers of 1024;\n"
             "                                 default 0: no limit)\n"
+            "  --cold-dir DIR                 the cold tier: blocks older than --cold-after move to\n"
+            "                                 DIR, re-encoded with adaptive chunks and zstd\n"
+            "  --cold-after DUR               age (from the newest sample) at which a block goes\n"
+            "                                 cold (default 7d)\n"
+            "  --warm-codec xor|adaptive      chunk encoding of warm blocks (default xor, which\n"
+            "                                 Prometheus' tools read)\n"
             "  --help                         this text\n");
 }
 
@@ -226,6 +241,15 @@ static int apply_opt(serve_opts *o, int id, const char *v)
     case OPT_GRPC_CERT: snprintf(o->grpc_cert, sizeof o->grpc_cert, "%s", v); return 0;
     case OPT_GRPC_KEY: snprintf(o->grpc_key, sizeof o->grpc_key, "%s", v); return 0;
     case OPT_RETENTION: return parse_dur_flag("retention", v, &o->retention_ms);
+    case OPT_COLD_DIR: o->cold_dir = v; return 0;
+    case OPT_COLD_AFTER: return parse_dur_flag("cold-after", v, &o->cold_after_ms);
+    case OPT_WARM_CODEC:
+        if (strcmp(v, "xor") && strcmp(v, "adaptive")) {
+            fprintf(stderr, "strata serve: --warm-codec: expected xor or adaptive, got \"%s\"\n", v);
+            return -1;
+        }
+        o->warm_adaptive = strcmp(v, "adaptive") == 0;
+        return 0;
     case OPT_RETENTION_SIZE: {
         errno = 0;
         double x = strtod(v, &end);
@@ -405,6 +429,9 @@ static int cmd_serve(int argc, char **argv)
     opts.chunk_range_ms = o.block_range_ms; /* head chunks never straddle a block */
     opts.retention_ms = o.retention_ms;
     opts.retention_bytes = o.retention_bytes;
+    opts.cold_dir = o.cold_dir;
+    if (o.cold_after_ms > 0) opts.cold_after_ms = o.cold_after_ms;
+    opts.warm_codec_adaptive = o.warm_adaptive;
     if (o.lim[0] >= 0) opts.max_labels_per_series = (uint32_t)o.lim[0];
     if (o.lim[1] >= 0) opts.max_label_name_bytes = (uint32_t)o.lim[1];
     if (o.lim[2] >= 0) opts.max_label_value_bytes = (uint32_t)o.lim[2];
@@ -796,10 +823,11 @@ static int cmd_inspect(int argc, char **argv)
     static const struct option longopts[] = {
         {"data-dir", required_argument, NULL, 'd'},
         {"verify", no_argument, NULL, 'v'},
+        {"cold-dir", required_argument, NULL, 'c'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *dir = "./data";
+    const char *dir = "./data", *cold_dir = NULL;
     bool verify = false;
     optind = 1;
     int c;
@@ -807,9 +835,10 @@ static int cmd_inspect(int argc, char **argv)
         switch (c) {
         case 'd': dir = optarg; break;
         case 'v': verify = true; break;
+        case 'c': cold_dir = optarg; break;
         case 'h':
-            printf("usage: strata inspect [--data-dir DIR] [--verify]\n\nLists the blocks of DIR "
-                   "(opened read-only) and the head; --verify reads every series and chunk of every "
+            printf("usage: strata inspect [--data-dir DIR] [--cold-dir DIR] [--verify]\n\nLists the "
+                   "blocks of DIR and of the cold directory (opened read-only), per tier, and the head; --verify reads every series and chunk of every "
                    "block and checks every checksum.\n");
             return 0;
         default: return 2;
@@ -818,6 +847,7 @@ static int cmd_inspect(int argc, char **argv)
     strata_options opts;
     strata_options_init(&opts);
     opts.read_only = 1;
+    opts.cold_dir = cold_dir;
     strata_db *db;
     char err[STRATA_ERRMSG_SIZE] = "";
     if (strata_open(dir, &opts, &db, err)) {
@@ -830,15 +860,25 @@ static int cmd_inspect(int argc, char **argv)
         strata_close(db);
         return 1;
     }
-    printf("%-26s  %-13s  %-13s  %9s  %11s  %8s  %9s  %5s  %11s\n", "BLOCK ULID", "MIN TIME",
-           "MAX TIME", "DURATION", "SAMPLES", "SERIES", "CHUNKS", "LEVEL", "BYTES");
+    printf("%-26s  %-4s  %-13s  %-13s  %9s  %11s  %8s  %9s  %5s  %11s\n", "BLOCK ULID", "TIER",
+           "MIN TIME", "MAX TIME", "DURATION", "SAMPLES", "SERIES", "CHUNKS", "LEVEL", "BYTES");
     for (size_t i = 0; i < n; i++)
-        printf("%-26s  %-13lld  %-13lld  %8.2fh  %11llu  %8llu  %9llu  %5u  %11llu\n", bi[i].ulid,
+        printf("%-26s  %-4s  %-13lld  %-13lld  %8.2fh  %11llu  %8llu  %9llu  %5u  %11llu\n",
+               bi[i].ulid, bi[i].cold ? "cold" : "warm",
                (long long)bi[i].mint, (long long)bi[i].maxt,
                (double)(bi[i].maxt - bi[i].mint) / 3.6e6, (unsigned long long)bi[i].num_samples,
                (unsigned long long)bi[i].num_series, (unsigned long long)bi[i].num_chunks,
                bi[i].level, (unsigned long long)bi[i].bytes);
     free(bi);
+    db_tier_stats tw, tc;
+    db_tiers_stats(db, &tw, &tc);
+    const db_tier_stats *tiers[2] = {&tw, &tc};
+    for (int t = 0; t < 2; t++)
+        printf("%s tier: %llu blocks, %llu bytes, %llu samples, %llu series, %.3f bytes/sample\n",
+               t ? "cold" : "warm", (unsigned long long)tiers[t]->blocks,
+               (unsigned long long)tiers[t]->bytes, (unsigned long long)tiers[t]->samples,
+               (unsigned long long)tiers[t]->series,
+               tiers[t]->samples ? (double)tiers[t]->bytes / (double)tiers[t]->samples : 0.0);
     db_stats st;
     db_get_stats(db, &st);
     printf("head: %llu series, %llu samples replayed from the WAL, %llu WAL segments (%llu bytes)\n",

@@ -843,14 +843,34 @@ static enum MHD_Result handle_tsdb_status(server *s, struct MHD_Connection *c, r
     buf_printf(&data, ",\"blocks\":[");
     for (size_t i = 0; i < nb; i++)
         buf_printf(&data,
-                   "%s{\"ulid\":\"%s\",\"minTime\":%lld,\"maxTime\":%lld,\"numSamples\":%llu,"
-                   "\"numSeries\":%llu,\"numChunks\":%llu,\"level\":%u,\"bytes\":%llu}",
-                   i ? "," : "", bi[i].ulid, (long long)bi[i].mint, (long long)bi[i].maxt,
+                   "%s{\"ulid\":\"%s\",\"tier\":\"%s\",\"minTime\":%lld,\"maxTime\":%lld,"
+                   "\"numSamples\":%llu,\"numSeries\":%llu,\"numChunks\":%llu,\"level\":%u,"
+                   "\"bytes\":%llu}",
+                   i ? "," : "", bi[i].ulid, bi[i].cold ? "cold" : "warm", (long long)bi[i].mint, (long long)bi[i].maxt,
                    (unsigned long long)bi[i].num_samples, (unsigned long long)bi[i].num_series,
                    (unsigned long long)bi[i].num_chunks, bi[i].level,
                    (unsigned long long)bi[i].bytes);
     free(bi);
-    buf_printf(&data, "]}");
+    buf_printf(&data, "]");
+    /* Per tier: the head (its WAL on disk), warm blocks, cold blocks. */
+    db_stats hs;
+    db_get_stats(s->db, &hs);
+    db_tier_stats tw, tc;
+    db_tiers_stats(s->db, &tw, &tc);
+    buf_printf(&data,
+               ",\"tiers\":{\"head\":{\"series\":%llu,\"chunkBytes\":%llu,\"walBytes\":%llu,"
+               "\"walSegments\":%llu}",
+               (unsigned long long)hs.series, (unsigned long long)hs.head_chunk_bytes,
+               (unsigned long long)hs.wal_bytes, (unsigned long long)hs.wal_segments);
+    const db_tier_stats *tv[2] = {&tw, &tc};
+    for (int t = 0; t < 2; t++)
+        buf_printf(&data,
+                   ",\"%s\":{\"blocks\":%llu,\"bytes\":%llu,\"samples\":%llu,\"series\":%llu,"
+                   "\"chunks\":%llu}",
+                   t ? "cold" : "warm", (unsigned long long)tv[t]->blocks,
+                   (unsigned long long)tv[t]->bytes, (unsigned long long)tv[t]->samples,
+                   (unsigned long long)tv[t]->series, (unsigned long long)tv[t]->chunks);
+    buf_printf(&data, "}}");
     db_tsdb_status_free(&st);
     return api_success(s, c, H_OTHER, &data);
 }

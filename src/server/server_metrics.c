@@ -3,6 +3,7 @@
  * and self-ingestion always agree.
  */
 #include "server/server_internal.h"
+#include "encoding/encoding.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -33,6 +34,66 @@ static void emit_u(const metrics_sink *k, const char *name, const char *type, co
 {
     metrics_emit_family(k, name, type, help);
     metrics_emit(k, name, NULL, 0, v);
+}
+
+/* The storage tiers (warm and cold blocks) and what the adaptive chunk's selector chose. */
+static void emit_tiers(const metrics_sink *k, strata_db *db)
+{
+    db_tier_stats tw, tc;
+    db_tiers_stats(db, &tw, &tc);
+    static const char *const fams[][2] = {
+        {"strata_tier_blocks", "Blocks per storage tier."},
+        {"strata_tier_bytes", "Bytes on disk per storage tier."},
+        {"strata_tier_samples", "Samples per storage tier."},
+        {"strata_tier_series", "Series per storage tier (summed over blocks)."},
+    };
+    for (int f = 0; f < 4; f++) {
+        metrics_emit_family(k, fams[f][0], "gauge", fams[f][1]);
+        for (int t = 0; t < 2; t++) {
+            const db_tier_stats *x = t ? &tc : &tw;
+            double v = f == 0 ? (double)x->blocks
+                       : f == 1 ? (double)x->bytes
+                       : f == 2 ? (double)x->samples
+                                : (double)x->series;
+            label l[] = {LABEL("tier", t ? "cold" : "warm")};
+            metrics_emit(k, fams[f][0], l, 1, v);
+        }
+    }
+    emit_u(k, "strata_cold_demotions_total", "counter", "Blocks moved to the cold tier.",
+           (double)tc.demotions);
+    emit_u(k, "strata_cold_demotion_failures_total", "counter",
+           "Block moves to the cold tier that failed.", (double)tc.demotion_failures);
+    stc_stats cs;
+    db_codec_stats(db, &cs);
+    metrics_emit_family(k, "strata_chunk_codec_chunks_total", "counter",
+                        "Adaptive chunks written, by the codec the selector chose.");
+    for (unsigned c = 1; c < STC_TS_CODECS; c++) {
+        label l[] = {LABEL("kind", "timestamp"), LABEL("codec", stc_ts_codec_name(c))};
+        metrics_emit(k, "strata_chunk_codec_chunks_total", l, 2, (double)cs.ts_chunks[c]);
+    }
+    for (unsigned c = 1; c < STC_V_CODECS; c++) {
+        label l[] = {LABEL("kind", "value"), LABEL("codec", stc_value_codec_name(c))};
+        metrics_emit(k, "strata_chunk_codec_chunks_total", l, 2, (double)cs.v_chunks[c]);
+    }
+    metrics_emit_family(k, "strata_chunk_codec_bytes_total", "counter",
+                        "Bytes of adaptive chunk sections written, by codec.");
+    for (unsigned c = 1; c < STC_TS_CODECS; c++) {
+        label l[] = {LABEL("kind", "timestamp"), LABEL("codec", stc_ts_codec_name(c))};
+        metrics_emit(k, "strata_chunk_codec_bytes_total", l, 2, (double)cs.ts_bytes[c]);
+    }
+    for (unsigned c = 1; c < STC_V_CODECS; c++) {
+        label l[] = {LABEL("kind", "value"), LABEL("codec", stc_value_codec_name(c))};
+        metrics_emit(k, "strata_chunk_codec_bytes_total", l, 2, (double)cs.v_bytes[c]);
+    }
+    emit_u(k, "strata_chunk_codec_samples_total", "counter",
+           "Samples written in adaptive chunks.", (double)cs.samples);
+    emit_u(k, "strata_chunk_codec_input_bytes_total", "counter",
+           "Raw bytes (16 per sample) encoded into adaptive chunks.", (double)cs.bytes_in);
+    emit_u(k, "strata_chunk_codec_output_bytes_total", "counter",
+           "Bytes of the adaptive chunks written.", (double)cs.bytes_out);
+    emit_u(k, "strata_chunk_codec_compression_ratio", "gauge",
+           "Raw bytes over adaptive chunk bytes, over every chunk written since start.",
+           cs.bytes_out ? (double)cs.bytes_in / (double)cs.bytes_out : 0.0);
 }
 
 void server_collect_metrics(server *s, const metrics_sink *k)
@@ -80,6 +141,7 @@ void server_collect_metrics(server *s, const metrics_sink *k)
            (double)bst.compaction_failures);
     emit_u(k, "strata_retention_blocks_deleted_total", "counter",
            "Blocks deleted by --retention or --retention-size.", (double)bst.retention_deleted);
+    emit_tiers(k, s->db);
     emit_u(k, "strata_wal_segments", "gauge", "WAL segment files.", (double)st.wal_segments);
     emit_u(k, "strata_wal_bytes", "gauge", "Bytes in WAL segment files.", (double)st.wal_bytes);
     emit_u(k, "strata_wal_fsyncs_total", "counter", "WAL fsync calls.", (double)st.wal_fsyncs);

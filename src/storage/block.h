@@ -30,6 +30,8 @@
 #define BLOCK_CHUNKS_MAGIC 0x85BD40DDu
 #define BLOCK_TOMBSTONES_MAGIC 0x0130BA30u
 #define BLOCK_SEGMENT_MAX (512u << 20)
+/* A chunk segment compressed for the cold tier (docs/format.md, "Cold chunk segment"). */
+#define BLOCK_COLD_MAGIC 0x5354435Au /* "STCZ" */
 
 /* ---- writing -------------------------------------------------------------------------------- */
 
@@ -103,6 +105,8 @@ typedef struct block_chunk_meta {
 int block_open(const char *dir, sym_table *syms, block **out, char *err);
 void block_close(block *b);
 const block_info *block_get_info(const block *b);
+/* Marks a block opened from the cold directory (block_info.cold). */
+void block_mark_cold(block *b);
 const char *block_dir(const block *b);
 /* The ULIDs of the blocks this one was compacted from (meta.json compaction.parents). */
 const char (*block_parents(const block *b, size_t *n))[BLOCK_ULID_LEN + 1];
@@ -193,6 +197,7 @@ typedef struct db_blocks {
     pthread_mutex_t labelsets_mu;
     struct labelset_slot *labelsets;
     size_t n_labelsets, cap_labelsets;
+    struct db_tiers *tiers; /* the cold tier and the adaptive codec's statistics (tiers.c) */
     label **retired; /* label arrays of series dropped from the head, for the same reason */
     size_t n_retired;
 } db_blocks;
@@ -224,6 +229,23 @@ void db_blocks_delete(struct strata_db *db, block *b);
 /* Merges overlapping blocks, then blocks of closed 3x and 12x block-range windows, until nothing
  * is left to merge (compact.c). Caller holds flush_mu. Returns the merges done, or an error. */
 int db_compact(struct strata_db *db, char *err);
+
+/* ---- tiers (tiers.c) ---- */
+
+typedef struct db_tiers db_tiers;
+/* Sets up the tiers and opens the cold directory's blocks into the list (before the parents of
+ * demoted blocks are dropped), removing unfinished demotions. */
+int db_tiers_open(struct strata_db *db, char *err);
+void db_tiers_close(struct strata_db *db);
+/* Moves every warm block older than the newest sample minus --cold-after to the cold directory.
+ * Caller holds flush_mu. Returns the blocks moved, or an error. */
+int db_tiers_demote(struct strata_db *db, char *err);
+/* With --warm-codec adaptive, re-encodes the XOR chunks among chunks in place as adaptive ones;
+ * *owned (n_owned buffers) holds the new bytes until the caller has written the block and frees
+ * them with db_tiers_free_owned (also on error). */
+int db_tiers_warm_chunks(struct strata_db *db, block_chunk_in *chunks, size_t n, uint8_t ***owned,
+                         size_t *n_owned, char *err);
+void db_tiers_free_owned(uint8_t **owned, size_t n);
 
 /* The stable copy of a label set (interned strings): takes ownership of ls (malloc'd) and
  * returns it, or frees it and returns the equal array already held. NULL on ENOMEM. */

@@ -32,11 +32,21 @@ typedef struct postings_entry {
     uint64_t off;
 } postings_entry;
 
+/* A cold segment (docs/format.md, "Cold chunk segment"): the zstd regions' table, and each
+ * region decompressed at its first read, kept until block_close (readers race to fill a slot;
+ * the loser frees its copy). */
+typedef struct cold_seg {
+    uint32_t raw_len, n_regions;
+    const uint8_t *table; /* n_regions x (raw start, raw length, file offset, file length) */
+    _Atomic(uint8_t *) *regions;
+} cold_seg;
+
 struct block {
     char *dir;
     block_info info;
     mapped index;
     mapped *segs;
+    cold_seg *cold; /* per segment; raw_len 0 for an uncompressed one */
     size_t n_segs;
     const sym **syms;
     uint32_t n_syms;
@@ -85,15 +95,25 @@ void block_close(block *b)
 {
     if (!b) return;
     unmap(&b->index);
-    for (size_t i = 0; i < b->n_segs; i++)
+    for (size_t i = 0; i < b->n_segs; i++) {
         unmap(&b->segs[i]);
+        for (uint32_t r = 0; b->cold && r < b->cold[i].n_regions; r++)
+            free(atomic_load(&b->cold[i].regions[r]));
+        if (b->cold) free(b->cold[i].regions);
+    }
     free(b->segs);
+    free(b->cold);
     free(b->syms);
     free(b->pt);
     free(b->parents);
     free(b->tombs);
     free(b->dir);
     free(b);
+}
+
+void block_mark_cold(block *b)
+{
+    b->info.cold = true;
 }
 
 const block_info *block_get_info(const block *b)
@@ -208,6 +228,85 @@ static int cmp_u32(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* Checks a cold segment's header and region table (every region inside the file, the regions
+ * covering the raw segment in order) so that reads only index checked ranges. */
+static int cold_seg_open(block *b, size_t i, uint32_t seq, char *err)
+{
+    const uint8_t *p = b->segs[i].p;
+    size_t len = b->segs[i].len;
+    cold_seg *c = &b->cold[i];
+    uint32_t n = len >= 20 ? be32_get(p + 12) : 0;
+    size_t table_end = 16 + (size_t)n * 16;
+    if (len < 20 || p[4] != 1 || n == 0 || n > (len - 20) / 16 ||
+        crc32c(0, p, table_end) != be32_get(p + table_end))
+        return strata_errf(err, STRATA_ECORRUPT,
+                           "block %s: cold chunk segment %06u has a bad header or region table",
+                           b->info.ulid, seq);
+    uint64_t raw_at = 0;
+    for (uint32_t r = 0; r < n; r++) {
+        const uint8_t *e = p + 16 + (size_t)r * 16;
+        uint64_t rs = be32_get(e), rl = be32_get(e + 4), fo = be32_get(e + 8), fl = be32_get(e + 12);
+        if (rs != raw_at || rl == 0 || fo < table_end + 4 || fo + fl > len)
+            return strata_errf(err, STRATA_ECORRUPT,
+                               "block %s: cold chunk segment %06u: region %u is out of place",
+                               b->info.ulid, seq, r);
+        raw_at += rl;
+    }
+    if (raw_at != be32_get(p + 8) || raw_at < 8)
+        return strata_errf(err, STRATA_ECORRUPT,
+                           "block %s: cold chunk segment %06u: regions do not cover the segment",
+                           b->info.ulid, seq);
+    c->raw_len = (uint32_t)raw_at;
+    c->n_regions = n;
+    c->table = p + 16;
+    c->regions = calloc(n, sizeof *c->regions);
+    return c->regions ? 0 : STRATA_ENOMEM;
+}
+
+/* The decompressed region of cold segment seg holding raw offset off: *base is its first byte,
+ * *base_off its raw offset, *end its end. */
+static int cold_region(block *b, uint64_t seg, uint64_t off, const uint8_t **base,
+                       uint64_t *base_off, const uint8_t **end, char *err)
+{
+    cold_seg *c = &b->cold[seg];
+    uint32_t lo = 0, hi = c->n_regions; /* the last region starting at or before off */
+    while (hi - lo > 1) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (be32_get(c->table + (size_t)mid * 16) <= off)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    const uint8_t *e = c->table + (size_t)lo * 16;
+    uint32_t raw_len = be32_get(e + 4);
+    uint8_t *r = atomic_load(&c->regions[lo]);
+    if (!r) {
+        size_t got;
+        uint8_t *fresh;
+        int rc = enc_zstd_decompress(b->segs[seg].p + be32_get(e + 8), be32_get(e + 12), raw_len,
+                                     &fresh, &got, err);
+        if (!rc && got != raw_len) {
+            free(fresh);
+            rc = STRATA_ECORRUPT;
+        }
+        if (rc)
+            return strata_errf(err, rc == STRATA_ENOMEM ? rc : STRATA_ECORRUPT,
+                               "block %s: chunks/%06llu: zstd region %u is damaged", b->info.ulid,
+                               (unsigned long long)seg + 1, lo);
+        uint8_t *expected = NULL;
+        if (atomic_compare_exchange_strong(&c->regions[lo], &expected, fresh))
+            r = fresh;
+        else {
+            free(fresh);
+            r = expected;
+        }
+    }
+    *base = r;
+    *base_off = be32_get(e);
+    *end = r + raw_len;
+    return 0;
+}
+
 static int map_segments(block *b, char *err)
 {
     char path[4200];
@@ -223,13 +322,18 @@ static int map_segments(block *b, char *err)
     closedir(d);
     qsort(seqs, n, sizeof *seqs, cmp_u32);
     b->segs = calloc(n ? n : 1, sizeof *b->segs);
-    if (!b->segs) return STRATA_ENOMEM;
+    b->cold = calloc(n ? n : 1, sizeof *b->cold);
+    if (!b->segs || !b->cold) return STRATA_ENOMEM;
     for (size_t i = 0; i < n; i++) {
         snprintf(path, sizeof path, "%s/chunks/%06u", b->dir, seqs[i]);
         int rc = map_file(path, &b->segs[i], err);
         if (rc) return rc;
         b->n_segs++;
         b->info.bytes += b->segs[i].len;
+        if (b->segs[i].len >= 4 && be32_get(b->segs[i].p) == BLOCK_COLD_MAGIC) {
+            if ((rc = cold_seg_open(b, i, seqs[i], err))) return rc;
+            continue;
+        }
         if (b->segs[i].len < 8 || be32_get(b->segs[i].p) != BLOCK_CHUNKS_MAGIC ||
             b->segs[i].p[4] != 1)
             return strata_errf(err, STRATA_ECORRUPT,
@@ -650,11 +754,19 @@ int block_chunk(block *b, uint64_t ref, uint8_t *encoding, const uint8_t **data,
                 char *err)
 {
     uint64_t seg = ref >> 32, off = ref & 0xffffffffu;
-    if (seg >= b->n_segs || off < 8 || off >= b->segs[seg].len)
+    bool cold = seg < b->n_segs && b->cold[seg].raw_len;
+    if (seg >= b->n_segs || off < 8 || off >= (cold ? b->cold[seg].raw_len : b->segs[seg].len))
         return strata_errf(err, STRATA_ECORRUPT,
                            "block %s: chunk ref %llu points past the chunk files", b->info.ulid,
                            (unsigned long long)ref);
     const uint8_t *q = b->segs[seg].p + off, *end = b->segs[seg].p + b->segs[seg].len;
+    if (cold) {
+        const uint8_t *base = NULL;
+        uint64_t base_off = 0;
+        int rc = cold_region(b, seg, off, &base, &base_off, &end, err);
+        if (rc) return rc;
+        q = base + (off - base_off);
+    }
     uint64_t l;
     if (varint_get_u64(&q, end, &l) || (uint64_t)(end - q) < 5 || l > (uint64_t)(end - q) - 5)
         return strata_errf(err, STRATA_ECORRUPT,

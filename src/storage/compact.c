@@ -180,10 +180,10 @@ static int merge_series(merge_out *o, src_chunk *sc, size_t n, char *err)
         const uint8_t *d;
         uint32_t len, count = 0;
         rc = block_chunk(sc[i].b, sc[i].m.ref, &enc, &d, &len, err);
-        if (!rc && enc != CHUNK_ENC_XOR)
+        if (!rc && enc != CHUNK_ENC_XOR && enc != CHUNK_ENC_STRATA)
             rc = strata_errf(err, STRATA_EUNSUPPORTED,
                              "overlapping chunks of encoding %u cannot be merged yet", enc);
-        const chunk_codec *codec = rc ? NULL : chunk_codec_get(CHUNK_ENC_XOR);
+        const chunk_codec *codec = rc ? NULL : chunk_codec_get((chunk_encoding)enc);
         if (!rc) rc = codec->count(d, len, &count);
         if (!rc) rc = grow((void **)&v, &cap, nv + count, sizeof *v);
         size_t got = 0;
@@ -303,7 +303,11 @@ static int compact_blocks(strata_db *db, block **parents, size_t np, char *ulid,
                                .parents = (const char(*)[BLOCK_ULID_LEN + 1]) sources,
                                .n_parents = np,
                                .wal_segment = wal_segment};
+        uint8_t **owned = NULL;
+        size_t n_owned = 0;
+        if (!rc) rc = db_tiers_warm_chunks(db, o.chunks, o.n_chunks, &owned, &n_owned, err);
         if (!rc) rc = block_write(db->path, o.series, o.n, &wo, ulid, err);
+        db_tiers_free_owned(owned, n_owned);
         free(sources);
     }
     for (size_t i = 0; cs && i < np; i++) {
@@ -412,10 +416,15 @@ int db_compact(strata_db *db, char *err)
     for (;;) {
         pthread_rwlock_rdlock(&bs->mu);
         size_t *group = malloc((bs->n ? bs->n : 1) * sizeof *group);
-        size_t k = group ? plan(bs, group) : 0;
+        /* Cold blocks are final: plan over the warm ones only (a view sorted as the list). */
+        db_blocks warm = {.range_ms = bs->range_ms, .v = malloc((bs->n ? bs->n : 1) * sizeof(block *))};
+        for (size_t i = 0; warm.v && i < bs->n; i++)
+            if (!block_get_info(bs->v[i])->cold) warm.v[warm.n++] = bs->v[i];
+        size_t k = group && warm.v ? plan(&warm, group) : 0;
         block **parents = k ? malloc(k * sizeof *parents) : NULL;
         for (size_t i = 0; parents && i < k; i++)
-            parents[i] = bs->v[group[i]];
+            parents[i] = warm.v[group[i]];
+        free(warm.v);
         pthread_rwlock_unlock(&bs->mu);
         free(group);
         if (!parents) return rounds;

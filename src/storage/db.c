@@ -32,6 +32,7 @@ void strata_options_init(strata_options *o)
     o->max_label_name_bytes = 1024;
     o->max_label_value_bytes = 16384;
     o->max_exemplars = 100000;
+    o->cold_after_ms = 7LL * 24 * 3600 * 1000;
 }
 
 /* ---- WAL record encoding -------------------------------------------------------------------- */

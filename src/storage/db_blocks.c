@@ -217,6 +217,7 @@ int db_blocks_open(strata_db *db, char *err)
         if (!rc && (rc = db_blocks_add(db, b))) block_close(b);
     }
     closedir(d);
+    if (!rc) rc = db_tiers_open(db, err);
     if (!rc) drop_unfinished_flushes(db);
     if (!rc) drop_compacted_parents(db);
     if (!rc && !db->opts.read_only) storage_fsync_dir(db->path);
@@ -230,7 +231,7 @@ int db_blocks_open(strata_db *db, char *err)
 static void drop_compacted_parents(strata_db *db)
 {
     db_blocks *bs = db->blocks;
-    if (db->opts.read_only || bs->n < 2) return;
+    if (bs->n < 2) return;
     bool *superseded = calloc(bs->n, sizeof *superseded);
     if (!superseded) return; /* kept: reads deduplicate, and the next compaction merges them */
     for (size_t i = 0; i < bs->n; i++)
@@ -246,7 +247,11 @@ static void drop_compacted_parents(strata_db *db)
             bs->v[k++] = bs->v[i];
             continue;
         }
-        strata_log(LOG_WARN, "removing block %s: a compacted block replaces it",
+        if (db->opts.read_only) { /* a tool: hidden, left on disk for the server to remove */
+            block_close(bs->v[i]);
+            continue;
+        }
+        strata_log(LOG_WARN, "removing block %s: a compacted or cold block replaces it",
                    block_get_info(bs->v[i])->ulid);
         db_blocks_delete(db, bs->v[i]);
     }
@@ -463,7 +468,11 @@ static int write_blocks(strata_db *db, flushed *f, size_t n, uint32_t wal_segmen
                               .wal_segment = wal_segment,
                               .flush_blocks = (uint32_t)distinct,
                               .cut_time = cut};
-        rc = block_write(db->path, in, ns, &o, (*ulids)[w], err);
+        uint8_t **owned;
+        size_t n_owned;
+        rc = db_tiers_warm_chunks(db, chunks, nc, &owned, &n_owned, err);
+        if (!rc) rc = block_write(db->path, in, ns, &o, (*ulids)[w], err);
+        db_tiers_free_owned(owned, n_owned);
         if (!rc) (*n_ulids)++;
     }
     free(windows);
@@ -702,12 +711,16 @@ static int flush_before(strata_db *db, int64_t cut, char *err)
 
 void db_blocks_delete(strata_db *db, block *b)
 {
-    char from[4096], to[4200];
+    /* Beside the block (data or cold directory): a rename never crosses file systems. */
+    char from[4096], to[4200], parent[4096];
     snprintf(from, sizeof from, "%s", block_dir(b));
-    snprintf(to, sizeof to, "%s/%s.tmp", db->path, block_get_info(b)->ulid);
+    snprintf(to, sizeof to, "%s.tmp", from);
+    snprintf(parent, sizeof parent, "%s", from);
+    char *slash = strrchr(parent, '/');
+    if (slash) *slash = 0;
     block_close(b);
     if (rename(from, to) == 0) {
-        storage_fsync_dir(db->path);
+        storage_fsync_dir(slash ? parent : ".");
         remove_tree(to);
     } else {
         strata_log(LOG_ERROR, "cannot delete block %s: %s", from, strerror(errno));
@@ -803,6 +816,7 @@ static void *flusher_main(void *arg)
         char err[STRATA_ERRMSG_SIZE] = "";
         db_compact(db, err); /* logs its own failures */
         apply_retention(db);
+        db_tiers_demote(db, err); /* logs its own failures */
         pthread_mutex_unlock(&bs->flush_mu);
         pthread_mutex_lock(&bs->wake_mu);
     }
@@ -852,6 +866,7 @@ void db_blocks_close(strata_db *db)
         free(bs->retired[i]);
     free(bs->retired);
     free(bs->labelsets);
+    db_tiers_close(db);
     pthread_mutex_destroy(&bs->labelsets_mu);
     pthread_rwlock_destroy(&bs->mu);
     pthread_mutex_destroy(&bs->flush_mu);

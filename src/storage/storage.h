@@ -88,6 +88,7 @@ typedef struct block_info {
     uint32_t flush_blocks; /* blocks written by the same flush */
     int64_t cut_time;      /* that flush took every head sample before this */
     uint64_t bytes;        /* index + chunks + tombstones on disk */
+    bool cold;             /* in the cold directory (--cold-dir), chunks zstd-compressed */
 } block_info;
 
 /* A copy of every open block's info, sorted by mint; *out is malloc'd (the caller frees it). */
@@ -101,6 +102,17 @@ typedef struct db_block_stats {
     uint64_t retention_deleted;
 } db_block_stats;
 void db_blocks_stats(strata_db *db, db_block_stats *st);
+
+/* One storage tier's totals (warm: blocks in the data directory; cold: in --cold-dir). */
+typedef struct db_tier_stats {
+    uint64_t blocks, bytes, samples, series, chunks;
+    uint64_t demotions, demotion_failures; /* cold only: blocks moved there since open */
+} db_tier_stats;
+void db_tiers_stats(strata_db *db, db_tier_stats *warm, db_tier_stats *cold);
+/* What the adaptive chunk's selector chose for every chunk written since open (warm opt-in and
+ * cold demotion); *out is a copy. */
+struct stc_stats;
+void db_codec_stats(strata_db *db, struct stc_stats *out);
 
 /* Reads every series and chunk of every block and checks every checksum: for `strata inspect`.
  * 0, or the first error (STRATA_ECORRUPT with the block, file and offset) in err. */
