@@ -246,6 +246,9 @@ int db_tiers_demote(struct strata_db *db, char *err);
 int db_tiers_warm_chunks(struct strata_db *db, block_chunk_in *chunks, size_t n, uint8_t ***owned,
                          size_t *n_owned, char *err);
 void db_tiers_free_owned(uint8_t **owned, size_t n);
+/* After an explicit flush with a cold tier: compaction and demotion at once (not at the next
+ * background round), so the flush's caller finds old data cold when it returns. */
+void db_tiers_after_flush(struct strata_db *db);
 
 /* The stable copy of a label set (interned strings): takes ownership of ls (malloc'd) and
  * returns it, or frees it and returns the equal array already held. NULL on ENOMEM. */

@@ -245,7 +245,8 @@ static int cold_seg_open(block *b, size_t i, uint32_t seq, char *err)
     uint64_t raw_at = 0;
     for (uint32_t r = 0; r < n; r++) {
         const uint8_t *e = p + 16 + (size_t)r * 16;
-        uint64_t rs = be32_get(e), rl = be32_get(e + 4), fo = be32_get(e + 8), fl = be32_get(e + 12);
+        uint64_t rs = be32_get(e), rl = be32_get(e + 4), fo = be32_get(e + 8),
+                 fl = be32_get(e + 12);
         if (rs != raw_at || rl == 0 || fo < table_end + 4 || fo + fl > len)
             return strata_errf(err, STRATA_ECORRUPT,
                                "block %s: cold chunk segment %06u: region %u is out of place",

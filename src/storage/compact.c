@@ -417,7 +417,8 @@ int db_compact(strata_db *db, char *err)
         pthread_rwlock_rdlock(&bs->mu);
         size_t *group = malloc((bs->n ? bs->n : 1) * sizeof *group);
         /* Cold blocks are final: plan over the warm ones only (a view sorted as the list). */
-        db_blocks warm = {.range_ms = bs->range_ms, .v = malloc((bs->n ? bs->n : 1) * sizeof(block *))};
+        db_blocks warm = {.range_ms = bs->range_ms,
+                          .v = malloc((bs->n ? bs->n : 1) * sizeof(block *))};
         for (size_t i = 0; warm.v && i < bs->n; i++)
             if (!block_get_info(bs->v[i])->cold) warm.v[warm.n++] = bs->v[i];
         size_t k = group && warm.v ? plan(&warm, group) : 0;

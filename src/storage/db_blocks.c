@@ -779,7 +779,9 @@ static size_t apply_retention(strata_db *db)
 
 int db_flush_head(strata_db *db, char *err)
 {
-    return flush_before(db, INT64_MAX, err);
+    int rc = flush_before(db, INT64_MAX, err);
+    if (!rc) db_tiers_after_flush(db);
+    return rc;
 }
 
 static bool head_too_long(strata_db *db)

@@ -107,7 +107,8 @@ void db_tiers_close(strata_db *db)
     db->blocks->tiers = NULL;
 }
 
-/* ---- writing adaptive chunks ------------------------------------------------------------------ */
+/* ---- writing adaptive chunks ------------------------------------------------------------------
+ */
 
 static int encode_adaptive(db_tiers *t, chunk_encoding enc, const uint8_t *d, size_t len,
                            uint8_t **out, size_t *out_len, char *err)
@@ -216,8 +217,8 @@ static int compress_segment(const char *path, char *err)
             const uint8_t *q = raw + at;
             uint64_t l;
             if (varint_get_u64(&q, raw + len, &l) || l > len || (size_t)(q - raw) + l + 5 > len) {
-                rc = strata_errf(err, STRATA_ECORRUPT, "%s: chunk at %zu runs past the file",
-                                 path, at);
+                rc = strata_errf(err, STRATA_ECORRUPT, "%s: chunk at %zu runs past the file", path,
+                                 at);
                 break;
             }
             at = (size_t)(q - raw) + l + 5;
@@ -352,12 +353,8 @@ static int add_chunk(db_tiers *t, cold_build *cb, block *b, uint32_t id, const b
         return strata_errf(err, STRATA_EUNSUPPORTED, "chunk encoding %u is unknown", (unsigned)enc);
     uint32_t count;
     if ((rc = codec->count(d, len, &count))) return rc;
-    block_chunk_in in = {.mint = m->mint,
-                         .maxt = m->maxt,
-                         .encoding = enc,
-                         .data = d,
-                         .len = len,
-                         .samples = count};
+    block_chunk_in in = {
+        .mint = m->mint, .maxt = m->maxt, .encoding = enc, .data = d, .len = len, .samples = count};
     bool is_float = enc == CHUNK_ENC_XOR || enc == CHUNK_ENC_STRATA;
     if (part && !is_float)
         return strata_errf(err, STRATA_EUNSUPPORTED,
@@ -465,9 +462,9 @@ static int write_cold_copy(strata_db *db, block *b, const char *staging, char *u
         block_write_opts wo = {.mint = bi->mint,
                                .maxt = bi->maxt,
                                .level = bi->level,
-                               .parents = (const char(*)[BLOCK_ULID_LEN + 1])parent,
+                               .parents = (const char(*)[BLOCK_ULID_LEN + 1]) parent,
                                .n_parents = 1,
-                               .sources = (const char(*)[BLOCK_ULID_LEN + 1])parent,
+                               .sources = (const char(*)[BLOCK_ULID_LEN + 1]) parent,
                                .n_sources = 1,
                                .wal_segment = bi->wal_segment,
                                .flush_blocks = bi->flush_blocks,
@@ -494,8 +491,8 @@ static int compress_block_segments(const char *dir, char *err)
         rc = compress_segment(seg, err);
     }
     closedir(d);
-    if (!rc) rc = storage_fsync_dir(path) ? strata_errf(err, STRATA_EIO, "cannot fsync %s", path)
-                                          : 0;
+    if (!rc)
+        rc = storage_fsync_dir(path) ? strata_errf(err, STRATA_EIO, "cannot fsync %s", path) : 0;
     return rc;
 }
 
@@ -556,7 +553,8 @@ int db_tiers_demote(strata_db *db, char *err)
     pthread_rwlock_rdlock(&bs->mu);
     int64_t newest = atomic_load(&db->head.max_t);
     for (size_t i = 0; i < bs->n; i++)
-        if (block_get_info(bs->v[i])->maxt - 1 > newest) newest = block_get_info(bs->v[i])->maxt - 1;
+        if (block_get_info(bs->v[i])->maxt - 1 > newest)
+            newest = block_get_info(bs->v[i])->maxt - 1;
     block **due = malloc((bs->n ? bs->n : 1) * sizeof *due);
     size_t n = 0;
     for (size_t i = 0; due && i < bs->n; i++) {
@@ -580,6 +578,17 @@ int db_tiers_demote(strata_db *db, char *err)
     }
     free(due);
     return rc ? rc : done;
+}
+
+void db_tiers_after_flush(strata_db *db)
+{
+    db_blocks *bs = db->blocks;
+    if (!bs->tiers || !bs->tiers->cold_dir || db->opts.read_only) return;
+    char err[STRATA_ERRMSG_SIZE] = "";
+    pthread_mutex_lock(&bs->flush_mu);
+    db_compact(db, err); /* both log their own failures */
+    db_tiers_demote(db, err);
+    pthread_mutex_unlock(&bs->flush_mu);
 }
 
 /* ---- statistics ------------------------------------------------------------------------------ */
