@@ -132,11 +132,9 @@ static int parse_form(request *r)
     size_t i = 0;
     while (i < n) {
         size_t amp = i;
-        while (amp < n && s[amp] != '&')
-            amp++;
+        while (amp < n && s[amp] != '&') amp++;
         size_t eq = i;
-        while (eq < amp && s[eq] != '=')
-            eq++;
+        while (eq < amp && s[eq] != '=') eq++;
         size_t kl = url_decode(s + i, eq - i);
         size_t vl = eq < amp ? url_decode(s + eq + 1, amp - eq - 1) : 0;
         if (kl && add_param(r, s + i, kl, eq < amp ? s + eq + 1 : "", vl)) return STRATA_ENOMEM;
@@ -175,16 +173,11 @@ void json_escape(buf *b, const char *s, size_t n)
         unsigned char c = (unsigned char)s[i];
         const char *esc = NULL;
         char u[7];
-        if (c == '"')
-            esc = "\\\"";
-        else if (c == '\\')
-            esc = "\\\\";
-        else if (c == '\n')
-            esc = "\\n";
-        else if (c == '\r')
-            esc = "\\r";
-        else if (c == '\t')
-            esc = "\\t";
+        if (c == '"') esc = "\\\"";
+        else if (c == '\\') esc = "\\\\";
+        else if (c == '\n') esc = "\\n";
+        else if (c == '\r') esc = "\\r";
+        else if (c == '\t') esc = "\\t";
         else if (c < 0x20 || c == '<' || c == '>' || c == '&') {
             u[0] = '\\';
             u[1] = 'u';
@@ -208,18 +201,13 @@ static const char *error_type(int code)
 {
     switch (code) {
     case STRATA_EPARSE:
-    case STRATA_EINVAL:
-        return "bad_data";
-    case STRATA_ETIMEOUT:
-        return "timeout";
+    case STRATA_EINVAL: return "bad_data";
+    case STRATA_ETIMEOUT: return "timeout";
     case STRATA_EEXEC:
     case STRATA_ELIMIT:
-    case STRATA_EUNSUPPORTED:
-        return "execution";
-    case STRATA_ECLOSED:
-        return "unavailable";
-    default:
-        return "internal";
+    case STRATA_EUNSUPPORTED: return "execution";
+    case STRATA_ECLOSED: return "unavailable";
+    default: return "internal";
     }
 }
 
@@ -227,18 +215,13 @@ static unsigned error_status(int code)
 {
     switch (code) {
     case STRATA_EPARSE:
-    case STRATA_EINVAL:
-        return 400;
-    case STRATA_ETIMEOUT:
-        return 503;
+    case STRATA_EINVAL: return 400;
+    case STRATA_ETIMEOUT: return 503;
     case STRATA_EEXEC:
     case STRATA_ELIMIT:
-    case STRATA_EUNSUPPORTED:
-        return 422;
-    case STRATA_ECLOSED:
-        return 503;
-    default:
-        return 500;
+    case STRATA_EUNSUPPORTED: return 422;
+    case STRATA_ECLOSED: return 503;
+    default: return 500;
     }
 }
 
@@ -292,8 +275,7 @@ static int param_time(const request *r, const char *name, int64_t def, int64_t *
 static int param_duration(const request *r, const char *name, int64_t *out, char *err)
 {
     const char *v = get_param(r, name);
-    if (!v || !*v)
-        return strata_errf(err, STRATA_EINVAL, "invalid parameter \"%s\": missing", name);
+    if (!v || !*v) return strata_errf(err, STRATA_EINVAL, "invalid parameter \"%s\": missing", name);
     char *end;
     double sec = strtod(v, &end);
     if (*end == '\0') {
@@ -308,8 +290,8 @@ static int param_duration(const request *r, const char *name, int64_t *out, char
     int rc = duration_parse(v, strlen(v), out, err);
     if (rc)
         return strata_errf(err, STRATA_EINVAL,
-                           "invalid parameter \"%s\": cannot parse \"%s\" to a valid duration",
-                           name, v);
+                           "invalid parameter \"%s\": cannot parse \"%s\" to a valid duration", name,
+                           v);
     return 0;
 }
 
@@ -323,8 +305,7 @@ typedef struct selector_list {
 static void selectors_free(selector_list *l)
 {
     for (size_t i = 0; i < l->n; i++) {
-        for (size_t k = 0; k < l->counts[i]; k++)
-            matcher_free(l->ms[i][k]);
+        for (size_t k = 0; k < l->counts[i]; k++) matcher_free(l->ms[i][k]);
         free(l->ms[i]);
     }
     l->n = 0;
@@ -401,8 +382,8 @@ static enum MHD_Result handle_write(server *s, struct MHD_Connection *c, request
     if (!scratch) return text_response(s, c, H_WRITE, 500, "out of memory\n");
     ingest_rw_result res;
     write_reject rej;
-    int rc =
-        ingest_remote_write(s->db, r->body.data, r->body.len, enc, ctype, scratch, &res, &rej, err);
+    int rc = ingest_remote_write(s->db, r->body.data, r->body.len, enc, ctype, scratch, &res, &rej,
+                                 err);
     server_scratch_put(s, scratch);
     counter_add(&s->m.rw_samples, res.write.samples_written);
     counter_add(&s->m.rw_requests, 1);
@@ -463,9 +444,7 @@ static enum MHD_Result handle_read(server *s, struct MHD_Connection *c, request 
     }
     if (rc) {
         buf_free(&out);
-        unsigned status = rc == STRATA_EINVAL || rc == STRATA_ELIMIT ? 400
-                          : rc == STRATA_ETIMEOUT                    ? 503
-                                                                     : 500;
+        unsigned status = rc == STRATA_EINVAL || rc == STRATA_ELIMIT ? 400 : rc == STRATA_ETIMEOUT ? 503 : 500;
         buf b = {0};
         buf_printf(&b, "%s\n", err[0] ? err : "remote read failed");
         server_count_request(s, H_READ, status);
@@ -482,9 +461,8 @@ static enum MHD_Result handle_read(server *s, struct MHD_Connection *c, request 
     }
     if (!resp) return MHD_NO;
     if (streamed) {
-        MHD_add_response_header(
-            resp, "Content-Type",
-            "application/x-streamed-protobuf; proto=prometheus.ChunkedReadResponse");
+        MHD_add_response_header(resp, "Content-Type",
+                                "application/x-streamed-protobuf; proto=prometheus.ChunkedReadResponse");
     } else {
         MHD_add_response_header(resp, "Content-Type", "application/x-protobuf");
         MHD_add_response_header(resp, "Content-Encoding", "snappy");
@@ -598,12 +576,10 @@ static enum MHD_Result handle_query_range(server *s, struct MHD_Connection *c, r
     char err[STRATA_ERRMSG_SIZE] = "";
     const char *q = get_param(r, "query");
     if (!q)
-        return api_error(s, c, H_QUERY_RANGE, STRATA_EINVAL,
-                         "invalid parameter \"query\": missing");
+        return api_error(s, c, H_QUERY_RANGE, STRATA_EINVAL, "invalid parameter \"query\": missing");
     int64_t start, end, step;
     if (!get_param(r, "start"))
-        return api_error(s, c, H_QUERY_RANGE, STRATA_EINVAL,
-                         "invalid parameter \"start\": missing");
+        return api_error(s, c, H_QUERY_RANGE, STRATA_EINVAL, "invalid parameter \"start\": missing");
     if (!get_param(r, "end"))
         return api_error(s, c, H_QUERY_RANGE, STRATA_EINVAL, "invalid parameter \"end\": missing");
     if (param_time(r, "start", 0, &start, err) || param_time(r, "end", 0, &end, err))
@@ -679,8 +655,7 @@ static enum MHD_Result handle_series(server *s, struct MHD_Connection *c, reques
         return api_error(s, c, H_SERIES, STRATA_EINVAL, err);
     selector_list sel;
     if (parse_selectors(r, &sel, err)) return api_error(s, c, H_SERIES, STRATA_EINVAL, err);
-    if (sel.n == 0)
-        return api_error(s, c, H_SERIES, STRATA_EINVAL, "no match[] parameter provided");
+    if (sel.n == 0) return api_error(s, c, H_SERIES, STRATA_EINVAL, "no match[] parameter provided");
     /* Several selectors: the union, each series once, in label order. Collect the series of each
      * selector, then merge by sorting on labels and dropping repeats. */
     typedef struct {
@@ -735,8 +710,7 @@ static enum MHD_Result handle_series(server *s, struct MHD_Connection *c, reques
         }
         buf_putc(&data, ']');
     }
-    for (size_t i = 0; i < n_sets; i++)
-        series_set_free(sets[i]);
+    for (size_t i = 0; i < n_sets; i++) series_set_free(sets[i]);
     free(all);
     if (rc) {
         buf_free(&data);
@@ -848,8 +822,7 @@ static enum MHD_Result handle_tsdb_status(server *s, struct MHD_Connection *c, r
     const char *lim = get_param(r, "limit");
     long limit = lim ? strtol(lim, NULL, 10) : 10;
     if (limit <= 0 || limit > 10000)
-        return api_error(s, c, H_OTHER, STRATA_EINVAL,
-                         "limit must be a positive number up to 10000");
+        return api_error(s, c, H_OTHER, STRATA_EINVAL, "limit must be a positive number up to 10000");
     db_tsdb_status st;
     int rc = db_tsdb_status_get(s->db, (size_t)limit, &st, err);
     if (rc) return api_error(s, c, H_OTHER, rc, err);
@@ -873,10 +846,10 @@ static enum MHD_Result handle_tsdb_status(server *s, struct MHD_Connection *c, r
                    "%s{\"ulid\":\"%s\",\"tier\":\"%s\",\"minTime\":%lld,\"maxTime\":%lld,"
                    "\"numSamples\":%llu,\"numSeries\":%llu,\"numChunks\":%llu,\"level\":%u,"
                    "\"bytes\":%llu}",
-                   i ? "," : "", bi[i].ulid, bi[i].cold ? "cold" : "warm", (long long)bi[i].mint,
-                   (long long)bi[i].maxt, (unsigned long long)bi[i].num_samples,
-                   (unsigned long long)bi[i].num_series, (unsigned long long)bi[i].num_chunks,
-                   bi[i].level, (unsigned long long)bi[i].bytes);
+                   i ? "," : "", bi[i].ulid, bi[i].cold ? "cold" : "warm", (long long)bi[i].mint, (long long)bi[i].maxt,
+                   (unsigned long long)bi[i].num_samples, (unsigned long long)bi[i].num_series,
+                   (unsigned long long)bi[i].num_chunks, bi[i].level,
+                   (unsigned long long)bi[i].bytes);
     free(bi);
     buf_printf(&data, "]");
     /* Per tier: the head (its WAL on disk), warm blocks, cold blocks. */
@@ -938,15 +911,13 @@ static enum MHD_Result handle_delete_series(server *s, struct MHD_Connection *c,
     if (sel.n == 0) return api_error(s, c, H_OTHER, STRATA_EINVAL, "no match[] parameter provided");
     int rc = 0;
     for (size_t i = 0; i < sel.n && !rc; i++)
-        rc = db_delete_series(s->db, (const matcher *const *)sel.ms[i], sel.counts[i], start, end,
-                              err);
+        rc = db_delete_series(s->db, (const matcher *const *)sel.ms[i], sel.counts[i], start, end, err);
     selectors_free(&sel);
     if (rc) return api_error(s, c, H_OTHER, rc, err);
     return no_content(s, c);
 }
 
-static enum MHD_Result handle_clean_tombstones(server *s, struct MHD_Connection *c,
-                                               const char *method)
+static enum MHD_Result handle_clean_tombstones(server *s, struct MHD_Connection *c, const char *method)
 {
     if (strcmp(method, "POST") != 0)
         return api_error(s, c, H_OTHER, STRATA_EINVAL, "method not allowed: use POST");
@@ -1030,10 +1001,8 @@ static enum MHD_Result dispatch(server *s, struct MHD_Connection *c, const char 
     if (strcmp(url, "/api/v1/status/buildinfo") == 0) return handle_buildinfo(s, c);
     if (strcmp(url, "/api/v1/status/tsdb") == 0) return handle_tsdb_status(s, c, r);
     if (strcmp(url, "/metrics") == 0) return handle_metrics(s, c);
-    if (strcmp(url, "/-/healthy") == 0)
-        return text_response(s, c, H_HEALTH, 200, "Strata is Healthy.\n");
-    if (strcmp(url, "/-/ready") == 0)
-        return text_response(s, c, H_HEALTH, 200, "Strata is Ready.\n");
+    if (strcmp(url, "/-/healthy") == 0) return text_response(s, c, H_HEALTH, 200, "Strata is Healthy.\n");
+    if (strcmp(url, "/-/ready") == 0) return text_response(s, c, H_HEALTH, 200, "Strata is Ready.\n");
     if (strcmp(url, "/") == 0)
         return text_response(s, c, H_OTHER, 200,
                              "Strata " STRATA_VERSION ": see /api/v1/query, /metrics\n");
@@ -1055,10 +1024,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return MHD_YES;
     }
     if (*upload_size) {
-        if (r->body.len + *upload_size > s->cfg.max_request_bytes)
-            r->too_large = true;
-        else if (buf_append(&r->body, upload, *upload_size))
-            r->too_large = true;
+        if (r->body.len + *upload_size > s->cfg.max_request_bytes) r->too_large = true;
+        else if (buf_append(&r->body, upload, *upload_size)) r->too_large = true;
         *upload_size = 0;
         return MHD_YES;
     }
@@ -1087,8 +1054,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 static int parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *len, char *err)
 {
     const char *colon = strrchr(listen, ':');
-    if (!colon)
-        return strata_errf(err, STRATA_EINVAL, "--listen \"%s\": expected HOST:PORT", listen);
+    if (!colon) return strata_errf(err, STRATA_EINVAL, "--listen \"%s\": expected HOST:PORT", listen);
     char host[256];
     size_t hl = (size_t)(colon - listen);
     if (hl >= sizeof host) return strata_errf(err, STRATA_EINVAL, "--listen: host too long");
@@ -1098,8 +1064,7 @@ static int parse_listen(const char *listen, struct sockaddr_storage *ss, socklen
         memmove(host, host + 1, hl - 2);
         host[hl - 2] = '\0';
     }
-    struct addrinfo hints = {.ai_family = AF_UNSPEC,
-                             .ai_socktype = SOCK_STREAM,
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
     struct addrinfo *ai;
     int g = getaddrinfo(host[0] ? host : NULL, colon + 1, &hints, &ai);
@@ -1185,8 +1150,7 @@ void server_stop(server *s)
     selfscrape_stop(s);
     if (s->grpc) grpc_srv_stop(s->grpc);
     if (s->mhd) MHD_stop_daemon(s->mhd);
-    for (size_t i = 0; i < s->n_scratch; i++)
-        ingest_scratch_free(s->scratch[i]);
+    for (size_t i = 0; i < s->n_scratch; i++) ingest_scratch_free(s->scratch[i]);
     pthread_mutex_destroy(&s->scratch_mu);
     free(s);
 }

@@ -9,15 +9,10 @@
 #include <string.h>
 
 static const unsigned codes[SERVER_CODES] = {200, 204, 400, 404, 405, 413, 415, 422, 500, 503};
-static const char *handler_names[H_COUNT] = {"/api/v1/write",
-                                             "/api/v1/read",
-                                             "/api/v1/query",
-                                             "/api/v1/query_range",
-                                             "/api/v1/series",
-                                             "/api/v1/labels",
-                                             "/api/v1/label/:name/values",
-                                             "/metrics",
-                                             "/-/healthy",
+static const char *handler_names[H_COUNT] = {"/api/v1/write",  "/api/v1/read", "/api/v1/query",
+                                             "/api/v1/query_range", "/api/v1/series",
+                                             "/api/v1/labels", "/api/v1/label/:name/values",
+                                             "/metrics",       "/-/healthy",
                                              "other"};
 
 void server_metrics_init(server_metrics *m)
@@ -56,7 +51,7 @@ static void emit_tiers(const metrics_sink *k, strata_db *db)
         metrics_emit_family(k, fams[f][0], "gauge", fams[f][1]);
         for (int t = 0; t < 2; t++) {
             const db_tier_stats *x = t ? &tc : &tw;
-            double v = f == 0   ? (double)x->blocks
+            double v = f == 0 ? (double)x->blocks
                        : f == 1 ? (double)x->bytes
                        : f == 2 ? (double)x->samples
                                 : (double)x->series;
@@ -90,8 +85,8 @@ static void emit_tiers(const metrics_sink *k, strata_db *db)
         label l[] = {LABEL("kind", "value"), LABEL("codec", stc_value_codec_name(c))};
         metrics_emit(k, "strata_chunk_codec_bytes_total", l, 2, (double)cs.v_bytes[c]);
     }
-    emit_u(k, "strata_chunk_codec_samples_total", "counter", "Samples written in adaptive chunks.",
-           (double)cs.samples);
+    emit_u(k, "strata_chunk_codec_samples_total", "counter",
+           "Samples written in adaptive chunks.", (double)cs.samples);
     emit_u(k, "strata_chunk_codec_input_bytes_total", "counter",
            "Raw bytes (16 per sample) encoded into adaptive chunks.", (double)cs.bytes_in);
     emit_u(k, "strata_chunk_codec_output_bytes_total", "counter",
@@ -109,8 +104,7 @@ void server_collect_metrics(server *s, const metrics_sink *k)
     emit_u(k, "strata_head_samples_appended_total", "counter",
            "Samples appended to the head since start, WAL replay included.",
            (double)st.samples_appended);
-    emit_u(k, "strata_head_chunks", "gauge", "Full chunks held by the head.",
-           (double)st.head_chunks);
+    emit_u(k, "strata_head_chunks", "gauge", "Full chunks held by the head.", (double)st.head_chunks);
     emit_u(k, "strata_head_chunk_bytes", "gauge", "Bytes of the head's full chunks.",
            (double)st.head_chunk_bytes);
     if (st.head_chunk_samples)
@@ -129,8 +123,7 @@ void server_collect_metrics(server *s, const metrics_sink *k)
     db_block_stats bst;
     db_blocks_stats(s->db, &bst);
     emit_u(k, "strata_blocks", "gauge", "Persistent blocks open.", (double)bst.blocks);
-    emit_u(k, "strata_block_bytes", "gauge", "Bytes of the open blocks on disk.",
-           (double)bst.bytes);
+    emit_u(k, "strata_block_bytes", "gauge", "Bytes of the open blocks on disk.", (double)bst.bytes);
     emit_u(k, "strata_block_samples", "gauge", "Samples in the open blocks.", (double)bst.samples);
     if (bst.blocks) {
         emit_u(k, "strata_blocks_min_time_seconds", "gauge", "Oldest block's start.",
@@ -205,8 +198,7 @@ void server_collect_metrics(server *s, const metrics_sink *k)
     emit_u(k, "strata_remote_write_samples_total", "counter", "Samples stored from remote write.",
            (double)counter_get(&s->m.rw_samples));
 
-    emit_u(k, "strata_otlp_requests_total", "counter",
-           "OTLP metrics export requests (HTTP and gRPC).",
+    emit_u(k, "strata_otlp_requests_total", "counter", "OTLP metrics export requests (HTTP and gRPC).",
            (double)counter_get(&s->m.otlp_requests));
     emit_u(k, "strata_otlp_samples_total", "counter", "Samples stored from OTLP.",
            (double)counter_get(&s->m.otlp_samples));
