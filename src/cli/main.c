@@ -687,7 +687,8 @@ static int import_commit(import_state *st, char *err)
         st->labels[i].name = base + (size_t)(uintptr_t)st->labels[i].name;
         st->labels[i].value = base + (size_t)(uintptr_t)st->labels[i].value;
     }
-    write_series ws = {.labels = st->labels, .n_labels = st->n_labels, .samples = st->samples, .n_samples = st->n};
+    write_series ws = {
+        .labels = st->labels, .n_labels = st->n_labels, .samples = st->samples, .n_samples = st->n};
     strata_write_result res;
     int rc = db_write(st->db, &ws, 1, false, &res, NULL, err);
     st->stored += res.samples_written + res.samples_duplicate;
@@ -838,7 +839,8 @@ static int cmd_inspect(int argc, char **argv)
         case 'c': cold_dir = optarg; break;
         case 'h':
             printf("usage: strata inspect [--data-dir DIR] [--cold-dir DIR] [--verify]\n\nLists the "
-                   "blocks of DIR and of the cold directory (opened read-only), per tier, and the head; --verify reads every series and chunk of every "
+                   "blocks of DIR and of the cold directory (opened read-only), per tier, and "
+                   "the head; --verify reads every series and chunk of every "
                    "block and checks every checksum.\n");
             return 0;
         default: return 2;

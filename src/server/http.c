@@ -846,7 +846,8 @@ static enum MHD_Result handle_tsdb_status(server *s, struct MHD_Connection *c, r
                    "%s{\"ulid\":\"%s\",\"tier\":\"%s\",\"minTime\":%lld,\"maxTime\":%lld,"
                    "\"numSamples\":%llu,\"numSeries\":%llu,\"numChunks\":%llu,\"level\":%u,"
                    "\"bytes\":%llu}",
-                   i ? "," : "", bi[i].ulid, bi[i].cold ? "cold" : "warm", (long long)bi[i].mint, (long long)bi[i].maxt,
+                   i ? "," : "", bi[i].ulid, bi[i].cold ? "cold" : "warm", (long long)bi[i].mint,
+                   (long long)bi[i].maxt,
                    (unsigned long long)bi[i].num_samples, (unsigned long long)bi[i].num_series,
                    (unsigned long long)bi[i].num_chunks, bi[i].level,
                    (unsigned long long)bi[i].bytes);
