@@ -251,7 +251,7 @@ static void drop_compacted_parents(strata_db *db)
             block_close(bs->v[i]);
             continue;
         }
-        strata_log(LOG_WARN, "removing block %s: a compacted or cold block replaces it",
+        strata_log(LOG_WARN, "removing block %s: a compacted block replaces it (or its cold copy)",
                    block_get_info(bs->v[i])->ulid);
         db_blocks_delete(db, bs->v[i]);
     }
