@@ -172,7 +172,7 @@ static void serve_usage(FILE *f)
             "  --cold-dir DIR                 the cold tier: blocks older than --cold-after move to\n"
             "                                 DIR, re-encoded with adaptive chunks and zstd\n"
             "  --cold-after DUR               age (from the newest sample) at which a block goes\n"
-            "                                 cold (default 7d)\n"
+            "                                 cold (default 7d; 0s: every flushed block)\n"
             "  --warm-codec xor|adaptive      chunk encoding of warm blocks (default xor, which\n"
             "                                 Prometheus' tools read)\n"
             "  --help                         this text\n");
@@ -390,6 +390,7 @@ static int cmd_serve(int argc, char **argv)
     o.block_range_ms = 2 * 3600 * 1000;
     for (int i = 0; i < 7; i++) o.lim[i] = -1;
     o.max_exemplars = -1;
+    o.cold_after_ms = -1;
     snprintf(o.grpc_listen, sizeof o.grpc_listen, "127.0.0.1:4317");
 
     bool set_by_flag[OPT_HELP - OPT_DATA_DIR + 1] = {0};
@@ -430,7 +431,7 @@ static int cmd_serve(int argc, char **argv)
     opts.retention_ms = o.retention_ms;
     opts.retention_bytes = o.retention_bytes;
     opts.cold_dir = o.cold_dir;
-    if (o.cold_after_ms > 0) opts.cold_after_ms = o.cold_after_ms;
+    if (o.cold_after_ms >= 0) opts.cold_after_ms = o.cold_after_ms;
     opts.warm_codec_adaptive = o.warm_adaptive;
     if (o.lim[0] >= 0) opts.max_labels_per_series = (uint32_t)o.lim[0];
     if (o.lim[1] >= 0) opts.max_label_name_bytes = (uint32_t)o.lim[1];
