@@ -15,6 +15,8 @@
 #include "storage/storage_internal.h"
 
 #include <dirent.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <sys/stat.h>
 
 #define RANGE_MS 3600000
@@ -218,6 +220,34 @@ static void test_cold_roundtrip(void **state)
     test_rmtree(cold);
 }
 
+static void *reader_main(void *arg)
+{
+    return (void *)(intptr_t)check_all(arg);
+}
+
+/* Readers racing for the same regions right after an open: each region is filled once (the
+ * losers free their copies) and every reader sees every sample. */
+static void test_cold_concurrent_reads(void **state)
+{
+    (void)state;
+    char dir[512], cold[600];
+    strata_db *db;
+    setup_cold(dir, sizeof dir, cold, sizeof cold, &db);
+    strata_close(db);
+    assert_int_equal(open_db(dir, cold, true, &db), 0);
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, reader_main, db), 0);
+    for (int i = 0; i < 4; i++) {
+        void *rc;
+        pthread_join(th[i], &rc);
+        assert_int_equal((intptr_t)rc, 0);
+    }
+    strata_close(db);
+    test_rmtree(dir);
+    test_rmtree(cold);
+}
+
 static void test_cold_damage(void **state)
 {
     (void)state;
@@ -244,6 +274,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cold_roundtrip),
+        cmocka_unit_test(test_cold_concurrent_reads),
         cmocka_unit_test(test_cold_damage),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
