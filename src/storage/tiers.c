@@ -530,7 +530,16 @@ static int demote(strata_db *db, block *b, char *err)
     storage_fsync_dir(staging);
     storage_crash_point("demote-renamed");
     block *nb;
-    if ((rc = block_open(to, db->head.syms, &nb, err))) return rc; /* the next open sorts it out */
+    if ((rc = block_open(to, db->head.syms, &nb, err))) {
+        /* Not served: remove it, or the next round would write a second copy of the warm block. */
+        char gone[4400];
+        snprintf(gone, sizeof gone, "%s.tmp", to);
+        if (rename(to, gone) == 0) {
+            storage_fsync_dir(cold);
+            remove_tree(gone);
+        }
+        return rc;
+    }
     block_mark_cold(nb);
     db_blocks_lock_exclusive(bs);
     for (size_t i = 0; i < bs->n; i++)
