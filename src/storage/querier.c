@@ -405,7 +405,9 @@ int series_set_read_histograms(const series_set *set, size_t i, arena *a, hist_s
     *out = NULL;
     *n = 0;
     if (i >= set->n || set->labels_only) return 0;
-    int rc = head_hist_read(&set->db->head, set->v[i], set->mint, set->maxt, a, out, n);
+    const set_entry *e = &set->v[i];
+    if (!e->s) return 0;
+    int rc = head_hist_read(&set->db->head, e->s, set->mint, set->maxt, a, out, n);
     if (rc < 0) return rc;
     return *n > 0;
 }
