@@ -44,13 +44,15 @@ static bool series_bounds(head *h, series *s, int64_t *mint, int64_t *maxt)
 {
     head_stripe *st = &h->stripes[s->stripe];
     pthread_mutex_lock(&st->mu);
-    bool has = s->has_samples && (s->n_chunks || s->open_count);
+    /* Truncation may leave a series with neither floats nor histograms until it is dropped. */
+    int64_t hmin, hmax;
+    bool floats = s->n_chunks || s->open_count;
+    bool hists = head_hist_bounds_locked(s, &hmin, &hmax);
+    bool has = s->has_samples && (floats || hists);
     if (has) {
         /* Floats and histograms each keep their own oldest time; last_t is the newest of both. */
-        int64_t hmin, hmax;
-        bool floats = s->n_chunks || s->open_count;
         *mint = floats ? (s->n_chunks ? s->chunks[0].mint : s->open_mint) : INT64_MAX;
-        if (head_hist_bounds_locked(s, &hmin, &hmax) && hmin < *mint) *mint = hmin;
+        if (hists && hmin < *mint) *mint = hmin;
         *maxt = s->last_t;
     }
     pthread_mutex_unlock(&st->mu);
