@@ -688,8 +688,7 @@ static int import_commit(import_state *st, char *err)
         st->labels[i].name = base + (size_t)(uintptr_t)st->labels[i].name;
         st->labels[i].value = base + (size_t)(uintptr_t)st->labels[i].value;
     }
-    write_series ws = {
-        .labels = st->labels, .n_labels = st->n_labels, .samples = st->samples, .n_samples = st->n};
+    write_series ws = {.labels = st->labels, .n_labels = st->n_labels, .samples = st->samples, .n_samples = st->n};
     strata_write_result res;
     int rc = db_write(st->db, &ws, 1, false, &res, NULL, err);
     st->stored += res.samples_written + res.samples_duplicate;

@@ -44,13 +44,15 @@ static bool series_bounds(head *h, series *s, int64_t *mint, int64_t *maxt)
 {
     head_stripe *st = &h->stripes[s->stripe];
     pthread_mutex_lock(&st->mu);
-    bool has = s->has_samples && (s->n_chunks || s->open_count);
+    /* Truncation may leave a series with neither floats nor histograms until it is dropped. */
+    int64_t hmin, hmax;
+    bool floats = s->n_chunks || s->open_count;
+    bool hists = head_hist_bounds_locked(s, &hmin, &hmax);
+    bool has = s->has_samples && (floats || hists);
     if (has) {
         /* Floats and histograms each keep their own oldest time; last_t is the newest of both. */
-        int64_t hmin, hmax;
-        bool floats = s->n_chunks || s->open_count;
         *mint = floats ? (s->n_chunks ? s->chunks[0].mint : s->open_mint) : INT64_MAX;
-        if (head_hist_bounds_locked(s, &hmin, &hmax) && hmin < *mint) *mint = hmin;
+        if (hists && hmin < *mint) *mint = hmin;
         *maxt = s->last_t;
     }
     pthread_mutex_unlock(&st->mu);
@@ -404,8 +406,10 @@ int series_set_read_histograms(const series_set *set, size_t i, arena *a, hist_s
 {
     *out = NULL;
     *n = 0;
-    if (i >= set->n || set->labels_only || !set->v[i].s) return 0;
-    int rc = head_hist_read(&set->db->head, set->v[i].s, set->mint, set->maxt, a, out, n);
+    if (i >= set->n || set->labels_only) return 0;
+    const set_entry *e = &set->v[i];
+    if (!e->s) return 0;
+    int rc = head_hist_read(&set->db->head, e->s, set->mint, set->maxt, a, out, n);
     if (rc < 0) return rc;
     return *n > 0;
 }
