@@ -666,6 +666,8 @@ static int checkpoint_wal(strata_db *db, uint32_t wal_segment, const flushed *f,
         if (!f[i].s || (!f[i].remaining && f[i].hist_maxt == INT64_MIN)) continue;
         rc = encode_kept_samples(db, f[i].s, f[i].remaining, f[i].hist_maxt, &payload, &records);
     }
+    /* Exemplars live in their own store, not in blocks: the checkpoint keeps them all. */
+    if (!rc && db->exemplars) rc = exemplars_checkpoint(db->exemplars, &records);
     pthread_rwlock_unlock(&db->blocks->mu);
     buf_free(&payload);
     if (!rc)

@@ -294,6 +294,9 @@ class NativeHistogramTest(unittest.TestCase):
         ts = _field_bytes(1, _field_bytes(1, b"__name__") + _field_bytes(2, name.encode()))
         for i in range(n):
             ts += _field_bytes(2, f64(1, i * 0.5 + 1 / 3) + key(2, 0) + _varint(T0 + 15000 * i))
+        for i in range(0, n, 50):  # exemplars: labels, value, timestamp
+            lab = _field_bytes(1, _field_bytes(1, b"trace_id") + _field_bytes(2, b"t%d" % i))
+            ts += _field_bytes(3, lab + f64(2, i + 0.25) + key(3, 0) + _varint(T0 + 15000 * i))
         body = snappy.compress(bytes(_field_bytes(1, bytes(ts))))
         r = requests.post(self.strata.url + "/api/v1/write", data=body, headers=RW_HEADERS, timeout=30)
         self.assertEqual(r.status_code, 204, r.text)
@@ -303,6 +306,14 @@ class NativeHistogramTest(unittest.TestCase):
                             time=str((T0 + 15000 * (n - 1)) / 1000))
         self.assertEqual(r.status_code, 200, r.text)
         self.assertEqual(r.json()["data"]["result"][0]["value"][1], "240")
+        r = self.strata.session.get(self.strata.url + "/api/v1/query_exemplars", timeout=30, params={
+            "query": name, "start": str(T0 / 1000), "end": str((T0 + 15000 * n) / 1000)})
+        self.assertEqual(r.status_code, 200, r.text)
+        data = r.json()["data"]
+        self.assertEqual(len(data), 1, data)
+        got = [(e["labels"]["trace_id"], e["value"], e["timestamp"]) for e in data[0]["exemplars"]]
+        want = [("t%d" % i, repr(i + 0.25), (T0 + 15000 * i) / 1000) for i in range(0, n, 50)]
+        self.assertEqual(got, want)
         r = self.strata.get("/api/v1/query", query="histogram_count(nh_int)",
                             time=str((T0 + 15000 * 199) / 1000))
         self.assertEqual(r.status_code, 200, r.text)
