@@ -187,6 +187,10 @@ typedef struct db_blocks {
     bool stopping;
     bool wake;
     _Atomic uint64_t flushes;
+    /* The last automatic cut that found nothing to flush: native histograms stay in the head, so
+     * it can span more than 1.5 ranges with nothing to cut; writes do not wake the flusher again
+     * (and it does not scan the head) until the newest sample moves the cut. */
+    _Atomic int64_t idle_cut;
     _Atomic uint64_t flush_failures;
     _Atomic uint64_t compactions;
     _Atomic uint64_t compaction_failures;

@@ -164,6 +164,7 @@ int db_blocks_open(strata_db *db, char *err)
 {
     db_blocks *bs = calloc(1, sizeof *bs);
     if (!bs) return strata_errf(err, STRATA_ENOMEM, "out of memory");
+    atomic_init(&bs->idle_cut, INT64_MIN);
     pthread_rwlockattr_t attr;
     pthread_rwlockattr_init(&attr);
     /* Reader preference: a query may hold two sets at once, so a waiting flush must not block
@@ -847,6 +848,14 @@ static bool head_too_long(strata_db *db)
     return lo <= hi && (hi - lo) >= db->blocks->range_ms / 2 * 3;
 }
 
+/* As Prometheus does: blocks for the closed windows, keeping at least half a range of the newest
+ * data in the head. */
+static int64_t automatic_cut(strata_db *db)
+{
+    int64_t range = db->blocks->range_ms, newest = atomic_load(&db->head.max_t);
+    return (newest - range / 2) / range * range;
+}
+
 static void *flusher_main(void *arg)
 {
     strata_db *db = arg;
@@ -863,13 +872,13 @@ static void *flusher_main(void *arg)
         bs->wake = false;
         pthread_mutex_unlock(&bs->wake_mu);
         if (head_too_long(db)) {
-            /* As Prometheus does: blocks for the closed windows, keeping at least half a range
-             * of the newest data in the head. */
-            int64_t range = bs->range_ms, newest = atomic_load(&db->head.max_t);
-            int64_t cut = (newest - range / 2) / range * range;
+            int64_t cut = automatic_cut(db);
             char err[STRATA_ERRMSG_SIZE] = "";
+            uint64_t before = atomic_load(&bs->flushes);
             if (flush_before(db, cut, err))
                 strata_log(LOG_ERROR, "automatic head flush failed: %s", err);
+            else if (atomic_load(&bs->flushes) == before)
+                atomic_store(&bs->idle_cut, cut);
         }
         pthread_mutex_lock(&bs->flush_mu);
         char err[STRATA_ERRMSG_SIZE] = "";
@@ -898,6 +907,7 @@ void db_blocks_after_write(strata_db *db)
 {
     db_blocks *bs = db->blocks;
     if (!bs || !bs->flusher_running || !head_too_long(db)) return;
+    if (automatic_cut(db) == atomic_load(&bs->idle_cut)) return;
     pthread_mutex_lock(&bs->wake_mu);
     bs->wake = true;
     pthread_cond_signal(&bs->wake_cv);
