@@ -109,6 +109,7 @@ static int replay_histogram(void *ctx, uint32_t ref, int64_t t, const native_his
 {
     strata_db *db = ctx;
     series *s = head_series_by_ref(&db->head, ref);
+    if (!s) s = db_blocks_alias_get(db, ref);
     if (!s) return strata_errf(err, STRATA_ECORRUPT, "histogram for unknown series %u", ref);
     int rc = head_append_hist(&db->head, s, t, h, NULL);
     if (rc == STRATA_ENOMEM) return strata_errf(err, rc, "out of memory replaying the WAL");

@@ -336,6 +336,7 @@ typedef struct flushed {
     uint32_t n_chunks;  /* chunks [0, n_chunks) go into blocks */
     head_chunk *chunks; /* copies of their descriptors (writers may move s->chunks) */
     uint32_t remaining; /* samples that stay in the head from before the snapshot */
+    int64_t hist_maxt;  /* newest histogram sample from before the snapshot; INT64_MIN if none */
 } flushed;
 
 static int cmp_flushed(const void *a, const void *b)
@@ -391,11 +392,15 @@ static int snapshot_head(strata_db *db, int64_t cut, flushed **out, size_t *n, s
             nf++;
         for (uint32_t c = nf; c < s->n_chunks; c++)
             remaining += s->chunks[c].count;
+        /* Histograms stay in the head; the checkpoint needs to know which predate the cut WAL
+         * segment (later ones are in segments the checkpoint keeps). */
+        int64_t hmin, hist_maxt = INT64_MIN;
+        if (!head_hist_bounds_locked(s, &hmin, &hist_maxt)) hist_maxt = INT64_MIN;
         head_chunk *c = nf ? malloc(nf * sizeof *c) : NULL;
         if (nf && !c) rc = STRATA_ENOMEM;
-        if (!rc && (nf || remaining)) {
+        if (!rc && (nf || remaining || hist_maxt != INT64_MIN)) {
             if (nf) memcpy(c, s->chunks, nf * sizeof *c);
-            v[k++] = (flushed){s, nf, c, remaining};
+            v[k++] = (flushed){s, nf, c, remaining, hist_maxt};
             if (nf) (*n_flush)++;
         } else {
             free(c);
@@ -519,7 +524,9 @@ static void truncate_head(strata_db *db, flushed *f, size_t n)
         memmove(s->chunks, s->chunks + f[i].n_chunks,
                 (s->n_chunks - f[i].n_chunks) * sizeof *s->chunks);
         s->n_chunks -= f[i].n_chunks;
-        if (s->n_chunks || s->open_count) continue;
+        int64_t hmin, hmax;
+        /* Histogram chunks are not flushed into blocks yet: a series holding any stays. */
+        if (s->n_chunks || s->open_count || head_hist_bounds_locked(s, &hmin, &hmax)) continue;
         /* Nothing left in the head: the series lives on in blocks only. */
         stripe_remove(&h->stripes[s->stripe], s);
         postings_remove(h->index, s->ref, s->labels, s->n_labels);
@@ -554,17 +561,47 @@ static void truncate_head(strata_db *db, flushed *f, size_t n)
     atomic_store(&h->max_t, hi);
 }
 
-/* The first `keep` samples of s in the head (those from before the snapshot: appends only ever
- * add newer ones) as one SAMPLES payload in the WAL's encoding: absolute ref and time first, then
- * deltas. */
-static int encode_kept_samples(strata_db *db, series *s, uint32_t keep, buf *out)
+/* A run of one kind of WAL sample record being built for the checkpoint. */
+typedef struct kept_run {
+    buf *payload, *records;
+    uint8_t type; /* WAL_REC_SAMPLES or WAL_REC_HISTOGRAMS; 0 before the first sample */
+    int64_t prev_t;
+    bool first;
+} kept_run;
+
+static int kept_run_switch(kept_run *r, uint8_t type)
 {
-    chunk_ref *chunks;
-    size_t nc;
-    uint8_t *open_copy;
-    int rc = head_series_chunks(&db->head, s, INT64_MIN, INT64_MAX, &chunks, &nc, &open_copy);
-    if (rc) return rc;
-    int64_t prev_t = 0;
+    if (r->type == type) return 0;
+    int rc = 0;
+    if (r->type && r->payload->len)
+        rc = wal_frame(r->records, r->type, r->payload->data, r->payload->len);
+    r->payload->len = 0;
+    r->type = type;
+    r->first = true;
+    return rc;
+}
+
+/* The samples of s from before the snapshot (its first `keep` floats, its histograms up to
+ * hist_maxt) in the WAL's encoding, floats and histograms interleaved by time in alternating
+ * SAMPLES and HISTOGRAMS records: floats and histograms of a series share one newest time, so
+ * replay must see them in time order or it rejects the older ones as out of order. Each record
+ * starts with the absolute ref and time, then deltas. */
+static int encode_kept_samples(strata_db *db, series *s, uint32_t keep, int64_t hist_maxt,
+                               buf *payload, buf *records)
+{
+    arena a;
+    arena_init(&a, 4096);
+    hist_sample *hs = NULL;
+    size_t nh = 0, hi = 0;
+    int rc = hist_maxt == INT64_MIN
+                 ? 0
+                 : head_hist_read(&db->head, s, INT64_MIN, hist_maxt, &a, &hs, &nh);
+    chunk_ref *chunks = NULL;
+    size_t nc = 0;
+    uint8_t *open_copy = NULL;
+    if (!rc && keep)
+        rc = head_series_chunks(&db->head, s, INT64_MIN, INT64_MAX, &chunks, &nc, &open_copy);
+    kept_run r = {payload, records, 0, 0, true};
     uint32_t done = 0;
     for (size_t c = 0; c < nc && done < keep && !rc; c++) {
         xor_iter it;
@@ -574,25 +611,46 @@ static int encode_kept_samples(strata_db *db, series *s, uint32_t keep, buf *out
             int64_t t;
             double v;
             xor_iter_at(&it, &t, &v);
-            rc = buf_reserve(out, 2 * VARINT_MAX_LEN + 8);
+            for (; hi < nh && hs[hi].t < t && !rc; hi++) {
+                rc = kept_run_switch(&r, WAL_REC_HISTOGRAMS);
+                if (!rc)
+                    rc = hist_record_put(payload, r.first ? (int64_t)s->ref : 0,
+                                         r.first ? hs[hi].t : hs[hi].t - r.prev_t, &hs[hi].h);
+                r.prev_t = hs[hi].t;
+                r.first = false;
+            }
+            if (!rc) rc = kept_run_switch(&r, WAL_REC_SAMPLES);
+            if (!rc) rc = buf_reserve(payload, 2 * VARINT_MAX_LEN + 8);
             if (rc) break;
-            uint8_t *p = out->data + out->len;
-            p += varint_put_i64(p, done ? 0 : (int64_t)s->ref);
-            p += varint_put_i64(p, done ? t - prev_t : t);
+            uint8_t *p = payload->data + payload->len;
+            p += varint_put_i64(p, r.first ? (int64_t)s->ref : 0);
+            p += varint_put_i64(p, r.first ? t : t - r.prev_t);
             memcpy(p, &v, 8);
-            out->len = (size_t)(p + 8 - out->data);
-            prev_t = t;
+            payload->len = (size_t)(p + 8 - payload->data);
+            r.prev_t = t;
+            r.first = false;
             done++;
         }
-        if (more < 0) rc = more;
+        if (more < 0 && !rc) rc = more;
     }
+    for (; hi < nh && !rc; hi++) {
+        rc = kept_run_switch(&r, WAL_REC_HISTOGRAMS);
+        if (!rc)
+            rc = hist_record_put(payload, r.first ? (int64_t)s->ref : 0,
+                                 r.first ? hs[hi].t : hs[hi].t - r.prev_t, &hs[hi].h);
+        r.prev_t = hs[hi].t;
+        r.first = false;
+    }
+    if (!rc) rc = kept_run_switch(&r, 0);
     free(chunks);
     free(open_copy);
+    arena_free(&a);
     return rc;
 }
 
-/* Step 4: checkpoint N: the SERIES records of every series still in the head, then the samples
- * that stayed in the head from before the snapshot (their WAL segments are about to go). */
+/* Step 4: checkpoint N: the SERIES records of every series still in the head, then the float
+ * and histogram samples that stayed in the head from before the snapshot (their WAL segments are
+ * about to go; flush writes no histogram chunks, so every histogram from before it stays). */
 static int checkpoint_wal(strata_db *db, uint32_t wal_segment, const flushed *f, size_t n,
                           char *err)
 {
@@ -614,12 +672,11 @@ static int checkpoint_wal(strata_db *db, uint32_t wal_segment, const flushed *f,
     }
     if (!rc && payload.len) rc = wal_frame(&records, WAL_REC_SERIES, payload.data, payload.len);
     for (size_t i = 0; i < n && !rc; i++) {
-        if (!f[i].s || !f[i].remaining) continue;
-        payload.len = 0;
-        rc = encode_kept_samples(db, f[i].s, f[i].remaining, &payload);
-        if (!rc && payload.len)
-            rc = wal_frame(&records, WAL_REC_SAMPLES, payload.data, payload.len);
+        if (!f[i].s || (!f[i].remaining && f[i].hist_maxt == INT64_MIN)) continue;
+        rc = encode_kept_samples(db, f[i].s, f[i].remaining, f[i].hist_maxt, &payload, &records);
     }
+    /* Exemplars live in their own store, not in blocks: the checkpoint keeps them all. */
+    if (!rc && db->exemplars) rc = exemplars_checkpoint(db->exemplars, &records);
     pthread_rwlock_unlock(&db->blocks->mu);
     buf_free(&payload);
     if (!rc)

@@ -375,6 +375,28 @@ static int decode_labels(const uint8_t **p, const uint8_t *end, label *v, size_t
 
 #define REPLAY_MAX_SERIES_LABELS 4096
 
+int exemplars_checkpoint(exemplar_store *s, buf *records)
+{
+    buf payload = {0};
+    int rc = 0;
+    pthread_mutex_lock(&s->mu);
+    /* Arrival order, from the slot to be overwritten next, so replay rebuilds the same ring. */
+    for (uint32_t k = 0; s->ring && k < s->cap && !rc; k++) {
+        const ex_entry *e = &s->ring[(s->next + k) % s->cap];
+        if (!e->series) continue;
+        rc = encode_exemplar(&payload, e->series->labels, e->series->n_labels, e->labels,
+                             e->n_labels, e->t, e->v);
+        if (!rc && payload.len > (1u << 20)) {
+            rc = wal_frame(records, WAL_REC_EXEMPLARS, payload.data, payload.len);
+            payload.len = 0;
+        }
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (!rc && payload.len) rc = wal_frame(records, WAL_REC_EXEMPLARS, payload.data, payload.len);
+    buf_free(&payload);
+    return rc;
+}
+
 int exemplars_replay(void *ctx, const uint8_t *payload, size_t len, char *err)
 {
     strata_db *db = ctx;

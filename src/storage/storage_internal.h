@@ -280,5 +280,8 @@ exemplar_store *exemplar_store_new(uint32_t capacity);
 void exemplar_store_free(exemplar_store *s);
 /* The WAL replay handler of WAL_REC_EXEMPLARS records; ctx is the strata_db. */
 int exemplars_replay(void *ctx, const uint8_t *payload, size_t len, char *err);
+/* Appends every stored exemplar, oldest first, to records as framed WAL_REC_EXEMPLARS records:
+ * the WAL checkpoint keeps them when their segments go. 0 or STRATA_ENOMEM. */
+int exemplars_checkpoint(exemplar_store *s, buf *records);
 
 #endif

@@ -290,6 +290,67 @@ class NativeHistogramTest(unittest.TestCase):
         self.strata.start()
         self.check_all()
 
+    def write_floats(self, name, n):
+        ts = _field_bytes(1, _field_bytes(1, b"__name__") + _field_bytes(2, name.encode()))
+        for i in range(n):
+            ts += _field_bytes(2, f64(1, i * 0.5 + 1 / 3) + key(2, 0) + _varint(T0 + 15000 * i))
+        for i in range(0, n, 50):  # exemplars: labels, value, timestamp
+            lab = _field_bytes(1, _field_bytes(1, b"trace_id") + _field_bytes(2, b"t%d" % i))
+            ts += _field_bytes(3, lab + f64(2, i + 0.25) + key(3, 0) + _varint(T0 + 15000 * i))
+        body = snappy.compress(bytes(_field_bytes(1, bytes(ts))))
+        r = requests.post(self.strata.url + "/api/v1/write", data=body, headers=RW_HEADERS, timeout=30)
+        self.assertEqual(r.status_code, 204, r.text)
+
+    def check_floats(self, name, n):
+        r = self.strata.get("/api/v1/query", query="count_over_time(%s[1h])" % name,
+                            time=str((T0 + 15000 * (n - 1)) / 1000))
+        self.assertEqual(r.status_code, 200, r.text)
+        self.assertEqual(r.json()["data"]["result"][0]["value"][1], "240")
+        r = self.strata.session.get(self.strata.url + "/api/v1/query_exemplars", timeout=30, params={
+            "query": name, "start": str(T0 / 1000), "end": str((T0 + 15000 * n) / 1000)})
+        self.assertEqual(r.status_code, 200, r.text)
+        data = r.json()["data"]
+        self.assertEqual(len(data), 1, data)
+        got = [(e["labels"]["trace_id"], e["value"], e["timestamp"]) for e in data[0]["exemplars"]]
+        want = [("t%d" % i, repr(i + 0.25), (T0 + 15000 * i) / 1000) for i in range(0, n, 50)]
+        self.assertEqual(got, want)
+        r = self.strata.get("/api/v1/query", query="histogram_count(nh_int)",
+                            time=str((T0 + 15000 * 199) / 1000))
+        self.assertEqual(r.status_code, 200, r.text)
+        want = self.ints[199]["count"]
+        self.assertEqual(float(r.json()["data"]["result"][0]["value"][1]), float(want))
+
+    def test_flush_restart_and_crash_points_keep_histograms(self):
+        # A flush writes float chunks into a block and truncates the head and the WAL: the
+        # histograms (not flushed into blocks) must stay in the head and in the checkpoint.
+        # Each round writes a new float series, so every flush has chunks to cut.
+        points = ["flush-snapshot", "flush-blocks-durable", "flush-head-truncated",
+                  "flush-wal-checkpointed", None]
+        for k, point in enumerate(points):
+            self.strata.stop()
+            if point:
+                os.environ["STRATA_CRASH_POINT"] = point
+            try:
+                self.strata.start()
+            finally:
+                os.environ.pop("STRATA_CRASH_POINT", None)
+            self.write_floats("f_%d" % k, 300)
+            if point:
+                with self.assertRaises(requests.RequestException):
+                    self.strata.session.post(self.strata.url + "/api/v1/admin/tsdb/flush", timeout=60)
+                self.strata.proc.wait(30)
+                self.assertEqual(self.strata.proc.returncode, -9, point)
+            else:
+                r = self.strata.session.post(self.strata.url + "/api/v1/admin/tsdb/flush", timeout=60)
+                self.assertEqual(r.status_code, 200, r.text)
+            self.strata.start()
+            for restart in range(2):
+                self.check_all()
+                for j in range(k + 1):
+                    self.check_floats("f_%d" % j, 300)
+                self.strata.stop()
+                self.strata.start()
+
     def test_invalid_and_out_of_order(self):
         bad = make_int(1, T0 + 15000 * 300)
         bad["count"] += 1  # one observation more than the buckets hold
