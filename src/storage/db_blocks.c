@@ -553,7 +553,15 @@ static void truncate_head(strata_db *db, flushed *f, size_t n)
     int64_t lo = INT64_MAX, hi = INT64_MIN;
     for (uint32_t ref = 1; ref < h->next_ref; ref++) {
         series *s = head_series_by_ref(h, ref);
-        if (!s || (!s->n_chunks && !s->open_count)) continue;
+        if (!s) continue;
+        /* Histograms stay in the head: its bounds must cover them, or label queries over their
+         * time would skip the head (the flusher's idle cut keeps this from re-flushing). */
+        int64_t hmin, hmax;
+        if (head_hist_bounds_locked(s, &hmin, &hmax)) {
+            if (hmin < lo) lo = hmin;
+            if (hmax > hi) hi = hmax;
+        }
+        if (!s->n_chunks && !s->open_count) continue;
         int64_t smin = s->n_chunks ? s->chunks[0].mint : s->open_mint;
         if (smin < lo) lo = smin;
         if (s->last_t > hi) hi = s->last_t;
