@@ -256,6 +256,8 @@ static int vector_series(eval_ctx *c, void *arg, const label *ls, size_t nl,
     ssize_t kept_k = -1; /* the samples die after this call: each one picked is copied once */
     native_histogram *kept = NULL;
     for (size_t i = 0; i < c->n_steps; i++) {
+        /* A subquery can ask for millions of steps of one series: keep the deadline. */
+        if ((i & 4095) == 4095 && (rc = eval_check(c))) return rc;
         int64_t st = eval_selector_time(c, e, step_time(c, i));
         ssize_t k = newest_at(ss, ns, st);
         ssize_t kh = nh ? hist_newest_at(hs, nh, st) : -1;
